@@ -1,0 +1,154 @@
+"""Architecture configuration: one JSON-friendly dataclass and its named presets.
+
+The config describes the network only (no training settings); it is the one thing saved beside
+the weights, so a checkpoint rebuilds its own model. Three architectures share the parts:
+
+- ``hybrid``     — MAMBA-GINR BiMamba encoder → SCENT processor → SCENT decoder (hinr's design).
+- ``mamba-ginr`` — the same encoder → LAINR-style multi-band decoder, no processor.
+- ``scent``      — cascaded Perceiver encoder → SCENT processor → SCENT decoder.
+
+``base`` is the design exactly as written; ``small`` and ``tiny`` are sizes that train on a CPU.
+The options past the design (``residual``, ``locality``, ``cell_input``, ``local_pixels``) are all
+off in ``base`` and can be switched on for any architecture (see README "Decoder options").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+
+ARCHITECTURES = ("hybrid", "mamba-ginr", "scent")
+LP_PLACEMENTS = ("append", "interleave")
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "hybrid"  # one of ARCHITECTURES
+    # --- input and tokens -------------------------------------------------------------------
+    image_size: int = 32  # the encoder's input side; larger images are tiled by the CLI
+    patch_size: int = 2  # 2×2 patches → (32/2)² = 256 patch tokens
+    dim: int = 256  # width of encoder tokens, latents and processor
+    num_latents: int = 256  # LP tokens / Perceiver latents; a square (they map onto a 2D grid)
+    # --- MAMBA-GINR encoder -----------------------------------------------------------------
+    lp_placement: str = "append"  # design note: append, keep the last M; or MAMBA-GINR's interleave
+    encoder_depth: int = 6  # BiMamba blocks (MAMBA-GINR used 6)
+    encoder_mlp_ratio: float = 4.0  # MLP after each BiMamba: dim → 4·dim → dim (256 → 1024 → 256)
+    bimamba_merge: str = "mean"  # "mean" (MAMBA-GINR) or "concat" (concat + linear)
+    d_state: int = 16  # mamba_ssm defaults
+    d_conv: int = 4
+    expand: int = 2
+    # --- SCENT cascaded Perceiver encoder ----------------------------------------------------
+    perceiver_blocks: int = 3  # cascaded blocks, each adds a projection of the previous latents
+    pixel_fourier_features: int = 96  # per-pixel Gaussian Fourier frequencies (192 dims)
+    pixel_fourier_scale: float = 15.0
+    # --- SCENT processor ----------------------------------------------------------------------
+    processor_depth: int = 4  # pre-norm self-attention + GEGLU blocks over the latents
+    heads: int = 8
+    dim_head: int = 64
+    ff_mult: int = 4
+    # --- SCENT decoder ------------------------------------------------------------------------
+    decoder_dim: int = 512
+    decoder_depth: int = 3  # stacked GEGLU feed-forwards (512 → 2048 → 512)
+    decoder_heads: int = 8
+    decoder_dim_head: int = 64
+    decoder_ff_mult: int = 4
+    decoder_self_attn: int = 0  # query self-attention blocks; > 0 forbids chunked rendering
+    fourier_features: int = 256  # Gaussian Fourier frequencies of the query (2·F dims)
+    fourier_scale: float = 15.0  # std of the frequency matrix (coordinates in [-1, 1])
+    # --- LAINR-style multi-band decoder (mamba-ginr) -------------------------------------------
+    lainr_hidden: int = 256
+    lainr_heads: int = 2
+    lainr_dim_head: int = 64
+    lainr_bands: tuple[float, ...] = (128.0, 32.0)  # highest frequency of each band, coarse last
+    lainr_query_max_freq: float = 16.0
+    lainr_freqs_per_band: int = 16
+    # --- options beyond the design (all off in base) -----------------------------------------
+    residual: bool = False  # output = PIL-exact bicubic of the input + the decoder's correction
+    locality: bool = False  # 2D distance bias in cross-attention + query offset from its cell
+    cell_input: bool = False  # the decoder sees the output pixel size (LIIF cell decoding)
+    local_pixels: int = 0  # k > 0: the decoder sees the k×k input pixels around the query
+
+    def __post_init__(self) -> None:
+        self.lainr_bands = tuple(float(b) for b in self.lainr_bands)
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.lp_placement not in LP_PLACEMENTS:
+            raise ValueError(f"unknown lp_placement {self.lp_placement!r}; choose {LP_PLACEMENTS}")
+        if self.bimamba_merge not in ("mean", "concat"):
+            raise ValueError("bimamba_merge must be 'mean' or 'concat'")
+        if self.image_size % self.patch_size:
+            raise ValueError("image_size must be a multiple of patch_size")
+        if math.isqrt(self.num_latents) ** 2 != self.num_latents:
+            raise ValueError("num_latents must be a square number (latents sit on a 2D grid)")
+        if self.arch != "scent" and self.dim <= 32:
+            raise ValueError("dim must exceed 32: the patch tokens carry a fixed 32-d position code")
+        if self.local_pixels not in (0, 2, 4, 6):
+            raise ValueError("local_pixels must be 0 (off), 2, 4 or 6")
+        for name in ("dim", "encoder_depth", "heads", "dim_head", "decoder_dim", "fourier_features"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive")
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def num_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def latent_grid(self) -> int:
+        """Side of the 2D grid the latents map onto (16 for 256 latents)."""
+        return math.isqrt(self.num_latents)
+
+    @property
+    def chunkable(self) -> bool:
+        """True when each query is decoded independently, so rendering can be chunked."""
+        return self.decoder_self_attn == 0 or self.arch == "mamba-ginr"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config has unknown fields {unknown}: made by a newer hinr? Upgrade hinr.")
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelConfig":
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+
+# Sizes ------------------------------------------------------------------------------------------
+# base: the design as written. small / tiny: CPU-trainable (see README for measured speeds).
+_SIZES: dict[str, dict] = {
+    "base": {},
+    "small": dict(
+        dim=128, encoder_depth=2, processor_depth=2, heads=4, dim_head=32,
+        decoder_dim=256, decoder_depth=2, decoder_heads=4, decoder_dim_head=32,
+        fourier_features=128, perceiver_blocks=2, pixel_fourier_features=48,
+        lainr_hidden=128, lainr_dim_head=32,
+    ),
+    "tiny": dict(
+        dim=64, encoder_depth=1, encoder_mlp_ratio=2.0, processor_depth=1, heads=4, dim_head=16,
+        ff_mult=2, decoder_dim=128, decoder_depth=1, decoder_heads=4, decoder_dim_head=16,
+        decoder_ff_mult=2, fourier_features=64, perceiver_blocks=1, pixel_fourier_features=32,
+        lainr_hidden=64, lainr_dim_head=16,
+    ),
+}
+PRESETS = tuple(_SIZES)
+
+
+def preset(name: str = "base", *, arch: str = "hybrid", **overrides) -> ModelConfig:
+    """The named preset for an architecture, with optional field overrides."""
+    if name not in _SIZES:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return ModelConfig(arch=arch, **{**_SIZES[name], **overrides})

@@ -1,0 +1,1 @@
+"""The model parts: encoders, processor, decoders, and the top-level HINR model."""

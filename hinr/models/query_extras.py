@@ -1,0 +1,49 @@
+"""What a decoder may learn about a query besides its coordinate encoding — the switchable
+options past the design:
+
+- ``locality``: the query's offset from the centre of its latent cell (2 dims);
+- ``cell_input``: the output pixel's size in input pixels (LIIF's cell decoding, 2 dims);
+- ``local_pixels = k``: the k×k input pixels around the query, relative to the bicubic value
+  there, and the query's sub-pixel position (3·k² + 2 dims).
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import repeat
+from torch import nn
+
+from .bicubic import pixel_neighbourhood
+from .locality import cell_offset
+
+
+class QueryExtras(nn.Module):
+    def __init__(self, *, image_size: int, latent_grid: int, locality: bool, cell_input: bool,
+                 local_pixels: int) -> None:
+        super().__init__()
+        self.image_size = image_size
+        self.latent_grid = latent_grid
+        self.locality = locality
+        self.cell_input = cell_input
+        self.local_pixels = local_pixels
+        self.out_dim = 2 * locality + 2 * cell_input + (3 * local_pixels**2 + 2 if local_pixels else 0)
+
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, images: torch.Tensor,
+                base: torch.Tensor) -> torch.Tensor | None:
+        """coords (B, Q, 2); cell (B, 2) or (B, Q, 2); images (B, 3, h, w) in [0, 1]; base (B, Q, 3) the
+        bicubic value at each query. Returns (B, Q, out_dim), or None when no option is on."""
+        parts = []
+        if self.locality:
+            parts.append(cell_offset(coords, self.latent_grid) * 2.0)
+        if self.cell_input:
+            if cell.ndim == 2:
+                cell = repeat(cell, "b t -> b q t", q=coords.shape[1])
+            parts.append(cell * self.image_size)
+        if self.local_pixels:
+            k = self.local_pixels
+            pixels, frac = pixel_neighbourhood(images, coords, k)
+            relative = pixels - base.repeat(1, 1, k * k)  # both laid out (pixel, channel)
+            parts += [relative * 4.0, frac * 2.0 - 1.0]  # ~unit scale for natural images
+        if not parts:
+            return None
+        return torch.cat([p.to(coords.dtype) for p in parts], dim=-1)

@@ -1,0 +1,66 @@
+"""SCENT's decoder: Gaussian Fourier features of the query → cross-attention to the latents →
+stacked pre-norm GEGLU feed-forwards (optionally query self-attention) → skip connection adding
+the query encoding → linear projection to RGB.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..layers.attention import Attention
+from ..layers.feedforward import FeedForward
+from ..layers.fourier import GaussianFourierFeatures
+from .locality import LocalityBias
+from .processor import SelfAttentionBlock
+
+
+class PreNormFeedForward(nn.Module):
+    def __init__(self, *, dim: int, mult: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.ff = FeedForward(dim=dim, mult=mult)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, Q, D) → x + FF(LN(x)), (B, Q, D)."""
+        return x + self.ff(self.norm(x))
+
+
+class ScentDecoder(nn.Module):
+    def __init__(self, *, context_dim: int, extra_dim: int, dim: int, depth: int, heads: int,
+                 dim_head: int, ff_mult: int, self_attn: int, fourier_features: int,
+                 fourier_scale: float, locality_grid: int | None) -> None:
+        super().__init__()
+        self.fourier = GaussianFourierFeatures(features=fourier_features, scale=fourier_scale)
+        in_dim = self.fourier.out_dim + extra_dim
+        # the design feeds the Fourier encoding straight in; project only when widths differ
+        self.query_proj = nn.Identity() if in_dim == dim else nn.Linear(in_dim, dim)
+        self.query_norm = nn.LayerNorm(dim)
+        self.context_norm = nn.LayerNorm(context_dim)
+        self.cross_attn = Attention(query_dim=dim, context_dim=context_dim, heads=heads, dim_head=dim_head)
+        self.locality = LocalityBias(heads=heads, side=locality_grid) if locality_grid else None
+        self.self_attn = nn.ModuleList(
+            SelfAttentionBlock(dim=dim, heads=heads, dim_head=dim_head, ff_mult=ff_mult)
+            for _ in range(self_attn))
+        self.ffs = nn.ModuleList(PreNormFeedForward(dim=dim, mult=ff_mult) for _ in range(depth))
+        self.out_norm = nn.LayerNorm(dim)
+        self.to_rgb = nn.Linear(dim, 3)
+
+    def prepare(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the latents (B, M, D), computed once per image for all queries."""
+        return self.cross_attn.project_context(self.context_norm(latents))
+
+    def forward(self, coords: torch.Tensor, extras: torch.Tensor | None,
+                kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """coords (B, Q, 2); extras (B, Q, E) or None; kv from ``prepare`` → RGB (B, Q, 3)."""
+        q = self.fourier(coords)
+        if extras is not None:
+            q = torch.cat([q, extras.to(q.dtype)], dim=-1)
+        q = self.query_proj(q)
+        bias = self.locality(coords) if self.locality is not None else None
+        h = self.cross_attn(self.query_norm(q), kv=kv, bias=bias)
+        for block in self.self_attn:
+            h = block(h)
+        for ff in self.ffs:
+            h = ff(h)
+        return self.to_rgb(self.out_norm(h + q))

@@ -1,0 +1,45 @@
+"""A small PNG plot of training loss and validation PSNR, drawn with Pillow (no matplotlib)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+
+def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], points: list[tuple[float, float]],
+           title: str, colour: tuple[int, int, int], log_y: bool = False) -> None:
+    x0, y0, x1, y1 = box
+    draw.rectangle(box, outline=(160, 160, 160))
+    draw.text((x0 + 4, y0 + 2), title, fill=(0, 0, 0))
+    pts = [(x, math.log10(y) if log_y else y) for x, y in points if (y > 0 or not log_y) and math.isfinite(y)]
+    if len(pts) < 2:
+        return
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    lo, hi = min(ys), max(ys)
+    hi = hi if hi > lo else lo + 1.0
+    sx = (x1 - x0 - 20) / max(1e-9, max(xs) - min(xs))
+    sy = (y1 - y0 - 30) / (hi - lo)
+    line = [(x0 + 10 + (x - min(xs)) * sx, y1 - 10 - (y - lo) * sy) for x, y in pts]
+    draw.line(line, fill=colour, width=2)
+    label = (lambda v: f"{10**v:.3g}") if log_y else (lambda v: f"{v:.2f}")
+    draw.text((x1 - 70, y0 + 2), f"{label(hi)}", fill=(80, 80, 80))
+    draw.text((x1 - 70, y1 - 14), f"{label(lo)}", fill=(80, 80, 80))
+    draw.text((x0 + 4, y1 - 14), f"step {int(min(xs))}–{int(max(xs))}", fill=(80, 80, 80))
+
+
+def plot_metrics(records: list[dict], path: Path) -> None:
+    """records: dicts with 'step' and 'loss' and/or 'val_psnr' (and optionally 'val_bicubic_psnr')."""
+    img = Image.new("RGB", (720, 520), "white")
+    draw = ImageDraw.Draw(img)
+    loss = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    psnr = [(r["step"], r["val_psnr"]) for r in records if "val_psnr" in r]
+    _panel(draw, (10, 10, 710, 255), loss, "training loss (MSE, log scale)", (200, 60, 40), log_y=True)
+    _panel(draw, (10, 265, 710, 510), psnr, "validation PSNR (dB)", (40, 90, 200))
+    bicubic = [r["val_bicubic_psnr"] for r in records if "val_bicubic_psnr" in r]
+    if bicubic:
+        draw.text((200, 267), f"bicubic on the same set: {bicubic[-1]:.2f} dB", fill=(90, 90, 90))
+    tmp = path.with_suffix(".tmp.png")
+    img.save(tmp)
+    tmp.replace(path)

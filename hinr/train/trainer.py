@@ -1,0 +1,237 @@
+"""The training loop: AdamW with warm-up and cosine decay, gradient clipping, optional bf16
+autocast, EMA and torch.compile, atomic checkpoints every ``save_every`` steps, exact resume, and
+DDP under torchrun (gloo on CPU, nccl on GPU; only rank 0 writes).
+
+A run folder holds ``model.safetensors`` (what ``hinr upscale --weights RUN/`` loads),
+``trainer_state.safetensors``, ``train_config.json``, ``metrics.jsonl`` and ``metrics.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from ..checkpoint import WEIGHTS_NAME, load_model, save_model
+from ..config import preset
+from ..models.hinr import HINR
+from ..models.bicubic import pil_bicubic
+from .config import TrainConfig
+from .plot import plot_metrics
+from .samples import batch_for_step, build_train_data
+from .state import STATE_NAME, load_state, save_state
+
+logger = logging.getLogger(__name__)
+CONFIG_NAME = "train_config.json"
+METRICS_NAME = "metrics.jsonl"
+
+
+def psnr(mse: float) -> float:
+    return -10.0 * math.log10(max(mse, 1e-12))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+    return torch.device(name)
+
+
+def lr_factor(step: int, *, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up to 1, then cosine down to ``min_ratio`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        skip = p.ndim < 2 or getattr(p, "_no_weight_decay", False) or "lp_tokens" in name
+        (no_decay if skip else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = resolve_device(cfg.device)
+        if self.world > 1 and not dist.is_initialized():
+            if self.device.type == "cuda":
+                local = int(os.environ.get("LOCAL_RANK", "0"))
+                torch.cuda.set_device(local)
+                self.device = torch.device("cuda", local)
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        # data first: a missing dataset must fail before anything is written
+        self.train_data, self.val = build_train_data(cfg)
+
+        torch.manual_seed(cfg.seed)
+        if cfg.init_from:
+            self.model = load_model(cfg.init_from)
+        else:
+            self.model = HINR(preset(cfg.preset, arch=cfg.arch, **cfg.model_overrides))
+        self.model.to(self.device)
+        self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                    if cfg.ema > 0 else None)
+        self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
+                                           betas=(0.9, 0.99))
+        self.step = 0
+        if resume:
+            self.step, _ = load_state(self.run_dir / STATE_NAME, model=self.model,
+                                      optimizer=self.optimizer, ema=self.ema)
+        self.net = self.model
+        if cfg.compile:
+            self.model.decoder = torch.compile(self.model.decoder)
+        if self.world > 1:
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.run_dir / CONFIG_NAME)
+            if not resume:
+                (self.run_dir / METRICS_NAME).write_text("")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def _autocast(self):
+        if self.cfg.bf16 or self.device.type == "cuda":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def train_step(self) -> dict:
+        cfg = self.cfg
+        batch = batch_for_step(self.train_data, seed=cfg.seed, step=self.step, rank=self.rank,
+                               batch_size=cfg.batch_size)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(self.step, warmup=cfg.warmup, total=cfg.steps,
+                                             min_ratio=cfg.min_lr_ratio)
+        coords, target, cell = batch["coords"], batch["target"], batch["cell"]
+        q = coords.shape[1]
+        if cfg.recon_weight > 0:
+            # add the input's own pixel centres as queries, each with its own cell size
+            recon = _random_pixels(batch["input"], q // 4, seed=(cfg.seed, self.step, self.rank))
+            coords = torch.cat([coords, recon[0]], dim=1)
+            target = torch.cat([target, recon[1]], dim=1)
+            cell = torch.cat([cell.unsqueeze(1).expand(-1, q, -1),
+                              torch.full_like(recon[0], 1.0 / 32)], dim=1)
+        with self._autocast():
+            pred = self.net(batch["input"], coords, cell).float()
+        err = (pred - target).pow(2)
+        loss = err[:, :q].mean()
+        total = loss + cfg.recon_weight * err[:, q:].mean() if cfg.recon_weight > 0 else loss
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+        self.optimizer.step()
+        if self.ema is not None:
+            with torch.no_grad():
+                for name, value in self.model.state_dict().items():
+                    if value.dtype.is_floating_point:
+                        self.ema[name].lerp_(value, 1.0 - cfg.ema)
+                    else:
+                        self.ema[name].copy_(value)
+        self.step += 1
+        return {"step": self.step, "loss": loss.item(), "psnr": psnr(loss.item()),
+                "grad_norm": float(grad_norm), "lr": self.optimizer.param_groups[0]["lr"]}
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """Mean PSNR over the validation list (and bicubic's, for super-resolution sets)."""
+        if not self.val:
+            return {}
+        model = self._eval_model()
+        scores, bicubic = [], []
+        for item in self.val:
+            images = item["input"].unsqueeze(0).to(self.device)
+            h, w = item["size"].tolist()
+            with self._autocast():
+                out = model.render(model.encode(images), h, w)
+            out = out.float().cpu()[0].permute(1, 2, 0).reshape(-1, 3)
+            scores.append(psnr(F.mse_loss(out, item["target"]).item()))
+            if (h, w) != (32, 32):
+                base = pil_bicubic(images.cpu(), item["coords"].unsqueeze(0), item["cell"])[0]
+                bicubic.append(psnr(F.mse_loss(base.clamp(0, 1), item["target"]).item()))
+        result = {"val_psnr": sum(scores) / len(scores)}
+        if bicubic:
+            result["val_bicubic_psnr"] = sum(bicubic) / len(bicubic)
+        return result
+
+    def _eval_model(self) -> HINR:
+        if self.ema is None:
+            return self.model.eval()
+        model = HINR(self.model.config).to(self.device)
+        model.load_state_dict(self.ema)
+        return model.eval()
+
+    def save(self) -> None:
+        if not self.is_main:
+            return
+        weights = self._eval_model()
+        save_model(weights, self.run_dir / WEIGHTS_NAME,
+                   extra_metadata={"train_step": str(self.step), "train_data": str(self.cfg.data)})
+        save_state(self.run_dir / STATE_NAME, model=self.model, optimizer=self.optimizer,
+                   ema=self.ema, step=self.step)
+        self.model.train()
+
+    def fit(self, on_step: Callable[[dict], None] | None = None) -> dict:
+        """Train to ``cfg.steps``; ``on_step`` gets each step's metrics (for progress bars)."""
+        cfg = self.cfg
+        self.model.train()
+        last: dict = {}
+        metrics_file = self.run_dir / METRICS_NAME
+        records = _read_records(metrics_file) if self.is_main else []
+        tick, images_done = time.perf_counter(), 0
+        while self.step < cfg.steps:
+            last = self.train_step()
+            images_done += cfg.batch_size * self.world
+            last["images_per_s"] = images_done / max(1e-9, time.perf_counter() - tick)
+            if self.step % cfg.val_every == 0 or self.step == cfg.steps:
+                last.update(self.validate())
+                self.model.train()
+            if self.is_main:
+                records.append(last)
+                with metrics_file.open("a") as f:
+                    f.write(json.dumps(last) + "\n")
+                if self.step % cfg.save_every == 0 or self.step == cfg.steps:
+                    self.save()
+                    plot_metrics(records, self.run_dir / "metrics.png")
+            if on_step is not None:
+                on_step(last)
+        return last
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _random_pixels(images: torch.Tensor, k: int, *, seed: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """k random pixel centres of each 32×32 input and their exact colours: (B, k, 2), (B, k, 3)."""
+    b, _, h, w = images.shape
+    gen = torch.Generator().manual_seed(hash(seed) % (2**62))
+    flat = torch.randint(0, h * w, (b, k), generator=gen).to(images.device)
+    rows, cols = flat // w, flat % w
+    coords = torch.stack([(cols + 0.5) / w, (rows + 0.5) / h], dim=-1).float()
+    pixels = images.permute(0, 2, 3, 1).reshape(b, h * w, 3)
+    return coords, torch.gather(pixels, 1, flat.unsqueeze(-1).expand(-1, -1, 3))
+
+
+def _read_records(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
