@@ -69,9 +69,9 @@ def pil_bicubic(images: torch.Tensor, coords: torch.Tensor,
                             .unsqueeze(1).expand(b, c, -1))
     gathered = rearrange(gathered, "b c (q ty tx) -> b q ty tx c", q=q, ty=ty, tx=tx)
     # PIL stores its first pass as uint8, so clip it to the pixel range likewise. It runs the
-    # horizontal pass first unless the vertical-first intermediate image is smaller.
-    out_w, out_h = (w / fx, h / fy) if cell is None else (1.0 / float(cell[:, 0].max()), 1.0 / float(cell[:, 1].max()))
-    if w * out_h < h * out_w:
+    # horizontal pass first, unless the height shrinks, and by more than the width scales.
+    out_w, out_h = (w, h) if cell is None else (1.0 / float(cell[:, 0].max()), 1.0 / float(cell[:, 1].max()))
+    if out_h < h and out_h * w < out_w * h:
         cols = torch.einsum("bqyxc,bqy->bqxc", gathered, wy).clamp(0.0, 1.0)
         return torch.einsum("bqxc,bqx->bqc", cols, wx).to(dtype)
     rows = torch.einsum("bqyxc,bqx->bqyc", gathered, wx).clamp(0.0, 1.0)

@@ -35,8 +35,8 @@ class BiMambaBlock(nn.Module):
 def interleave_positions(num_patches: int, num_latents: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequence positions of the LP tokens (equidistant) and of the patch tokens (the rest)."""
     total = num_patches + num_latents
-    lp = torch.linspace(0, total - 1, num_latents).round().long()
-    is_lp = torch.zeros(total, dtype=torch.bool)
+    lp = torch.linspace(0, total - 1, num_latents, device="cpu").round().long()
+    is_lp = torch.zeros(total, dtype=torch.bool, device="cpu")
     is_lp[lp] = True
     return lp, torch.nonzero(~is_lp).squeeze(-1)
 

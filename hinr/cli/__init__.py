@@ -1,0 +1,1 @@
+"""The ``hinr`` command line (Typer): see ``hinr --help``."""
