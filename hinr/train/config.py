@@ -18,6 +18,7 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)  # ModelConfig fields, e.g. {"residual": true}
     init_from: str | None = None  # start from these weights (a run folder or .safetensors)
     steps: int = 1000
+    epochs: float | None = None  # set: steps = ⌈epochs · training images / (batch · processes)⌉
     batch_size: int = 16
     lr: float = 5e-4
     min_lr_ratio: float = 0.05  # cosine decays to lr · this

@@ -106,6 +106,13 @@ def _full_grid(low: torch.Tensor, high: torch.Tensor) -> dict[str, torch.Tensor]
             "cell": cell_size(h, w), "size": torch.tensor([h, w])}
 
 
+def source_images(dataset: Dataset) -> int:
+    """How many distinct source images a training set draws from (what an epoch means)."""
+    inner = getattr(dataset, "images", None)
+    inner = getattr(inner, "images", inner)  # ReconstructionSamples → its dataset → its images
+    return len(inner) if inner is not None else len(dataset)
+
+
 def batch_for_step(dataset: Dataset, *, seed: int, step: int, rank: int, batch_size: int) -> dict[str, torch.Tensor]:
     """The batch of one step on one rank: random items of the step's random stream."""
     rng = np.random.default_rng([seed, step, rank, 7])

@@ -27,7 +27,7 @@ from ..models.hinr import HINR
 from ..models.bicubic import pil_bicubic
 from .config import TrainConfig
 from .plot import plot_metrics
-from .samples import batch_for_step, build_train_data
+from .samples import batch_for_step, build_train_data, source_images
 from .state import STATE_NAME, load_state, save_state
 
 logger = logging.getLogger(__name__)
@@ -78,6 +78,9 @@ class Trainer:
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         # data first: a missing dataset must fail before anything is written
         self.train_data, self.val = build_train_data(cfg)
+        if cfg.epochs is not None:
+            cfg.steps = max(1, math.ceil(cfg.epochs * source_images(self.train_data)
+                                         / (cfg.batch_size * self.world)))
 
         torch.manual_seed(cfg.seed)
         if cfg.init_from:

@@ -1,0 +1,146 @@
+"""The Typer app: every ``hinr`` command is defined here; the work happens in the library.
+
+Heavy modules (torch, the model) are imported inside the commands so ``hinr --help`` is instant.
+Results go to stdout; progress and errors to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .. import __version__
+from .errors import RuntimeFailure, UsageError, report
+
+app = typer.Typer(
+    name="hinr",
+    help="Arbitrary-resolution image upsampling with a hybrid implicit neural representation.\n\n"
+         "Encode a 32×32 image once into latent tokens, render it at any size.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hinr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    pass
+
+
+def stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@app.command()
+def models() -> None:
+    """List the architectures × presets with parameter counts and latent shapes."""
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..config import ARCHITECTURES, PRESETS, preset
+    from ..models.hinr import HINR
+
+    table = Table(title="hinr architectures and presets")
+    for column in ("arch", "preset", "params", "latents (M × D)", "encoder", "decoder"):
+        table.add_column(column, justify="right" if column == "params" else "left")
+    torch.manual_seed(0)
+    for arch in ARCHITECTURES:
+        for name in PRESETS:
+            cfg = preset(name, arch=arch)
+            with torch.device("meta"):
+                model = HINR(cfg)
+            encoder = (f"Perceiver ×{cfg.perceiver_blocks}" if arch == "scent"
+                       else f"BiMamba ×{cfg.encoder_depth}")
+            decoder = ("LAINR multi-band" if arch == "mamba-ginr"
+                       else f"SCENT {cfg.decoder_dim}, {cfg.decoder_depth} FF")
+            table.add_row(arch, name, f"{model.num_parameters / 1e6:.2f} M",
+                          f"{cfg.num_latents} × {cfg.dim}", encoder, decoder)
+    Console().print(table)
+
+
+# --- training --------------------------------------------------------------------------------
+
+@app.command(epilog="Examples:\n\n"
+             "  hinr train --data cifar10 --preset small --steps 20000\n\n"
+             "  hinr train --data ../shared/photos --hr-size 256 --residual --locality --out runs/sr\n\n"
+             "  hinr train --resume runs/sr --steps 40000")
+def train(
+    data: str = typer.Option("cifar10", help="'cifar10' or a folder of images (recursive; a MANIFEST.tsv split is honoured)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where cifar-10-python.tar.gz or cifar-10-batches-py/ is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
+    arch: str = typer.Option("hybrid", help="hybrid | mamba-ginr | scent."),
+    preset: str = typer.Option("tiny", help="base | small | tiny."),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps (default 1000)."),
+    epochs: Optional[float] = typer.Option(None, help="Instead of --steps: passes over the training set."),
+    batch_size: int = typer.Option(16, help="Images per step (per process under torchrun)."),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, warm-up then cosine)."),
+    queries: int = typer.Option(1024, help="Random query points per image per step."),
+    hr_size: Optional[int] = typer.Option(None, help="Super-resolution training: HR crops up to this side; the 32×32 input is their antialiased reduction."),
+    recon_weight: float = typer.Option(0.0, help="With --hr-size: weight of an added 32×32 reconstruction loss."),
+    residual: bool = typer.Option(False, help="Decoder predicts a correction over PIL bicubic."),
+    locality: bool = typer.Option(False, help="2D locality bias in cross-attention + query offset."),
+    cell_input: bool = typer.Option(False, help="Decoder sees the output pixel size (LIIF cell)."),
+    local_pixels: int = typer.Option(0, help="Decoder sees the k×k input pixels around the query (0 = off, 2, 4, 6)."),
+    lp_placement: str = typer.Option("append", help="append | interleave (LP tokens among the patches)."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<arch>-<preset>-<time>)."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where it stopped."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from these weights (run folder or .safetensors)."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda."),
+    bf16: bool = typer.Option(False, help="bfloat16 autocast (always on CUDA); the scan stays fp32."),
+    ema: float = typer.Option(0.0, help="EMA decay of the weights (0 = off), e.g. 0.999."),
+    compile: bool = typer.Option(False, "--compile", help="torch.compile the decoder."),
+    val_every: int = typer.Option(200, help="Validate every N steps."),
+    save_every: int = typer.Option(200, help="Checkpoint every N steps (atomic writes)."),
+    seed: int = typer.Option(0, help="Seed for initialisation and data."),
+) -> None:
+    """Train a model on CIFAR-10 or a folder of photos; writes a run folder that --weights accepts."""
+    from .train_runner import run_training
+
+    run_training(**locals())
+
+
+def main() -> None:
+    """Console entry point: run the app, turning known failures into one line and an exit code."""
+    from ..checkpoint import CheckpointError
+    from ..data.errors import HinrDataError
+
+    try:
+        app(standalone_mode=False)
+    except UsageError as err:
+        sys.exit(report(err))
+    except (RuntimeFailure, CheckpointError, HinrDataError, OSError, ValueError) as err:
+        if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
+            err.show()  # a click usage error that also derives from a builtin
+            sys.exit(err.exit_code)
+        sys.exit(report(err))
+    except typer.Exit as err:
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        print("hinr: aborted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("hinr: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:
+        # click's (or Typer's vendored click's) usage errors know their message and exit code
+        if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
+            err.show()
+            sys.exit(err.exit_code)
+        sys.exit(report(err))
+
+
+if __name__ == "__main__":
+    main()
