@@ -112,6 +112,86 @@ def train(
     run_training(**locals())
 
 
+# --- evaluation ------------------------------------------------------------------------------
+
+@app.command("eval", epilog="Examples:\n\n"
+             "  hinr eval --data ../shared/photos --weights runs/a --weights runs/b --out eval/\n\n"
+             "  hinr eval --data cifar10 --weights runs/cifar --limit 1000\n\n"
+             "Each HR image is reduced to 32×32 (PIL bicubic, antialiased) for the input and to 32·k "
+             "for the ground truth. Nearest, bilinear, bicubic and Lanczos are scored beside the "
+             "models. PSNR on RGB, SSIM on luma (Gaussian 11×11, σ 1.5).")
+def eval_(
+    data: str = typer.Option(..., help="A folder of photos (its MANIFEST.tsv split is used) or 'cifar10' (test set, scale 1 only)."),
+    weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="A run folder, a .safetensors file or hf:owner/name; repeat to compare models (default: the shipped model)."),
+    scales: Optional[str] = typer.Option(None, help="Integer scales, e.g. 1,2,4,8 (the default; 1 for cifar10)."),
+    split: Optional[str] = typer.Option(None, help="Manifest split of a photo folder (default val)."),
+    crops: Optional[int] = typer.Option(None, help="N deterministic square crops per photo (default: its centre square)."),
+    limit: Optional[int] = typer.Option(None, help="At most N photos, in manifest order (cifar10: N test images, default 500)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for results.json, results.md and grid.png."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where CIFAR-10 is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
+    batch_size: int = typer.Option(8, help="Images encoded and rendered at once."),
+    chunk: int = typer.Option(16384, help="Queries decoded at once per image (bounds memory)."),
+) -> None:
+    """Score models against nearest, bilinear, bicubic and Lanczos: PSNR, SSIM and speed per scale."""
+    _run_eval(**locals())
+
+
+def _run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], split: Optional[str],
+              crops: Optional[int], limit: Optional[int], out: Optional[Path], device: str,
+              data_dir: Optional[Path], batch_size: int, chunk: int) -> None:
+    import re
+
+    import torch
+    from rich.progress import Progress
+
+    from .. import evaluate
+    from ..data.folder import select_images
+
+    cifar = data == "cifar10"
+    try:
+        scale_list = evaluate.parse_scales(scales or ("1" if cifar else "1,2,4,8"))
+    except ValueError as err:
+        raise UsageError(f"--scales: {err}") from err
+    if cifar and (scale_list != [1] or crops or split not in (None, "test")):
+        raise UsageError("cifar10 images are 32×32, so only --scales 1 (reconstruction) of the test "
+                         "split has ground truth, without --crops: evaluate upsampling on a photo folder")
+    for name, value in (("--crops", crops), ("--limit", limit), ("--batch-size", batch_size), ("--chunk", chunk)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1, got {value}")
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: pass a folder")
+    if not cifar and not Path(data).expanduser().is_dir():
+        raise RuntimeFailure(f"--data {data} is not a folder: pass a folder of photos or 'cifar10'")
+    if device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeFailure("CUDA is not available here: use --device cpu (or auto)")
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       "cpu" if device == "auto" else device)
+    models = evaluate.load_models(weights or [None], device=dev)
+    size = models[0].model.config.image_size
+    console = stderr_console()
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bars:
+        def bar(description: str):
+            task = bars.add_task(description, total=None)
+            return lambda done, total: bars.update(task, completed=done, total=total)
+
+        if cifar:
+            samples = evaluate.cifar_samples(data_dir, limit=limit or evaluate.CIFAR_DEFAULT_LIMIT)
+        else:
+            root = Path(data).expanduser()
+            paths = select_images(root, split=split or "val")[:limit]
+            samples = evaluate.photo_samples(paths, scale_list, root=root, crops=crops,
+                                             input_size=size, progress=bar("loading images"))
+        result = evaluate.evaluate(samples, models, scale_list, data=data, split=None if cifar else split or "val",
+                                   device=dev, batch_size=batch_size, chunk=chunk, progress=bar("evaluating"))
+    typer.echo(evaluate.markdown_table(result), nl=False)
+    if out is not None:
+        evaluate.write_results(result, out)
+        print(f"hinr: wrote {out}/results.json, results.md and grid.png ({result.seconds:.0f} s)", file=sys.stderr)
+
+
 def main() -> None:
     """Console entry point: run the app, turning known failures into one line and an exit code."""
     from ..checkpoint import CheckpointError
