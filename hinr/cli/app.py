@@ -112,6 +112,85 @@ def train(
     run_training(**locals())
 
 
+# --- inference: upscale, encode, render ------------------------------------------------------
+
+_WEIGHTS_HELP = ("Weights: a .safetensors file, a training run folder, or hf:owner/name[@rev] "
+                 "(HF_HUB_OFFLINE=1 uses the cache only). Default: the model shipped with hinr.")
+_DEVICE_HELP = "auto | cpu | cuda | cuda:N."
+_CHUNK_HELP = "Queries decoded at once: bounds memory whatever the output size."
+
+
+@app.command(epilog="Examples:\n\n"
+             "  hinr upscale photo.png --size 256 -o photo_256.png\n\n"
+             "  hinr upscale photo.jpg --scale 4 -o big.webp\n\n"
+             "  hinr upscale a.png b.jpg --size 1920x1080 -o out/   (writes out/a.png, out/b.png)\n\n"
+             "A 32×32 image is encoded once; larger ones are cut into overlapping 32×32 tiles that "
+             "are blended seamlessly; smaller ones are first enlarged (bicubic) to 32 px on the "
+             "short side. Alpha is resized by bicubic; greyscale and 16-bit PNG stay so.")
+def upscale(
+    images: list[Path] = typer.Argument(..., help="Images to upscale (png, jpg, webp, tiff, bmp, …).",
+                                        show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file (one input; format from its "
+                                "extension) or folder (several inputs: FOLDER/<stem>.png)."),
+    size: Optional[str] = typer.Option(None, "--size", help="N (longer side, aspect kept) or WxH."),
+    scale: Optional[float] = typer.Option(None, "--scale", help="Instead of --size: K times the input."),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help=_WEIGHTS_HELP),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    batch_size: int = typer.Option(16, help="Tiles encoded at once."),
+    chunk: int = typer.Option(16384, help=_CHUNK_HELP),
+    stride: int = typer.Option(16, help="Tile stride in input pixels (1..24) for inputs over 32×32."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    force: bool = typer.Option(False, "--force", help="Allow outputs over 16384 px on a side."),
+) -> None:
+    """Upscale (or resize) images of any size to any size."""
+    options = dict(locals())
+    from .inference import run_upscale
+
+    run_upscale(**options)
+
+
+@app.command(epilog="Example:\n\n  hinr encode a.png b.png -o latents.safetensors\n\n"
+             "Each input is resized to the model's 32×32 (bicubic, antialiased) and encoded; use "
+             "`hinr upscale` to keep the detail of larger images.")
+def encode(
+    images: list[Path] = typer.Argument(..., help="Images to encode.", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="The latents file (.safetensors)."),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help=_WEIGHTS_HELP),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    batch_size: int = typer.Option(16, help="Images encoded at once."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+) -> None:
+    """Encode images into latents (N, tokens, width) that `hinr render` draws at any size."""
+    options = dict(locals())
+    from .inference import run_encode
+
+    run_encode(**options)
+
+
+@app.command(epilog="Examples:\n\n  hinr render latents.safetensors --res 1024 -o big.png\n\n"
+             "  hinr render latents.safetensors --size 640x480 -o renders/")
+def render(
+    latents: Path = typer.Argument(..., help="A latents file written by `hinr encode`.",
+                                   show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file (one latent) or folder "
+                                "(several: FOLDER/<source stem>.png)."),
+    res: Optional[int] = typer.Option(None, "--res", help="Render N×N."),
+    size: Optional[str] = typer.Option(None, "--size", help="Render WxH (or N for N×N)."),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w",
+                                          help="The weights that encoded the latents. " + _WEIGHTS_HELP),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    batch_size: int = typer.Option(1, help="Latents rendered at once (memory grows with it)."),
+    chunk: int = typer.Option(16384, help=_CHUNK_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    force: bool = typer.Option(False, "--force", help="Allow outputs over 16384 px on a side."),
+) -> None:
+    """Render latents at any resolution, chunked so memory does not grow with it."""
+    options = dict(locals())
+    from .inference import run_render
+
+    run_render(**options)
+
+
 # --- evaluation ------------------------------------------------------------------------------
 
 @app.command("eval", epilog="Examples:\n\n"

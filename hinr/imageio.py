@@ -1,0 +1,303 @@
+"""Reading any image file into float RGB (+ alpha), and writing results atomically by extension.
+
+Loading policy of :func:`load_image` (the inference side; training uses ``hinr.data.folder``):
+
+- colour comes back as float32 (3, H, W) in [0, 1], *straight* (not multiplied by alpha);
+- alpha (RGBA, LA, PA, palette transparency) comes back separately as (1, H, W) in [0, 1];
+- greyscale ("1", "L", "LA", "I;16", "I", "F") is replicated to three channels and flagged
+  ``grey`` so the result can be written back as greyscale;
+- 16-bit data keeps its precision: Pillow's "I;16"/"I" greyscale directly, and 16-bit PNGs of
+  every colour type through the small PNG codec below (Pillow would truncate 16-bit RGB to 8 bits);
+- palette, CMYK and other modes go through Pillow's conversion to RGB(A); the EXIF orientation
+  is applied (except on the 16-bit PNG path, where PNG has no standard orientation).
+
+Every failure to read raises :class:`ImageReadError` naming the file and what to do.
+
+:func:`save_image` picks the format from the extension (png, jpg/jpeg, webp, tif/tiff, bmp), keeps
+alpha where the format has it (png, webp, tiff; otherwise colour × alpha, i.e. over black, as the
+training loader does), writes 16-bit PNG when asked, and writes to a temp file in the same folder
+that is renamed into place, so a failure never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .data.errors import HinrDataError
+
+logger = logging.getLogger(__name__)
+
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type → samples per pixel
+
+
+class ImageReadError(HinrDataError):
+    """An input that is missing, empty, not an image, or damaged; the message names it."""
+
+
+class ImageWriteError(HinrDataError):
+    """An output that cannot be written where or how it was asked."""
+
+
+class UnsupportedFormatError(ImageWriteError, ValueError):
+    """An output extension hinr does not write."""
+
+
+@dataclass
+class LoadedImage:
+    """A decoded image: straight colour, optional alpha, and what the file held."""
+
+    rgb: torch.Tensor  # (3, H, W) float32 in [0, 1]
+    alpha: torch.Tensor | None  # (1, H, W) float32 in [0, 1], or None
+    grey: bool  # the file had no colour: write the result back as greyscale
+    bits: int  # 8 or 16: the precision of the file's samples
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[2]
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def check_image_file(path: str | Path) -> Path:
+    """Cheap checks before decoding: ImageReadError for a missing, folder or empty path."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(f"{path} does not exist: check the path")
+    if path.is_dir():
+        raise ImageReadError(f"{path} is a folder, not an image: pass image files (e.g. {path}/*.png)")
+    if path.stat().st_size == 0:
+        raise ImageReadError(f"{path} is empty (0 bytes): re-export or re-download it")
+    return path
+
+
+def load_image(path: str | Path) -> LoadedImage:
+    """Decode any image file (see the module docstring for the policy)."""
+    path = check_image_file(path)
+    try:
+        header = _png16_header(path)
+        if header is not None:
+            return _from_array(_read_png16(path.read_bytes(), header), bits=16)
+        with Image.open(path) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+            return _from_pil(image)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError as err:
+        raise ImageReadError(f"{path} is not an image Pillow can read: pass a PNG, JPEG, WebP, TIFF "
+                             "or BMP file") from err
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"{path} is too large to decode safely ({err}): reduce it first") from err
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error) as err:
+        raise ImageReadError(f"{path} is truncated or corrupt ({err}): re-export or re-download it") from err
+
+
+def _from_pil(image: Image.Image) -> LoadedImage:
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        grey = np.asarray(image.convert("I") if mode != "I" else image).astype(np.float64)
+        return _from_array(np.clip(grey, 0, 65535)[..., None], bits=16)
+    if mode == "F":
+        return _from_array(np.clip(np.asarray(image, np.float64), 0.0, 1.0)[..., None] * 65535.0, bits=16)
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode in ("La", "PA", "RGBa"):
+        image = image.convert("LA" if mode == "La" else "RGBA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in mode else "RGB")
+    return _from_array(np.asarray(image), bits=8)
+
+
+def _from_array(array: np.ndarray, *, bits: int) -> LoadedImage:
+    """(H, W) or (H, W, C) samples with C in 1..4 (grey, grey+alpha, RGB, RGBA) → LoadedImage."""
+    if array.ndim == 2:
+        array = array[..., None]
+    scale = 65535.0 if bits == 16 else 255.0
+    data = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) / np.float32(scale))
+    data = data.permute(2, 0, 1).contiguous()
+    channels = data.shape[0]
+    grey = channels in (1, 2)
+    colour = data[:1].expand(3, -1, -1).contiguous() if grey else data[:3]
+    alpha = data[-1:].clone() if channels in (2, 4) else None
+    return LoadedImage(rgb=colour.contiguous(), alpha=alpha, grey=grey, bits=bits)
+
+
+# --- a minimal 16-bit PNG codec (Pillow keeps only 8 bits of 16-bit colour) ---------------------
+
+def _png16_header(path: Path) -> tuple[int, int, int] | None:
+    """(width, height, colour type) of a non-interlaced 16-bit PNG, else None (Pillow reads it)."""
+    with open(path, "rb") as handle:
+        head = handle.read(33)
+    if len(head) < 33 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    if depth != 16 or colour not in _PNG_CHANNELS:
+        return None
+    if interlace:
+        logger.warning("%s is an interlaced 16-bit PNG: read at 8 bits by Pillow", path)
+        return None
+    return width, height, colour
+
+
+def _read_png16(data: bytes, header: tuple[int, int, int]) -> np.ndarray:
+    """Decode a non-interlaced 16-bit PNG to (H, W, C) uint16."""
+    width, height, colour = header
+    channels = _PNG_CHANNELS[colour]
+    idat, pos = [], 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if pos + 12 + length > len(data):
+            raise ValueError("chunk runs past the end of the file")
+        if kind == b"IDAT":
+            idat.append(data[pos + 8:pos + 8 + length])
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    else:
+        raise ValueError("no IEND chunk")
+    raw = zlib.decompress(b"".join(idat))
+    bpp, stride = 2 * channels, 2 * channels * width
+    if len(raw) != height * (stride + 1):
+        raise ValueError(f"image data holds {len(raw)} bytes, expected {height * (stride + 1)}")
+    rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
+    out = np.empty((height, stride), np.uint8)
+    prior = np.zeros(stride, np.uint8)
+    for y in range(height):
+        out[y] = prior = _unfilter(int(rows[y, 0]), rows[y, 1:], prior, bpp)
+    return out.view(">u2").reshape(height, width, channels).astype(np.uint16)
+
+
+def _unfilter(kind: int, line: np.ndarray, prior: np.ndarray, bpp: int) -> np.ndarray:
+    """Undo one PNG row filter (None, Sub, Up, Average, Paeth) on bytes."""
+    if kind == 0:
+        return line
+    if kind == 1:  # Sub: a running sum per byte position within the pixel
+        return (np.cumsum(line.reshape(-1, bpp).astype(np.int64), axis=0) & 0xFF).astype(np.uint8).reshape(-1)
+    if kind == 2:
+        return line + prior  # uint8 arithmetic wraps mod 256, as PNG wants
+    if kind not in (3, 4):
+        raise ValueError(f"unknown PNG filter type {kind}")
+    cur, up = line.tolist(), prior.tolist()  # sequential along the row: plain ints are fastest
+    for i in range(len(cur)):
+        left = cur[i - bpp] if i >= bpp else 0
+        if kind == 3:
+            cur[i] = (cur[i] + ((left + up[i]) >> 1)) & 0xFF
+        else:
+            upleft = up[i - bpp] if i >= bpp else 0
+            p = left + up[i] - upleft
+            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - upleft)
+            pred = left if pa <= pb and pa <= pc else (up[i] if pb <= pc else upleft)
+            cur[i] = (cur[i] + pred) & 0xFF
+    return np.array(cur, np.uint8)
+
+
+def _write_png16(path: str, samples: np.ndarray) -> None:
+    """(H, W, C) uint16, C in 1..4 → a 16-bit PNG (filter None, zlib level 6)."""
+    height, width, channels = samples.shape
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    rows = samples.astype(">u2").reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
+    with open(path, "wb") as handle:
+        handle.write(_PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6))
+                     + chunk(b"IEND", b""))
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+def output_format(path: str | Path) -> str:
+    """The Pillow format name for ``path``'s extension, or UnsupportedFormatError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SAVE_FORMATS:
+        kinds = ", ".join(sorted(SAVE_FORMATS))
+        raise UnsupportedFormatError(f"cannot write {Path(path).name!r}: give the output one of the "
+                                     f"extensions {kinds}")
+    return SAVE_FORMATS[suffix]
+
+
+def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
+               grey: bool = False, bits: int = 8) -> Path:
+    """Write colour (3, H, W) in [0, 1] (+ alpha (1, H, W)) to ``path``, format by extension.
+
+    ``grey`` writes one channel (the mean of the three); ``bits=16`` writes 16-bit samples where
+    the format allows (PNG, and greyscale TIFF), else 8. Atomic: temp file, then rename.
+    """
+    path = Path(path)
+    fmt = output_format(path)
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    if rgb.ndim != 3 or rgb.shape[0] != 3:
+        raise ValueError(f"save_image takes colour (3, H, W), got {tuple(rgb.shape)}")
+    colour = rgb.detach().float().cpu().clamp(0.0, 1.0)
+    if alpha is not None:
+        alpha = alpha.detach().float().cpu().clamp(0.0, 1.0).reshape(1, *colour.shape[1:])
+        if fmt not in ALPHA_FORMATS:
+            colour, alpha = colour * alpha, None  # no alpha channel in the format: over black
+    planes = colour.mean(0, keepdim=True) if grey else colour
+    if alpha is not None:
+        planes = torch.cat([planes, alpha])
+    samples = planes.permute(1, 2, 0).numpy()
+    sixteen = bits == 16 and (fmt == "PNG" or (fmt == "TIFF" and samples.shape[2] == 1))
+
+    if sixteen:
+        ints = np.rint(samples * 65535.0).astype(np.uint16)
+        if fmt == "PNG":
+            return _atomic_write(path, lambda tmp: _write_png16(tmp, ints))
+        image = Image.fromarray(ints[..., 0])  # I;16
+    else:
+        ints8 = np.rint(samples * 255.0).astype(np.uint8)
+        image = Image.fromarray(ints8[..., 0] if ints8.shape[2] == 1 else ints8,
+                                mode={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[ints8.shape[2]])
+        if fmt == "WEBP" and image.mode in ("L", "LA"):
+            image = image.convert("RGBA" if image.mode == "LA" else "RGB")  # WebP has no grey
+    options = {"JPEG": dict(quality=95), "WEBP": dict(quality=95)}.get(fmt, {})
+    return _atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+
+
+def _atomic_write(path: Path, write: Callable[[str], None]) -> Path:
+    """Run ``write(tmp)`` on a temp file beside ``path``, then rename it onto ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise ImageWriteError(f"cannot write {path} ({err.strerror or err}): choose another output "
+                              "path") from err
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
+        os.replace(tmp, path)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ImageWriteError(f"cannot write {path} ({err.strerror or err}): choose another "
+                                  "output path") from err
+        raise
+    return path

@@ -1,0 +1,181 @@
+"""Inference: encode images into latents, render latents at any size, and upscale whole images of
+any size (what ``hinr encode``, ``hinr render`` and ``hinr upscale`` call).
+
+Rendering decodes blocks of at most ``chunk`` queries into a preallocated output on the CPU, so
+memory is bounded by the chunk, not by the output size (a decoder with query self-attention cannot
+be chunked and decodes each image or tile whole).
+
+``upscale_image`` sizes the input to the model (the model reads S×S images, S = 32):
+
+- an S×S input is encoded once and rendered at the target size; for a residual model whose
+  decoder is untrained this is exactly PIL's bicubic resize;
+- a larger input is cut into overlapping S×S tiles (``hinr.tiling``), each tile encoded and
+  rendered at the target scale over its own footprint, and the tiles blended with smooth weights;
+- an input with a side under S is first enlarged with the PIL-exact bicubic so that its shorter side
+  is S (aspect ratio kept), then treated as above: the model needs S×S of context, and enlarging
+  adds no detail that bicubic would not, so nothing is lost by it. The target size always refers to
+  the original input.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from einops import rearrange
+from PIL import Image
+
+from .coords import cell_size
+from .models.bicubic import pil_bicubic
+from .models.hinr import HINR, Latents
+from .tiling import plan_tiles
+
+DEFAULT_CHUNK = 16384  # queries per decode call: ~100 MB of activations for the base model
+DEFAULT_STRIDE = 16  # tile stride: half a tile, so every pixel is blended from about four tiles
+
+Progress = Callable[[int, int], None]  # called with (queries done, queries in all)
+
+
+def resize_bicubic(image: torch.Tensor, height: int, width: int, *, chunk: int = 65536) -> torch.Tensor:
+    """image (C, h, w) in [0, 1] → (C, height, width), PIL's bicubic kept in float.
+
+    Enlarging uses the PIL-exact ``pil_bicubic`` (its first pass clipped like PIL's 8-bit one),
+    ``chunk`` output pixels at a time. Reducing, whose antialiasing filter spans many pixels, uses
+    Pillow's own separable resize on 32-bit float planes, which costs little at any size.
+    """
+    h, w = image.shape[-2:]
+    if height < h or width < w:
+        planes = [Image.fromarray(plane.detach().float().cpu().numpy(), mode="F")
+                  .resize((width, height), Image.BICUBIC) for plane in image]
+        return torch.from_numpy(np.stack([np.asarray(p, dtype=np.float32) for p in planes])).clamp_(0.0, 1.0)
+    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
+    cell = cell_size(height, width)
+    out = torch.empty(image.shape[0], height, width)
+    source = image.unsqueeze(0).float().cpu()
+    for r0, r1, c0, c1 in _blocks(height, width, chunk):
+        gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
+        coords = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1).unsqueeze(0)
+        block = pil_bicubic(source, coords, cell)[0]  # (Q, C)
+        out[:, r0:r1, c0:c1] = rearrange(block, "(h w) c -> c h w", h=r1 - r0)
+    return out.clamp_(0.0, 1.0)
+
+
+def model_input(image: torch.Tensor, *, side: int) -> torch.Tensor:
+    """image (3, h, w) → (3, side, side), as ``hinr encode`` stores it (bicubic, antialiased)."""
+    if image.shape[-2:] == (side, side):
+        return image.float()
+    return resize_bicubic(image, side, side)
+
+
+def enlarge_to_fit(image: torch.Tensor, *, side: int) -> torch.Tensor:
+    """image (3, h, w) → at least ``side`` px on each side, shorter side exactly ``side``."""
+    h, w = image.shape[-2:]
+    if min(h, w) >= side:
+        return image.float()
+    factor = side / min(h, w)
+    return resize_bicubic(image, max(side, round(h * factor)), max(side, round(w * factor)))
+
+
+@torch.no_grad()
+def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
+                  progress: Progress | None = None) -> Latents:
+    """images (N, 3, S, S) in [0, 1] → Latents with tokens (N, M, D) and images (N, 3, S, S), on CPU."""
+    device = next(model.parameters()).device
+    tokens, n = [], len(images)
+    for start in range(0, n, batch_size):
+        batch = images[start:start + batch_size].to(device)
+        tokens.append(model.encode(batch).tokens.float().cpu())
+        if progress is not None:
+            progress(min(start + batch_size, n), n)
+    return Latents(torch.cat(tokens), images.float().cpu())
+
+
+def _blocks(rows: int, cols: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
+    """(r0, r1, c0, c1) blocks of at most ``chunk`` queries covering a rows × cols grid."""
+    if cols <= chunk:
+        step = max(1, chunk // cols)
+        for r0 in range(0, rows, step):
+            yield r0, min(r0 + step, rows), 0, cols
+        return
+    for r in range(rows):
+        for c0 in range(0, cols, chunk):
+            yield r, r + 1, c0, min(c0 + chunk, cols)
+
+
+def _decode_grid(model: HINR, latents: Latents, xs: torch.Tensor, ys: torch.Tensor,
+                 cell: torch.Tensor, *, chunk: int) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
+    """Decode the grid ys (R,) × xs (C,) of [0, 1] coordinates block by block.
+
+    Yields (r0, r1, c0, c1, rgb) with rgb (B, 3, r1 − r0, c1 − c0), float32 on the CPU, unclamped.
+    """
+    device = latents.tokens.device
+    if not model.config.chunkable:
+        chunk = len(xs) * len(ys)
+    context = model.prepare(latents)
+    cell = cell.to(device)
+    for r0, r1, c0, c1 in _blocks(len(ys), len(xs), chunk):
+        gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
+        coords = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1).to(device)
+        rgb = model.decode(latents, coords, cell, context=context)
+        yield r0, r1, c0, c1, rearrange(rgb.float().cpu(), "b (h w) c -> b c h w", h=r1 - r0)
+
+
+@torch.no_grad()
+def render_latents(model: HINR, latents: Latents, height: int, width: int, *,
+                   chunk: int = DEFAULT_CHUNK, progress: Progress | None = None) -> torch.Tensor:
+    """Render each latent's image at height × width → (B, 3, H, W) in [0, 1] on the CPU."""
+    if height < 1 or width < 1:
+        raise ValueError(f"render size must be positive, got {width}x{height}")
+    device = next(model.parameters()).device
+    latents = latents.to(device)
+    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
+    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height
+    out = torch.empty(len(latents), 3, height, width)
+    done = 0
+    for r0, r1, c0, c1, rgb in _decode_grid(model, latents, xs, ys, cell_size(height, width),
+                                            chunk=chunk):
+        out[:, :, r0:r1, c0:c1] = rgb.clamp(0.0, 1.0)
+        done += (r1 - r0) * (c1 - c0)
+        if progress is not None:
+            progress(done, height * width)
+    return out
+
+
+@torch.no_grad()
+def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
+                  chunk: int = DEFAULT_CHUNK, batch_size: int = 16, stride: int = DEFAULT_STRIDE,
+                  progress: Progress | None = None) -> torch.Tensor:
+    """image (3, h, w) in [0, 1], any h × w → (3, H, W) in [0, 1] on the CPU, size = (H, W).
+
+    See the module docstring for how inputs of each size are handled. ``batch_size`` tiles are
+    encoded at once; ``stride`` is the tile stride in input pixels.
+    """
+    out_h, out_w = size
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"output size must be positive, got {out_w}x{out_h}")
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"upscale_image takes (3, H, W) images, got {tuple(image.shape)}")
+    side = model.config.image_size
+    device = next(model.parameters()).device
+    image = enlarge_to_fit(image.float(), side=side)
+    plan = plan_tiles(image.shape[1], image.shape[2], out_h, out_w, tile=side, stride=min(stride, side - 1))
+    tiles = list(plan)
+    cell = plan.cell()
+    out = torch.zeros(3, out_h, out_w)
+    done, total = 0, plan.queries
+    for start in range(0, len(tiles), batch_size):
+        batch = tiles[start:start + batch_size]
+        crops = torch.stack([plan.crop(image, y, x) for y, x in batch])
+        latents = model.encode(crops.to(device))
+        for i, (y, x) in enumerate(batch):
+            region = out[:, y.start:y.stop, x.start:x.stop]
+            for r0, r1, c0, c1, rgb in _decode_grid(model, latents[i], x.local, y.local, cell,
+                                                    chunk=chunk):
+                weight = y.weight[r0:r1, None] * x.weight[None, c0:c1]
+                region[:, r0:r1, c0:c1] += rgb[0] * weight
+                done += (r1 - r0) * (c1 - c0)
+                if progress is not None:
+                    progress(done, total)
+    return out.clamp_(0.0, 1.0)

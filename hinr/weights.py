@@ -1,0 +1,91 @@
+"""Finding the weights that ``--weights`` names.
+
+- nothing: the model shipped with hinr (the repository's ``weights/`` folder, installed as the
+  package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
+- a ``.safetensors`` file, or a folder (a training run) holding ``model.safetensors``;
+- ``hf:owner/name[@revision][:file]``: a Hugging Face Hub repository, downloaded once into the hub
+  cache by ``huggingface_hub``; with ``HF_HUB_OFFLINE=1`` only the cache is used.
+
+Only the path is resolved here; ``hinr.checkpoint.load_model`` reads it (strictly, no pickle).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .checkpoint import WEIGHTS_NAME, CheckpointError
+
+HF_PREFIX = "hf:"
+_HF_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:]+))?(?::(?P<file>.+))?$")
+
+
+def shipped_weights() -> Path:
+    """The default weights file shipped with hinr (it may be missing in a bare checkout)."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "_weights", package.parent / "weights"):
+        if (folder / WEIGHTS_NAME).is_file():
+            return folder / WEIGHTS_NAME
+    return package / "_weights" / WEIGHTS_NAME
+
+
+def resolve_weights(spec: str | Path | None) -> Path:
+    """The weights file that ``spec`` names (see the module docstring); CheckpointError if none."""
+    if spec is None or str(spec) == "":
+        path = shipped_weights()
+        if not path.is_file():
+            raise CheckpointError("this hinr install has no shipped weights: pass --weights RUN_DIR, "
+                                  "a .safetensors file, or hf:owner/name")
+        return path
+    text = str(spec)
+    if text.startswith(HF_PREFIX):
+        return download_hub_weights(text[len(HF_PREFIX):])
+    path = Path(text).expanduser()
+    if path.is_dir():
+        path = path / WEIGHTS_NAME
+        if not path.is_file():
+            raise CheckpointError(f"{path.parent} holds no {WEIGHTS_NAME}: pass a training run folder "
+                                  "or a .safetensors file")
+        return path
+    if not path.exists():
+        raise CheckpointError(f"weights {path} do not exist: pass a run folder, a .safetensors file "
+                              "or hf:owner/name")
+    return path
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it, but at call time (the hub reads it at import)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+
+
+def download_hub_weights(spec: str) -> Path:
+    """``owner/name[@revision][:file]`` → the cached file, downloading it unless offline."""
+    match = _HF_SPEC.match(spec)
+    if match is None:
+        raise CheckpointError(f"cannot read hf:{spec}: write hf:owner/name, hf:owner/name@revision or "
+                              f"hf:owner/name:path/{WEIGHTS_NAME}")
+    repo, revision, filename = match["repo"], match["rev"], match["file"] or WEIGHTS_NAME
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    offline = hub_offline()
+    try:
+        return Path(hf_hub_download(repo, filename, revision=revision, local_files_only=offline))
+    except LocalEntryNotFoundError as err:
+        how = ("HF_HUB_OFFLINE is set: unset it to download, or copy the file and pass its path"
+               if offline else "check your connection, or download it and pass its path")
+        raise CheckpointError(f"hf:{spec} is not in the local Hugging Face cache and cannot be fetched "
+                              f"({how})") from err
+    except RepositoryNotFoundError as err:
+        raise CheckpointError(f"hf:{spec}: no such repository on the Hub (or it is private: run "
+                              "`hf auth login`)") from err
+    except RevisionNotFoundError as err:
+        raise CheckpointError(f"hf:{spec}: revision {revision!r} does not exist in {repo}") from err
+    except EntryNotFoundError as err:
+        raise CheckpointError(f"hf:{spec}: {repo} has no file {filename}; name it with "
+                              f"hf:{repo}:FILE") from err
+    except (HfHubHTTPError, OSError) as err:
+        raise CheckpointError(f"hf:{spec} could not be downloaded ({str(err).splitlines()[0]}): retry, "
+                              "or set HF_HUB_OFFLINE=1 to use the cache") from err
