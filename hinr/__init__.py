@@ -8,13 +8,32 @@ self-attention processor (SCENT) and decoded at any continuous (x, y) coordinate
     >>> latents = model.encode(torch.rand(1, 3, 32, 32))
     >>> model.render(latents, 128, 128).shape
     torch.Size([1, 3, 128, 128])
+
+The public names are imported lazily, so ``import hinr`` (and ``hinr --help``) does not load torch.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .config import ARCHITECTURES, PRESETS, ModelConfig, preset  # noqa: E402
-from .models.hinr import HINR, Latents  # noqa: E402
-from .checkpoint import CheckpointError, load_model, save_model  # noqa: E402
+_EXPORTS = {
+    "ARCHITECTURES": "hinr.config", "PRESETS": "hinr.config", "ModelConfig": "hinr.config",
+    "preset": "hinr.config", "HINR": "hinr.models.hinr", "Latents": "hinr.models.hinr",
+    "CheckpointError": "hinr.checkpoint", "load_model": "hinr.checkpoint",
+    "save_model": "hinr.checkpoint",
+}
+__all__ = [*_EXPORTS, "__version__"]
 
-__all__ = ["ARCHITECTURES", "PRESETS", "ModelConfig", "preset", "HINR", "Latents",
-           "CheckpointError", "load_model", "save_model", "__version__"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hinr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -272,25 +272,18 @@ def _run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str],
 
 
 def main() -> None:
-    """Console entry point: run the app, turning known failures into one line and an exit code."""
-    from ..checkpoint import CheckpointError
-    from ..data.errors import HinrDataError
+    """Console entry point: run the app, turning failures into one line and an exit code.
 
+    Usage errors exit 2; everything else (bad files, missing data, CheckpointError, …) exits 1.
+    Nothing heavy is imported here, so ``hinr --help`` stays fast.
+    """
     try:
         app(standalone_mode=False)
     except UsageError as err:
         sys.exit(report(err))
-    except (RuntimeFailure, CheckpointError, HinrDataError, OSError, ValueError) as err:
-        if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
-            err.show()  # a click usage error that also derives from a builtin
-            sys.exit(err.exit_code)
-        sys.exit(report(err))
     except typer.Exit as err:
         sys.exit(err.exit_code)
-    except typer.Abort:
-        print("hinr: aborted", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         print("hinr: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as err:
