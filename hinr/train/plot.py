@@ -26,16 +26,28 @@ def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], points: li
     label = (lambda v: f"{10**v:.3g}") if log_y else (lambda v: f"{v:.2f}")
     draw.text((x1 - 70, y0 + 2), f"{label(hi)}", fill=(80, 80, 80))
     draw.text((x1 - 70, y1 - 14), f"{label(lo)}", fill=(80, 80, 80))
-    draw.text((x0 + 4, y1 - 14), f"step {int(min(xs))}–{int(max(xs))}", fill=(80, 80, 80))
+    draw.text((x0 + 4, y1 - 14), f"step {int(min(xs))} - {int(max(xs))}", fill=(80, 80, 80))
+
+
+def _running_mean(points: list[tuple[float, float]], *, window: int) -> list[tuple[float, float]]:
+    """Trailing mean over ``window`` points: per-step losses are too noisy to read."""
+    out, total = [], 0.0
+    for i, (x, y) in enumerate(points):
+        total += y
+        if i >= window:
+            total -= points[i - window][1]
+        out.append((x, total / min(i + 1, window)))
+    return out
 
 
 def plot_metrics(records: list[dict], path: Path) -> None:
     """records: dicts with 'step' and 'loss' and/or 'val_psnr' (and optionally 'val_bicubic_psnr')."""
     img = Image.new("RGB", (720, 520), "white")
     draw = ImageDraw.Draw(img)
-    loss = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    loss = _running_mean([(r["step"], r["loss"]) for r in records if "loss" in r], window=50)
     psnr = [(r["step"], r["val_psnr"]) for r in records if "val_psnr" in r]
-    _panel(draw, (10, 10, 710, 255), loss, "training loss (MSE, log scale)", (200, 60, 40), log_y=True)
+    _panel(draw, (10, 10, 710, 255), loss, "training loss (MSE, log scale, mean of 50 steps)",
+           (200, 60, 40), log_y=True)
     _panel(draw, (10, 265, 710, 510), psnr, "validation PSNR (dB)", (40, 90, 200))
     bicubic = [r["val_bicubic_psnr"] for r in records if "val_bicubic_psnr" in r]
     if bicubic:
