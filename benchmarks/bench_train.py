@@ -1,0 +1,154 @@
+"""Training throughput (images/s) of each preset × architecture, fp32 against bf16 autocast.
+
+A script run by hand, not a test. Each step is what ``Trainer.train_step`` does to a batch, on
+random data (no loading, schedule or EMA): the model's forward on B random 32×32 images at Q random
+coordinates, the MSE against random targets, backward, gradient clipping at 1 and an AdamW step.
+Warm-up steps are untimed. The FLOPs of a step are counted as 3 × the forward's matmul FLOPs
+(``FlopCounterMode`` on one forward; backward ≈ 2 × forward), so GFLOP/s is comparable with a
+matmul peak; the Mamba scan's elementwise recurrence is not in the count.
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_train.py
+    python benchmarks/bench_train.py --presets tiny small --archs hybrid scent --steps 3
+    python benchmarks/bench_train.py --device cuda --batch 128
+    python benchmarks/bench_train.py --quick        # seconds: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ARCHS = ("hybrid", "mamba-ginr", "scent")
+
+
+def train_throughput(*, preset_name: str, arch: str, precision: str, batch: int, queries: int,
+                     warmup: int, steps: int, device: str, seed: int = 0,
+                     max_seconds: float | None = None, overrides: dict | None = None) -> dict:
+    """Images/s of training steps on random data, and the step's counted FLOPs.
+
+    Times ``steps`` steps after ``warmup`` untimed ones, stopping early (after at least one)
+    once ``max_seconds`` have passed. Returns images_per_s, step_s, steps, fwd_flops (one
+    forward's matmul FLOPs), train_gflops (3 · fwd_flops per step time), params and, on CUDA,
+    peak_gib (torch.cuda.max_memory_allocated).
+    """
+    import torch
+
+    import hinr
+    from bench_decoder_flops import count_flops, sync
+
+    torch.manual_seed(seed)
+    model = hinr.HINR(hinr.preset(preset_name, arch=arch, **(overrides or {}))).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01)
+    gen = torch.Generator().manual_seed(seed)
+    images = torch.rand(batch, 3, 32, 32, generator=gen).to(device)
+    coords = torch.rand(batch, queries, 2, generator=gen).to(device)
+    target = torch.rand(batch, queries, 3, generator=gen).to(device)
+    cell = torch.full((batch, 2), 1.0 / 64).to(device)  # as for a 2× super-resolution target
+    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16,
+                              enabled=precision == "bf16")
+
+    def forward() -> torch.Tensor:
+        with autocast:
+            return model(images, coords, cell).float()
+
+    def step() -> None:
+        loss = (forward() - target).pow(2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+
+    cuda = device.startswith("cuda")
+    for _ in range(warmup):
+        step()
+    sync(device)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    done, start = 0, time.perf_counter()
+    while done < steps:
+        step()
+        done += 1
+        if max_seconds is not None and time.perf_counter() - start > max_seconds:
+            break
+    sync(device)
+    step_s = (time.perf_counter() - start) / done
+    with torch.no_grad():
+        fwd_flops = count_flops(forward)
+    out = dict(images_per_s=batch / step_s, step_s=step_s, steps=done, fwd_flops=fwd_flops,
+               train_gflops=3 * fwd_flops / step_s / 1e9,
+               params=sum(p.numel() for p in model.parameters()))
+    if cuda:
+        out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
+    parser.add_argument("--archs", nargs="+", choices=ARCHS, default=list(ARCHS))
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--queries", type=int, default=1024, help="coordinates per image")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="stop timing a configuration after this long (at least one step)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="default: torch's (OMP_NUM_THREADS)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny preset, tiny batch")
+    args = parser.parse_args()
+
+    import torch
+
+    from bench_decoder_flops import machine
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cuda = args.device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        parser.error("--device cuda asked for, but torch sees no CUDA device")
+    if args.quick:
+        args.presets, args.batch, args.queries, args.warmup, args.steps = ["tiny"], 2, 64, 1, 1
+
+    rows = []
+    for name in args.presets:
+        for arch in args.archs:
+            for precision in args.precisions:
+                try:
+                    r = train_throughput(preset_name=name, arch=arch, precision=precision,
+                                         batch=args.batch, queries=args.queries, warmup=args.warmup,
+                                         steps=args.steps, device=args.device, seed=args.seed,
+                                         max_seconds=args.max_seconds)
+                except Exception as error:  # one failing configuration must not hide the rest
+                    r = {"error": f"{type(error).__name__}: {error}"}
+                rows.append((name, arch, precision, r))
+                done = r.get("error") or f"{r['images_per_s']:.1f} images/s"
+                print(f"  {name} {arch} {precision}: {done}", file=sys.stderr, flush=True)
+
+    print(machine(args.device))
+    print(f"batch {args.batch}  queries {args.queries}  {args.warmup} warm-up + {args.steps} timed "
+          "steps of forward + backward + clip + AdamW on random data")
+    print()
+    mem = f"{'peak GiB':>10}" if cuda else ""
+    print(f"{'preset':<7}{'arch':<12}{'prec':<6}{'params M':>9}{'step ms':>10}{'images/s':>10}"
+          f"{'GFLOP/step':>12}{'GFLOP/s':>9}{mem}")
+    for name, arch, precision, r in rows:
+        if "error" in r:
+            print(f"{name:<7}{arch:<12}{precision:<6}  failed: {r['error']}")
+            continue
+        mem = f"{r['peak_gib']:>10.2f}" if cuda else ""
+        print(f"{name:<7}{arch:<12}{precision:<6}{r['params'] / 1e6:>9.2f}{r['step_s'] * 1e3:>10.1f}"
+              f"{r['images_per_s']:>10.1f}{3 * r['fwd_flops'] / 1e9:>12.2f}{r['train_gflops']:>9.1f}"
+              f"{mem}")
+    print("\nGFLOP/step: 3 × the forward's matmul FLOPs (FlopCounterMode); the scan's elementwise "
+          "work is not counted.")
+
+
+if __name__ == "__main__":
+    main()
