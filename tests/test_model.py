@@ -122,3 +122,15 @@ def test_short_training_drives_the_loss_down():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.3 * losses[0], (losses[0], losses[-1])
+
+
+def test_bf16_autocast_stays_close_to_fp32():
+    """Fourier angles reach ~±100 rad: computed in bf16 they would be wrong by ~25 %."""
+    for arch in ARCHITECTURES:
+        m = tiny(arch)
+        images, coords = torch.rand(1, 3, 32, 32), torch.rand(1, 64, 2)
+        with torch.no_grad():
+            ref = m(images, coords)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                low = m(images, coords).float()
+        assert (low - ref).abs().max() < 0.05, arch

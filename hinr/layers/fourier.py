@@ -25,9 +25,14 @@ class GaussianFourierFeatures(nn.Module):
         self.out_dim = 2 * features
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        """coords (..., in_dim) in [0, 1] → (..., 2F)."""
-        proj = (2.0 * math.pi) * ((coords * 2.0 - 1.0) @ self.B.to(coords.dtype))
-        return torch.cat([proj.sin(), proj.cos()], dim=-1)
+        """coords (..., in_dim) in [0, 1] → (..., 2F), float32.
+
+        The angles reach ~±100 rad, so the projection runs in float32 even under autocast: in
+        bfloat16 the features would be off by ~25 %.
+        """
+        with torch.autocast(coords.device.type, enabled=False):
+            proj = (2.0 * math.pi) * ((coords.float() * 2.0 - 1.0) @ self.B.float())
+            return torch.cat([proj.sin(), proj.cos()], dim=-1)
 
 
 class LogSpacedSinusoids(nn.Module):
@@ -39,10 +44,11 @@ class LogSpacedSinusoids(nn.Module):
         self.out_dim = 2 * in_dim * features
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        """coords (..., in_dim) in [0, 1] → (..., 2·in_dim·F)."""
-        proj = math.pi * coords.unsqueeze(-1) * self.omega.to(coords.dtype)
-        proj = proj.flatten(-2)
-        return torch.cat([proj.sin(), proj.cos()], dim=-1)
+        """coords (..., in_dim) in [0, 1] → (..., 2·in_dim·F), float32 (see above)."""
+        with torch.autocast(coords.device.type, enabled=False):
+            proj = math.pi * coords.float().unsqueeze(-1) * self.omega.float()
+            proj = proj.flatten(-2)
+            return torch.cat([proj.sin(), proj.cos()], dim=-1)
 
 
 def grid_position_code(side: int, dims: int = 32) -> torch.Tensor:
