@@ -180,3 +180,15 @@ def test_overfitting_a_handful_of_images(fake_cifar, tmp_path):
                     "size": torch.tensor([32, 32])} for i in range(2)]
     trainer.fit()
     assert trainer.validate()["val_psnr"] > 28.0
+
+
+def test_compiled_decoder_saves_loadable_weights(tmp_path, monkeypatch):
+    """--compile must not rename parameters (torch.compile's wrapper adds '_orig_mod.')."""
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: compiled.append(self))
+    folder = photo_folder(tmp_path / "photos")
+    cfg = TrainConfig(data=str(folder), steps=1, hr_size=64, compile=True, **TINY)
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.fit()
+    assert compiled == [trainer.model.decoder]
+    assert load_model(tmp_path / "run").state_dict().keys() == trainer.model.state_dict().keys()

@@ -98,7 +98,8 @@ class Trainer:
                                       optimizer=self.optimizer, ema=self.ema)
         self.net = self.model
         if cfg.compile:
-            self.model.decoder = torch.compile(self.model.decoder)
+            # compile in place: the parameter names (and so the checkpoints) stay the same
+            self.model.decoder.compile()
         if self.world > 1:
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
         if self.is_main:
