@@ -87,6 +87,7 @@ def train(
     epochs: Optional[float] = typer.Option(None, help="Instead of --steps: passes over the training set."),
     batch_size: int = typer.Option(16, help="Images per step (per process under torchrun)."),
     lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW, warm-up then cosine)."),
+    warmup: int = typer.Option(100, help="Linear warm-up steps."),
     queries: int = typer.Option(1024, help="Random query points per image per step."),
     hr_size: Optional[int] = typer.Option(None, help="Super-resolution training: HR crops up to this side; the 32×32 input is their antialiased reduction."),
     recon_weight: float = typer.Option(0.0, help="With --hr-size: weight of an added 32×32 reconstruction loss."),

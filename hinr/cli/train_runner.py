@@ -31,7 +31,7 @@ def _config_from_options(opts: dict):
             arch=opts["arch"], preset=opts["preset"], model_overrides=overrides,
             init_from=str(opts["init_from"]) if opts["init_from"] else None,
             steps=opts["steps"] or 1000, epochs=opts["epochs"], batch_size=opts["batch_size"],
-            lr=opts["lr"], queries=opts["queries"], hr_size=opts["hr_size"],
+            lr=opts["lr"], warmup=opts["warmup"], queries=opts["queries"], hr_size=opts["hr_size"],
             recon_weight=opts["recon_weight"], val_every=opts["val_every"],
             save_every=opts["save_every"], seed=opts["seed"], device=opts["device"],
             bf16=opts["bf16"], ema=opts["ema"], compile=opts["compile"])
