@@ -1,0 +1,165 @@
+"""Reporting an evaluation (:mod:`hinr.evaluate`): a markdown table, a JSON document and a picture
+grid (input, bicubic, each model, ground truth), written atomically by :func:`write_results`."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .evaluate import SSIM_NOTE, EvalResult, MethodResult
+
+def _fmt_psnr(value: float) -> str:
+    return "∞" if value == math.inf else f"{value:.2f}"
+
+
+def _fmt_rate(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def markdown_table(result: EvalResult) -> str:
+    """The results as a markdown table, the best PSNR and SSIM of each scale in bold."""
+    scales = result.scales
+    header = ["method"] + [f"×{k} {m}" for k in scales for m in ("PSNR", "SSIM")] + [
+        "params", "encode img/s", "render Mpix/s"]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    cells = {r.name: [] for r in result.methods}
+    for k in scales:
+        for metric, fmt in (("psnr", _fmt_psnr), ("ssim", lambda v: f"{v:.4f}")):
+            shown = {r.name: fmt(getattr(r, f"mean_{metric}")(k)) for r in result.methods}
+            best = max(getattr(r, f"mean_{metric}")(k) for r in result.methods)
+            best_text = fmt(best)
+            for r in result.methods:
+                text = shown[r.name]
+                cells[r.name].append(f"**{text}**" if text == best_text else text)
+    for r in result.methods:
+        params = f"{r.params / 1e6:.2f} M" if r.params is not None else "—"
+        row = [r.name] + cells[r.name] + [params, _fmt_rate(r.encode_images_per_s),
+                                          _fmt_rate(r.render_mpix_per_s)]
+        lines.append("| " + " | ".join(row) + " |")
+    source = result.data + (f" (split {result.split})" if result.split else "")
+    return (f"PSNR (dB, RGB) and SSIM (luma) on {len(result.names)} images of {source}, "
+            f"ground truth = PIL bicubic reduction; {result.device}, batch {result.batch_size}.\n\n"
+            + "\n".join(lines) + "\n")
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def result_json(result: EvalResult) -> dict:
+    """A JSON-ready dict: settings, per-method means and per-image scores (PSNR null = exact)."""
+    def method(r: MethodResult) -> dict:
+        entry = {"name": r.name, "kind": r.kind}
+        if r.kind == "model":
+            entry.update(weights=r.weights, weights_metadata=r.metadata, params=r.params,
+                         config=r.config,
+                         encode_images_per_s=r.encode_images_per_s,
+                         render_mpix_per_s=r.render_mpix_per_s,
+                         encode_seconds=r.encode_s, render_seconds=r.render_s)
+        entry["scales"] = {str(k): {"psnr": _finite(r.mean_psnr(k)), "ssim": r.mean_ssim(k),
+                                    "psnr_per_image": [_finite(v) for v in r.psnr[k]],
+                                    "ssim_per_image": r.ssim[k]} for k in result.scales}
+        return entry
+
+    return {
+        "data": result.data, "split": result.split, "scales": result.scales,
+        "images": result.names, "device": result.device, "batch_size": result.batch_size,
+        "chunk": result.chunk, "seconds": result.seconds,
+        "protocol": {
+            "ground_truth": "HR square reduced to 32·scale px with PIL bicubic (antialiased); "
+                            "input: the same square reduced to 32 px",
+            "psnr": "dB, peak 1, MSE over all pixels and RGB channels per image, then averaged; "
+                    "null = infinite (output identical to the ground truth)",
+            "ssim": SSIM_NOTE + "; valid window positions; averaged over images",
+            "outputs": "model renders rounded to 8 bits like the baselines",
+            "timing": "wall clock of encode and render during the evaluation, after one untimed "
+                      "warm-up; data loading, baselines and metrics excluded",
+        },
+        "methods": [method(r) for r in result.methods],
+    }
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def draw_grid(result: EvalResult, *, min_cell: int = 128) -> Image.Image:
+    """Rows: example images; columns: input (nearest), bicubic, each model, ground truth, at the
+    largest scale, labelled on top, each output with its PSNR. Small cells are enlarged (nearest)
+    to ``min_cell`` px so 32 px renders stay visible."""
+    models = [r.name for r in result.methods if r.kind == "model"]
+    columns = ["input", "bicubic", *models, "ground truth"]
+    side = result.grid[0].cells["input"].size[0] if result.grid else min_cell
+    cell = max(side, min_cell)
+    pad, header = 4, 22
+    font, small = _font(14), _font(12)
+    canvas = Image.new("RGB", (pad + len(columns) * (cell + pad), header + len(result.grid) * (cell + pad)),
+                       "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, label in enumerate(columns):
+        text = _fit_text(draw, "input (nearest)" if label == "input" else label, font, cell - 4)
+        draw.text((pad + c * (cell + pad) + 2, 3), text, fill="black", font=font)
+    for r, row in enumerate(result.grid):
+        top = header + r * (cell + pad)
+        for c, label in enumerate(columns):
+            left = pad + c * (cell + pad)
+            canvas.paste(row.cells[label].resize((cell, cell), Image.NEAREST), (left, top))
+            if label in row.psnr:
+                value = row.psnr[label]  # the default font has no ∞
+                caption = "exact" if value == math.inf else f"{value:.2f} dB"
+                box = draw.textbbox((left + 3, top + 3), caption, font=small)
+                draw.rectangle((box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2), fill="black")
+                draw.text((left + 3, top + 3), caption, fill="white", font=small)
+    return canvas
+
+
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:
+    """``text``, cut and ended with '...' until it is at most ``width`` px wide."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while len(text) > 1 and draw.textlength(text + "...", font=font) > width:
+        text = text[:-1]
+    return text + "..."
+
+
+def _atomic_write(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(result: EvalResult, out_dir: str | Path) -> list[Path]:
+    """Write results.json, results.md and grid.png into ``out_dir`` (each via temp file + rename)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = io.BytesIO()
+    draw_grid(result).save(png, format="PNG")
+    files = {
+        "results.json": (json.dumps(result_json(result), indent=1, allow_nan=False,
+                                   ensure_ascii=False) + "\n").encode(),
+        "results.md": markdown_table(result).encode(),
+        "grid.png": png.getvalue(),
+    }
+    paths = []
+    for name, payload in files.items():
+        _atomic_write(out_dir / name, payload)
+        paths.append(out_dir / name)
+    return paths
