@@ -41,7 +41,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -49,6 +48,9 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import machine, run_worker  # noqa: E402
 
 OPTIONS = dict(residual=True, locality=True, cell_input=True, local_pixels=4)
 
@@ -130,18 +132,6 @@ def matmul_peak(dtype_name: str, device: str, *, max_n: int, seconds: float = 1.
     return dict(gflops=2 * n**3 / statistics.median(times) / 1e9, n=n)
 
 
-def machine(device: str) -> str:
-    import torch
-
-    from bench_scan import cpu_model
-
-    line = f"cpu {cpu_model()} | torch {torch.__version__} | threads {torch.get_num_threads()}"
-    if device.startswith("cuda"):
-        line += (f" | {torch.cuda.get_device_name(device)} | TF32 matmul "
-                 f"{'on' if torch.backends.cuda.matmul.allow_tf32 else 'off'}")
-    return line
-
-
 def worker(spec: dict) -> dict:
     """Runs in a fresh process: renders, memory and decoder GFLOP/s for one configuration."""
     import torch
@@ -210,18 +200,6 @@ def worker(spec: dict) -> dict:
     return out
 
 
-def run_worker(spec: dict, timeout: float) -> dict:
-    """``worker(spec)`` in a fresh interpreter; an error or time-out becomes {"error": ...}."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["exit %d" % result.returncode])[-1]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
@@ -267,7 +245,7 @@ def main() -> None:
                             res=args.res, chunk=args.chunk, flop_chunk=flop_chunk,
                             repeats=args.repeats, device=args.device,
                             threads=torch.get_num_threads(), seed=args.seed)
-                r = run_worker(spec, args.timeout)
+                r = run_worker(__file__, spec, args.timeout)
                 rows.append((name, variant, precision, r))
                 done = r.get("error") or f"decoder {r['decode_gflops']:.1f} GFLOP/s"
                 print(f"  {name} {variant} {precision}: {done}", file=sys.stderr, flush=True)

@@ -30,13 +30,15 @@ import json
 import math
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import machine, run_worker  # noqa: E402
 
 ENCODERS = ("bimamba", "perceiver", "transformer")
 LINEAR_TARGET = 1.1  # the design's claim for BiMamba: time grows at most like L^1.1
@@ -145,35 +147,12 @@ def worker(spec: dict) -> dict:
                 fb_mib=fb_mib, params=sum(p.numel() for p in model.parameters()))
 
 
-def run_worker(spec: dict, timeout: float) -> dict:
-    """``worker(spec)`` in a fresh interpreter; an error or time-out becomes {"error": ...}."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if result.returncode != 0:
-        return {"error": (result.stderr.strip().splitlines() or ["exit %d" % result.returncode])[-1]}
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def fit_exponent(lengths: list[int], seconds: list[float]) -> float:
     """Least-squares slope of log(seconds) on log(L)."""
     xs = [math.log(n) for n in lengths]
     ys = [math.log(s) for s in seconds]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
-
-
-def machine(device: str) -> str:
-    import torch
-
-    from bench_scan import cpu_model
-
-    line = f"cpu {cpu_model()} | torch {torch.__version__} | threads {torch.get_num_threads()}"
-    if device.startswith("cuda"):
-        line += f" | {torch.cuda.get_device_name(device)}"
-    return line
 
 
 def main() -> None:
@@ -223,7 +202,7 @@ def main() -> None:
                         pixel_features=args.pixel_features, precision=args.precision,
                         device=args.device, threads=threads, warmup=args.warmup,
                         repeats=args.repeats, seed=args.seed)
-            r = results[name][length] = run_worker(spec, args.timeout)
+            r = results[name][length] = run_worker(__file__, spec, args.timeout)
             done = r.get("error") or f"fwd {r['fwd_s']:.3f} s, fwd+bwd {r['fb_s']:.3f} s"
             print(f"  {name} L={length}: {done}", file=sys.stderr, flush=True)
 

@@ -10,7 +10,6 @@ the reference it must match; defaults are the size of one BiMamba direction in h
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -22,15 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hinr.layers.scan import selective_scan_fast, selective_scan_ref  # noqa: E402
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import cpu_model  # noqa: E402
 
 
 def make_inputs(*, batch: int, d_inner: int, d_state: int, length: int, seed: int):

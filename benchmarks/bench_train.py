@@ -106,7 +106,7 @@ def main() -> None:
 
     import torch
 
-    from bench_decoder_flops import machine
+    from harness import machine
 
     if args.threads:
         torch.set_num_threads(args.threads)
