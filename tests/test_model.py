@@ -107,6 +107,19 @@ def test_untrained_residual_model_is_pils_bicubic():
             assert np.abs(np.round(out) - ref).max() <= 1.0, (arch, h, w)
 
 
+def test_bicubic_base_stays_exact_under_bf16_autocast():
+    """Autocast would run the bicubic's einsums in bf16: up to 2 grey levels off."""
+    m = tiny("hybrid", residual=True, locality=True, local_pixels=4)
+    images, coords = torch.rand(2, 3, 32, 32), torch.rand(2, 500, 2)
+    with torch.no_grad():
+        latents = m.encode(images)
+        ref = m.decode(latents, coords)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = m.decode(latents, coords)
+    assert low.dtype == torch.float32
+    assert torch.equal(low, ref)  # the gate is 0: the output is the base alone
+
+
 def test_short_training_drives_the_loss_down():
     torch.manual_seed(0)
     m = HINR(preset("tiny", arch="hybrid", lp_placement="interleave", locality=True))

@@ -1,7 +1,8 @@
 """Multi-head attention in the perceiver-pytorch style (to_q / to_kv / to_out) over SDPA.
 
 One module serves self-attention (no context) and cross-attention (queries attend to a context),
-with an optional additive logit bias (the 2D locality bias of hinr's decoder option).
+with an optional additive logit bias: a dense tensor, or a ``SeparableBias`` (the 2D locality bias
+of hinr's decoder option), which is folded into the queries and keys.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
+from .separable_bias import SeparableBias
 
 
 class Attention(nn.Module):
@@ -31,16 +34,18 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, *,
                 kv: tuple[torch.Tensor, torch.Tensor] | None = None,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
+                bias: torch.Tensor | SeparableBias | None = None) -> torch.Tensor:
         """x (B, Q, query_dim); context (B, M, context_dim) or precomputed ``kv``;
-        bias broadcastable to (B, H, Q, M). Returns (B, Q, query_dim)."""
+        bias broadcastable to (B, H, Q, M), or separable. Returns (B, Q, query_dim)."""
         if kv is None:
             kv = self.project_context(x if context is None else context)
         k, v = kv
         q = rearrange(self.to_q(x), "b q (h d) -> b h q d", h=self.heads)
-        if bias is not None:
-            bias = bias.to(q.dtype)
-        out = F.scaled_dot_product_attention(
-            q, k.to(q.dtype), v.to(q.dtype), attn_mask=bias,
-            dropout_p=self.dropout if self.training else 0.0)
+        k, v = k.to(q.dtype), v.to(q.dtype)
+        dropout = self.dropout if self.training else 0.0
+        if isinstance(bias, SeparableBias):
+            out = bias.attend(q, k, v, dropout_p=dropout)
+        else:
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=None if bias is None else bias.to(q.dtype), dropout_p=dropout)
         return self.to_out(rearrange(out, "b h q d -> b q (h d)"))

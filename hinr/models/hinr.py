@@ -128,9 +128,12 @@ class HINR(nn.Module):
         cell = cell.to(coords.device, torch.float32)
         cell = cell.expand(b, -1, -1) if cell.ndim == 3 else cell.reshape(-1, 2).expand(b, -1)
         images = latents.images.float()
-        base = pil_bicubic(images, coords, cell) if (self.residual_gate is not None
-                                                     or self.extras.local_pixels) else None
-        extras = self.extras(coords, cell, images, base)
+        # the bicubic base and the pixel taps stay fp32 under autocast: in bf16 the "exact"
+        # bicubic would be off by up to 2 grey levels
+        with torch.autocast(coords.device.type, enabled=False):
+            base = pil_bicubic(images, coords, cell) if (self.residual_gate is not None
+                                                         or self.extras.local_pixels) else None
+            extras = self.extras(coords, cell, images, base)
         if context is None:
             context = self.prepare(latents)
         out = self.decoder(coords, extras, context).float()
