@@ -37,6 +37,7 @@ from .data.folder import image_to_tensor, load_rgb
 from .data.sr import eval_crops, make_eval_pair
 from .metrics import psnr, ssim
 from .models.hinr import HINR
+from .precision import autocast, resolve_precision
 from .weights import resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class EvalResult:
     batch_size: int
     chunk: int
     seconds: float
+    precision: str
     grid: list[GridRow]
 
 
@@ -256,18 +258,20 @@ def grid_indices(samples: Sequence[EvalSample], rows: int = GRID_ROWS) -> list[i
 
 def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales: Sequence[int], *,
              data: str = "", split: str | None = None, device: torch.device | str = "cpu",
-             batch_size: int = 8, chunk: int = 16384, grid_rows: int = GRID_ROWS,
-             progress: Progress | None = None) -> EvalResult:
+             batch_size: int = 8, chunk: int = 16384, precision: str = "fp32",
+             grid_rows: int = GRID_ROWS, progress: Progress | None = None) -> EvalResult:
     """Score the baselines and every model on ``samples`` at ``scales`` (see the module docstring).
 
     ``samples`` must hold a target for every scale; models render ``batch_size`` images at a time,
-    ``chunk`` queries per image at once. ``progress`` gets (images done, total).
+    ``chunk`` queries per image at once, decoding at ``precision`` (see hinr.precision).
+    ``progress`` gets (images done, total).
     """
     if not samples:
         raise ValueError("no images to evaluate")
     if batch_size < 1 or chunk < 1:
         raise ValueError(f"batch_size and chunk must be positive, got {batch_size}, {chunk}")
     device = torch.device(device)
+    precision = resolve_precision(precision, device)
     started = time.perf_counter()
     scales = sorted(scales)
     top = scales[-1]
@@ -278,7 +282,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
     shown = set(grid_indices(samples, grid_rows))
     grid: dict[int, GridRow] = {}
     for m in models:
-        _warm_up(m.model, samples[0], device, chunk)
+        _warm_up(m.model, samples[0], device, chunk, precision)
 
     for start in range(0, len(samples), batch_size):
         batch = samples[start:start + batch_size]
@@ -310,7 +314,8 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
             for k in scales:
                 side = batch[0].targets[k].size[0]
                 clock = time.perf_counter()
-                rendered = m.model.render(latents, side, side, chunk=chunk)
+                with autocast(precision, device):
+                    rendered = m.model.render(latents, side, side, chunk=chunk)
                 _sync(device)
                 result.render_s += time.perf_counter() - clock
                 result.render_pixels += len(batch) * side * side
@@ -328,14 +333,15 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
         row.psnr = {r.name: r.psnr[top][i] for r in methods}
     return EvalResult(data=data, split=split, scales=scales, names=[s.name for s in samples],
                       methods=methods, device=str(device), batch_size=batch_size, chunk=chunk,
-                      seconds=time.perf_counter() - started, grid=[grid[i] for i in sorted(grid)])
+                      seconds=time.perf_counter() - started, precision=precision, grid=[grid[i] for i in sorted(grid)])
 
 
-def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int) -> None:
+def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int, precision: str) -> None:
     """One untimed encode + render, so one-off costs (allocator, kernels) stay out of the speed."""
     with torch.inference_mode():
         latents = model.encode(image_to_tensor(sample.low).unsqueeze(0).to(device))
-    model.render(latents, sample.low.size[1], sample.low.size[0], chunk=chunk)
+    with autocast(precision, device):
+        model.render(latents, sample.low.size[1], sample.low.size[0], chunk=chunk)
     _sync(device)
 
 

@@ -3,7 +3,8 @@ any size (what ``hinr encode``, ``hinr render`` and ``hinr upscale`` call).
 
 Rendering decodes blocks of at most ``chunk`` queries into a preallocated output on the CPU, so
 memory is bounded by the chunk, not by the output size (a decoder with query self-attention cannot
-be chunked and decodes each image or tile whole).
+be chunked and decodes each image or tile whole). ``precision`` ('fp32', 'bf16' or 'auto', see
+``hinr.precision``) sets the decoder's arithmetic; encoding stays fp32.
 
 ``upscale_image`` sizes the input to the model (the model reads S×S images, S = 32):
 
@@ -29,6 +30,7 @@ from PIL import Image
 from .coords import cell_size
 from .models.bicubic import pil_bicubic
 from .models.hinr import HINR, Latents
+from .precision import autocast
 from .tiling import plan_tiles
 
 DEFAULT_CHUNK = 16384  # queries per decode call: ~100 MB of activations for the base model
@@ -105,7 +107,8 @@ def _blocks(rows: int, cols: int, chunk: int) -> Iterator[tuple[int, int, int, i
 
 
 def _decode_grid(model: HINR, latents: Latents, xs: torch.Tensor, ys: torch.Tensor,
-                 cell: torch.Tensor, *, chunk: int) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
+                 cell: torch.Tensor, *, chunk: int,
+                 precision: str) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
     """Decode the grid ys (R,) × xs (C,) of [0, 1] coordinates block by block.
 
     Yields (r0, r1, c0, c1, rgb) with rgb (B, 3, r1 − r0, c1 − c0), float32 on the CPU, unclamped.
@@ -118,13 +121,15 @@ def _decode_grid(model: HINR, latents: Latents, xs: torch.Tensor, ys: torch.Tens
     for r0, r1, c0, c1 in _blocks(len(ys), len(xs), chunk):
         gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
         coords = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1).to(device)
-        rgb = model.decode(latents, coords, cell, context=context)
+        with autocast(precision, device):
+            rgb = model.decode(latents, coords, cell, context=context)
         yield r0, r1, c0, c1, rearrange(rgb.float().cpu(), "b (h w) c -> b c h w", h=r1 - r0)
 
 
 @torch.no_grad()
 def render_latents(model: HINR, latents: Latents, height: int, width: int, *,
-                   chunk: int = DEFAULT_CHUNK, progress: Progress | None = None) -> torch.Tensor:
+                   chunk: int = DEFAULT_CHUNK, precision: str = "fp32",
+                   progress: Progress | None = None) -> torch.Tensor:
     """Render each latent's image at height × width → (B, 3, H, W) in [0, 1] on the CPU."""
     if height < 1 or width < 1:
         raise ValueError(f"render size must be positive, got {width}x{height}")
@@ -135,7 +140,7 @@ def render_latents(model: HINR, latents: Latents, height: int, width: int, *,
     out = torch.empty(len(latents), 3, height, width)
     done = 0
     for r0, r1, c0, c1, rgb in _decode_grid(model, latents, xs, ys, cell_size(height, width),
-                                            chunk=chunk):
+                                            chunk=chunk, precision=precision):
         out[:, :, r0:r1, c0:c1] = rgb.clamp(0.0, 1.0)
         done += (r1 - r0) * (c1 - c0)
         if progress is not None:
@@ -146,7 +151,7 @@ def render_latents(model: HINR, latents: Latents, height: int, width: int, *,
 @torch.no_grad()
 def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
                   chunk: int = DEFAULT_CHUNK, batch_size: int = 16, stride: int = DEFAULT_STRIDE,
-                  progress: Progress | None = None) -> torch.Tensor:
+                  precision: str = "fp32", progress: Progress | None = None) -> torch.Tensor:
     """image (3, h, w) in [0, 1], any h × w → (3, H, W) in [0, 1] on the CPU, size = (H, W).
 
     See the module docstring for how inputs of each size are handled. ``batch_size`` tiles are
@@ -172,7 +177,7 @@ def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
         for i, (y, x) in enumerate(batch):
             region = out[:, y.start:y.stop, x.start:x.stop]
             for r0, r1, c0, c1, rgb in _decode_grid(model, latents[i], x.local, y.local, cell,
-                                                    chunk=chunk):
+                                                    chunk=chunk, precision=precision):
                 weight = y.weight[r0:r1, None] * x.weight[None, c0:c1]
                 region[:, r0:r1, c0:c1] += rgb[0] * weight
                 done += (r1 - r0) * (c1 - c0)

@@ -12,14 +12,12 @@ from .errors import RuntimeFailure, UsageError
 
 def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], split: Optional[str],
               crops: Optional[int], limit: Optional[int], out: Optional[Path], device: str,
-              data_dir: Optional[Path], batch_size: int, chunk: int) -> None:
-    import re
-
-    import torch
+              data_dir: Optional[Path], batch_size: int, chunk: int, precision: str) -> None:
     from rich.progress import Progress
 
     from .. import eval_report, evaluate
     from .app import stderr_console
+    from .inference import check_precision, pick_device
     from ..data.folder import select_images
 
     cifar = data == "cifar10"
@@ -37,12 +35,8 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         raise UsageError(f"--out {out} is a file: pass a folder")
     if not cifar and not Path(data).expanduser().is_dir():
         raise RuntimeFailure(f"--data {data} is not a folder: pass a folder of photos or 'cifar10'")
-    if device != "auto" and not re.fullmatch(r"cpu|cuda(:\d+)?", device):
-        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeFailure("CUDA is not available here: use --device cpu (or auto)")
-    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                       "cpu" if device == "auto" else device)
+    dev = pick_device(device)
+    precision = check_precision(precision, dev)
     models = evaluate.load_models(weights or [None], device=dev)
     size = models[0].model.config.image_size
     console = stderr_console()
@@ -59,7 +53,8 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
             samples = evaluate.photo_samples(paths, scale_list, root=root, crops=crops,
                                              input_size=size, progress=bar("loading images"))
         result = evaluate.evaluate(samples, models, scale_list, data=data, split=None if cifar else split or "val",
-                                   device=dev, batch_size=batch_size, chunk=chunk, progress=bar("evaluating"))
+                                   device=dev, batch_size=batch_size, chunk=chunk, precision=precision,
+                                   progress=bar("evaluating"))
     sys.stdout.write(eval_report.markdown_table(result))
     if out is not None:
         eval_report.write_results(result, out)

@@ -72,6 +72,15 @@ def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> N
         raise UsageError(f"--stride must be in 1..24 (tiles are 32 px and must overlap), got {stride}")
 
 
+def check_precision(name: str, device) -> str:
+    """--precision → 'fp32' or 'bf16' for ``device`` (see hinr.precision)."""
+    from ..precision import PRECISIONS, resolve_precision
+
+    if name not in PRECISIONS:
+        raise UsageError(f"--precision must be {', '.join(PRECISIONS)}, not {name!r}")
+    return resolve_precision(name, device)
+
+
 def pick_device(name: str):
     import torch
 
@@ -181,13 +190,14 @@ def progress_bars() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
 # --- commands ---------------------------------------------------------------------------------------
 
 def run_upscale(*, images: list[Path], output: Path, size: str | None, scale: float | None,
-                weights: str | None, device: str, batch_size: int, chunk: int, stride: int,
-                overwrite: bool, force: bool) -> None:
+                weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
+                stride: int, overwrite: bool, force: bool) -> None:
     upscale_size(1, 1, size=size, scale=scale, force=force)  # bad sizes fail before anything loads
     check_counts(batch_size=batch_size, chunk=chunk, stride=stride)
     check_inputs(images)
     outputs = plan_outputs([p.name for p in images], output, overwrite=overwrite)
     torch_device = pick_device(device)
+    precision = check_precision(precision, torch_device)
 
     from ..imageio import load_image, save_image
     from ..upscale import resize_bicubic, upscale_image
@@ -198,7 +208,7 @@ def run_upscale(*, images: list[Path], output: Path, size: str | None, scale: fl
             image = load_image(path)
             width, height = upscale_size(image.width, image.height, size=size, scale=scale, force=force)
             rgb = upscale_image(model, image.rgb, (height, width), chunk=chunk, batch_size=batch_size,
-                                stride=stride, progress=start(f"{path.name} → {width}×{height}"))
+                                stride=stride, precision=precision, progress=start(f"{path.name} → {width}×{height}"))
             alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
             save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits)
             typer.echo(str(out))
@@ -234,8 +244,8 @@ def run_encode(*, images: list[Path], output: Path, weights: str | None, device:
 
 
 def run_render(*, latents: Path, output: Path, res: int | None, size: str | None,
-               weights: str | None, device: str, batch_size: int, chunk: int, overwrite: bool,
-               force: bool) -> None:
+               weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
+               overwrite: bool, force: bool) -> None:
     if (res is None) == (size is None):
         raise UsageError("pass exactly one of --res N or --size WxH")
     if res is not None:
@@ -247,6 +257,7 @@ def run_render(*, latents: Path, output: Path, res: int | None, size: str | None
     check_limit(width, height, force=force)
     check_counts(batch_size=batch_size, chunk=chunk)
     torch_device = pick_device(device)
+    precision = check_precision(precision, torch_device)
 
     from ..latents_io import load_latents
     from ..imageio import save_image
@@ -260,7 +271,7 @@ def run_render(*, latents: Path, output: Path, res: int | None, size: str | None
         for first in range(0, len(outputs), batch_size):
             batch = found.latents[first:first + batch_size]
             names = ", ".join(found.sources[first:first + batch_size])
-            images = render_latents(model, batch, height, width, chunk=chunk,
+            images = render_latents(model, batch, height, width, chunk=chunk, precision=precision,
                                     progress=start(f"{names} → {width}×{height}"))
             for out, rgb in zip(outputs[first:first + batch_size], images):
                 save_image(out, rgb)
