@@ -142,7 +142,8 @@ def upscale(
     batch_size: int = typer.Option(16, help="Tiles encoded at once."),
     chunk: int = typer.Option(16384, help=_CHUNK_HELP),
     precision: str = typer.Option("auto", help=_PRECISION_HELP),
-    stride: int = typer.Option(16, help="Tile stride in input pixels (1..24) for inputs over 32×32."),
+    stride: int = typer.Option(24, help="Tile stride in input pixels (1..24) for inputs over 32×32: "
+                               "smaller blends more tiles per pixel (16: +0.01 dB, 1.8× the time)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     force: bool = typer.Option(False, "--force", help="Allow outputs over 16384 px on a side."),
 ) -> None:
