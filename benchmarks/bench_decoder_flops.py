@@ -38,7 +38,6 @@ attention kernel is registered with it here: torch's counter does not know it).
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -50,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import machine, run_worker  # noqa: E402
+from harness import machine, parse_args, run_worker  # noqa: E402
 
 OPTIONS = dict(residual=True, locality=True, cell_input=True, local_pixels=4)
 
@@ -213,21 +212,15 @@ def main() -> None:
     parser.add_argument("--flop-chunk", type=int, default=None,
                         help="queries of the timed decode (default 16384 on CPU, 262144 on CUDA)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="default: torch's (OMP_NUM_THREADS)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (renders over 2 s: one)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per configuration")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny preset, small sizes")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+    args = parse_args(parser, worker)
+    if args is None:
         return
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but torch sees no CUDA device")
@@ -271,7 +264,8 @@ def main() -> None:
               f"{r['counted_flops_per_query'] / 1e6:>9.2f}{rates}{r['peak_mib']:>12.0f}"
               f"{r['decode_gflops']:>13.1f}{ratio:>9.1%}")
     print("\nMFLOP/q: the formula; counted: FlopCounterMode on the timed chunk (adds the locality "
-          "bias' cdist, misses attention where the kernel is not registered). "
+          "bias' 3 dims folded into the attention, misses attention where the kernel is not "
+          "registered). "
           f"{big}² MiB: peak memory above the model and latents.")
 
 

@@ -26,7 +26,6 @@ fixed per-call costs matter least.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import resource
 import statistics
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import machine, run_worker  # noqa: E402
+from harness import machine, parse_args, run_worker  # noqa: E402
 
 ENCODERS = ("bimamba", "perceiver", "transformer")
 LINEAR_TARGET = 1.1  # the design's claim for BiMamba: time grows at most like L^1.1
@@ -169,25 +168,19 @@ def main() -> None:
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                         help="bf16: autocast (the Mamba scan itself stays fp32)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="default: torch's (OMP_NUM_THREADS)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; the median is kept")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per (encoder, L)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, one repeat")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+    args = parse_args(parser, worker)
+    if args is None:
         return
     if args.quick:
         args.lengths, args.dim, args.depth, args.heads, args.dim_head = [64, 128], 32, 1, 2, 16
         args.latents, args.pixel_features, args.warmup, args.repeats = 16, 8, 0, 1
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but torch sees no CUDA device")

@@ -28,7 +28,6 @@ Variants (each changes one thing from the row it names):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import machine, run_worker  # noqa: E402
+from harness import machine, parse_args, run_worker  # noqa: E402
 
 OPTIONS = dict(residual=True, locality=True, cell_input=True, local_pixels=4)
 CHUNKS = (2048, 4096, 8192, 65536)
@@ -148,21 +147,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--variants", nargs="+", default=None, help="a subset of the variants")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
-    parser.add_argument("--threads", type=int, default=None, help="default: torch's (OMP_NUM_THREADS)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per variant")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64², one repeat, no compile")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
-    if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+    args = parse_args(parser, worker)
+    if args is None:
         return
     import tempfile
 
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.quick:
         args.res, args.repeats, args.no_compile = 64, 1, True
     names = args.variants or variants(not args.no_compile)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import machine  # noqa: E402
+from harness import machine, parse_args  # noqa: E402
 
 
 def pairs(folder: Path, split: str, hr_side: int, scale: int, limit: int | None):
@@ -56,11 +56,9 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", type=int, default=[8, 16, 24])
     parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
     parser.add_argument("--limit", type=int, default=None, help="at most N photos")
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 photos, 128 px, stride 16")
-    args = parser.parse_args()
+    args = parse_args(parser)
 
-    import torch
     from PIL import Image
 
     from hinr.checkpoint import load_model
@@ -69,8 +67,6 @@ def main() -> None:
     from hinr.upscale import upscale_image
     from hinr.weights import resolve_weights
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.quick:
         args.limit, args.hr_side, args.strides, args.precisions = 2, 128, [16], ["fp32"]
     model = load_model(resolve_weights(args.weights)).eval()

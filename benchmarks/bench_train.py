@@ -99,17 +99,14 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="stop timing a configuration after this long (at least one step)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="default: torch's (OMP_NUM_THREADS)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny preset, tiny batch")
-    args = parser.parse_args()
+    from harness import machine, parse_args
+
+    args = parse_args(parser)
 
     import torch
 
-    from harness import machine
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     cuda = args.device.startswith("cuda")
     if cuda and not torch.cuda.is_available():
         parser.error("--device cuda asked for, but torch sees no CUDA device")

@@ -3,11 +3,13 @@ configuration in a fresh interpreter (so peak memory and warm caches don't leak 
 
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +46,21 @@ def run_worker(script: str, spec: dict, timeout: float) -> dict:
     if result.returncode != 0:
         return {"error": (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]}
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def parse_args(parser: argparse.ArgumentParser, worker: Callable[[dict], dict] | None = None):
+    """Add --threads (and --worker when the script runs configurations through ``run_worker``),
+    parse, and set torch's threads. In a worker process, run ``worker(spec)``, print its JSON
+    result and return None: the caller returns at once."""
+    parser.add_argument("--threads", type=int, default=None, help="default: torch's (OMP_NUM_THREADS)")
+    if worker is not None:
+        parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if worker is not None and args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return None
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args
