@@ -47,7 +47,8 @@ def markdown_table(result: EvalResult) -> str:
         lines.append("| " + " | ".join(row) + " |")
     source = result.data + (f" (split {result.split})" if result.split else "")
     return (f"PSNR (dB, RGB) and SSIM (luma) on {len(result.names)} images of {source}, "
-            f"ground truth = PIL bicubic reduction; {result.device} ({result.precision}), batch {result.batch_size}.\n\n"
+            f"ground truth = PIL bicubic reduction; {result.device} ({result.precision}"
+            f"{f', self-ensemble of {result.ensemble}' if result.ensemble > 1 else ''}), batch {result.batch_size}.\n\n"
             + "\n".join(lines) + "\n")
 
 
@@ -73,7 +74,7 @@ def result_json(result: EvalResult) -> dict:
     return {
         "data": result.data, "split": result.split, "scales": result.scales,
         "images": result.names, "device": result.device, "batch_size": result.batch_size,
-        "chunk": result.chunk, "precision": result.precision, "seconds": result.seconds,
+        "chunk": result.chunk, "precision": result.precision, "ensemble": result.ensemble, "seconds": result.seconds,
         "protocol": {
             "ground_truth": "HR square reduced to 32·scale px with PIL bicubic (antialiased); "
                             "input: the same square reduced to 32 px",

@@ -38,6 +38,7 @@ from .data.sr import eval_crops, make_eval_pair
 from .metrics import psnr, ssim
 from .models.hinr import HINR
 from .precision import autocast, resolve_precision
+from .ensemble import transforms
 from .weights import resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class EvalResult:
     chunk: int
     seconds: float
     precision: str
+    ensemble: int
     grid: list[GridRow]
 
 
@@ -258,12 +260,13 @@ def grid_indices(samples: Sequence[EvalSample], rows: int = GRID_ROWS) -> list[i
 
 def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales: Sequence[int], *,
              data: str = "", split: str | None = None, device: torch.device | str = "cpu",
-             batch_size: int = 8, chunk: int = 16384, precision: str = "fp32",
+             batch_size: int = 8, chunk: int = 16384, precision: str = "fp32", ensemble: int = 1,
              grid_rows: int = GRID_ROWS, progress: Progress | None = None) -> EvalResult:
     """Score the baselines and every model on ``samples`` at ``scales`` (see the module docstring).
 
     ``samples`` must hold a target for every scale; models render ``batch_size`` images at a time,
-    ``chunk`` queries per image at once, decoding at ``precision`` (see hinr.precision).
+    ``chunk`` queries per image at once, decoding at ``precision`` (see hinr.precision), each
+    output the average of ``ensemble`` flipped/rotated passes (hinr.ensemble).
     ``progress`` gets (images done, total).
     """
     if not samples:
@@ -272,6 +275,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
         raise ValueError(f"batch_size and chunk must be positive, got {batch_size}, {chunk}")
     device = torch.device(device)
     precision = resolve_precision(precision, device)
+    passes = transforms(ensemble)
     started = time.perf_counter()
     scales = sorted(scales)
     top = scales[-1]
@@ -304,22 +308,26 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                         grid[i].cells[result.name] = outputs[i - start]
 
         for m, result in zip(models, results):
-            _sync(device)
-            clock = time.perf_counter()
-            with torch.inference_mode():
-                latents = m.model.encode(low.to(device))
-            _sync(device)
-            result.encode_s += time.perf_counter() - clock
-            result.encode_images += len(batch)
-            for k in scales:
-                side = batch[0].targets[k].size[0]
-                clock = time.perf_counter()
-                with autocast(precision, device):
-                    rendered = m.model.render(latents, side, side, chunk=chunk)
+            sums = {k: 0.0 for k in scales}
+            for symmetry in passes:
                 _sync(device)
-                result.render_s += time.perf_counter() - clock
-                result.render_pixels += len(batch) * side * side
-                rendered = _quantize(rendered.cpu())
+                clock = time.perf_counter()
+                with torch.inference_mode():
+                    latents = m.model.encode(symmetry.apply(low).to(device))
+                _sync(device)
+                result.encode_s += time.perf_counter() - clock
+                result.encode_images += len(batch)
+                for k in scales:
+                    side = batch[0].targets[k].size[0]
+                    clock = time.perf_counter()
+                    with autocast(precision, device):
+                        rendered = m.model.render(latents, side, side, chunk=chunk)
+                    _sync(device)
+                    result.render_s += time.perf_counter() - clock
+                    result.render_pixels += len(batch) * side * side
+                    sums[k] = sums[k] + symmetry.undo(rendered.cpu())
+            for k in scales:
+                rendered = _quantize(sums[k] / len(passes))
                 result.record(k, rendered, targets[k])
                 if k == top:
                     for i in rows:
@@ -333,7 +341,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
         row.psnr = {r.name: r.psnr[top][i] for r in methods}
     return EvalResult(data=data, split=split, scales=scales, names=[s.name for s in samples],
                       methods=methods, device=str(device), batch_size=batch_size, chunk=chunk,
-                      seconds=time.perf_counter() - started, precision=precision, grid=[grid[i] for i in sorted(grid)])
+                      seconds=time.perf_counter() - started, precision=precision, ensemble=ensemble, grid=[grid[i] for i in sorted(grid)])
 
 
 def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int, precision: str) -> None:

@@ -28,6 +28,7 @@ from einops import rearrange
 from PIL import Image
 
 from .coords import cell_size
+from .ensemble import transforms
 from .models.bicubic import pil_bicubic
 from .models.hinr import HINR, Latents
 from .precision import autocast
@@ -153,17 +154,34 @@ def render_latents(model: HINR, latents: Latents, height: int, width: int, *,
 @torch.no_grad()
 def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
                   chunk: int = DEFAULT_CHUNK, batch_size: int = 16, stride: int = DEFAULT_STRIDE,
-                  precision: str = "fp32", progress: Progress | None = None) -> torch.Tensor:
+                  precision: str = "fp32", ensemble: int = 1,
+                  progress: Progress | None = None) -> torch.Tensor:
     """image (3, h, w) in [0, 1], any h × w → (3, H, W) in [0, 1] on the CPU, size = (H, W).
 
     See the module docstring for how inputs of each size are handled. ``batch_size`` tiles are
-    encoded at once; ``stride`` is the tile stride in input pixels.
+    encoded at once; ``stride`` is the tile stride in input pixels; ``ensemble`` (1, 2, 4 or 8)
+    averages that many flipped/rotated passes (``hinr.ensemble``).
     """
     out_h, out_w = size
     if out_h < 1 or out_w < 1:
         raise ValueError(f"output size must be positive, got {out_w}x{out_h}")
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"upscale_image takes (3, H, W) images, got {tuple(image.shape)}")
+    passes = transforms(ensemble)
+    out = torch.zeros(3, out_h, out_w)
+    for index, symmetry in enumerate(passes):
+        step = None if progress is None else (
+            lambda done, total, index=index: progress(index * total + done, len(passes) * total))
+        out += symmetry.undo(_upscale_once(model, symmetry.apply(image), symmetry.size(out_h, out_w),
+                                           chunk=chunk, batch_size=batch_size, stride=stride,
+                                           precision=precision, progress=step))
+    return out / len(passes)
+
+
+def _upscale_once(model: HINR, image: torch.Tensor, size: tuple[int, int], *, chunk: int,
+                  batch_size: int, stride: int, precision: str,
+                  progress: Progress | None) -> torch.Tensor:
+    out_h, out_w = size
     side = model.config.image_size
     device = next(model.parameters()).device
     image = enlarge_to_fit(image.float(), side=side)

@@ -238,6 +238,7 @@ def test_bad_sizes_are_usage_errors(tmp_path, capsys, monkeypatch, weights, size
     (["--size", "64", "--chunk", "0"], ["--chunk"]),
     (["--size", "64", "--device", "tpu"], ["--device"]),
     (["--size", "64", "--precision", "half"], ["--precision"]),
+    (["--size", "64", "--ensemble", "3"], ["--ensemble"]),
 ])
 def test_bad_options_are_usage_errors(tmp_path, capsys, monkeypatch, weights, args, words):
     src = _photo(tmp_path / "a.png")

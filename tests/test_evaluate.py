@@ -102,6 +102,17 @@ def test_untrained_residual_model_scores_exactly_bicubic(photos, tiny_weights):
                                          "tiny_run", "ground truth"}
 
 
+def test_self_ensemble_of_a_symmetric_model_scores_the_same(photos, tiny_weights):
+    """An untrained residual model is bicubic, which commutes with flips and turns: an ensemble of
+    4 must score what one pass scores, and count four passes of work."""
+    samples = evaluate.photo_samples(select_images(photos, split="val"), [2], root=photos)
+    models = evaluate.load_models([str(tiny_weights)])
+    one = evaluate.evaluate(samples, models, [2], batch_size=2)
+    four = evaluate.evaluate(samples, models, [2], batch_size=2, ensemble=4)
+    assert four.ensemble == 4 and four.methods[-1].encode_images == 4 * len(samples)
+    assert four.methods[-1].mean_psnr(2) == pytest.approx(one.methods[-1].mean_psnr(2), abs=0.02)
+
+
 def test_cli_writes_table_json_markdown_and_grid(photos, tiny_weights, tmp_path, monkeypatch, capsys):
     out = tmp_path / "eval"
     code, stdout, _ = run_cli(monkeypatch, capsys, "eval", "--data", photos, "--weights", tiny_weights,

@@ -12,12 +12,13 @@ from .errors import RuntimeFailure, UsageError
 
 def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], split: Optional[str],
               crops: Optional[int], limit: Optional[int], out: Optional[Path], device: str,
-              data_dir: Optional[Path], batch_size: int, chunk: int, precision: str) -> None:
+              data_dir: Optional[Path], batch_size: int, chunk: int, precision: str,
+              ensemble: int) -> None:
     from rich.progress import Progress
 
     from .. import eval_report, evaluate
     from .app import stderr_console
-    from .inference import check_precision, pick_device
+    from .inference import check_ensemble, check_precision, pick_device
     from ..data.folder import select_images
 
     cifar = data == "cifar10"
@@ -31,6 +32,7 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
     for name, value in (("--crops", crops), ("--limit", limit), ("--batch-size", batch_size), ("--chunk", chunk)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
+    check_ensemble(ensemble)
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: pass a folder")
     if not cifar and not Path(data).expanduser().is_dir():
@@ -52,9 +54,10 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
             paths = select_images(root, split=split or "val")[:limit]
             samples = evaluate.photo_samples(paths, scale_list, root=root, crops=crops,
                                              input_size=size, progress=bar("loading images"))
-        result = evaluate.evaluate(samples, models, scale_list, data=data, split=None if cifar else split or "val",
-                                   device=dev, batch_size=batch_size, chunk=chunk, precision=precision,
-                                   progress=bar("evaluating"))
+        result = evaluate.evaluate(samples, models, scale_list, data=data,
+                                   split=None if cifar else split or "val", device=dev,
+                                   batch_size=batch_size, chunk=chunk, precision=precision,
+                                   ensemble=ensemble, progress=bar("evaluating"))
     sys.stdout.write(eval_report.markdown_table(result))
     if out is not None:
         eval_report.write_results(result, out)

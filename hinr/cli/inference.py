@@ -63,6 +63,13 @@ def upscale_size(in_width: int, in_height: int, *, size: str | None, scale: floa
     return width, height
 
 
+def check_ensemble(ensemble: int) -> None:
+    from ..ensemble import ENSEMBLE_SIZES
+
+    if ensemble not in ENSEMBLE_SIZES:
+        raise UsageError(f"--ensemble must be 1, 2, 4 or 8, got {ensemble}")
+
+
 def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> None:
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
@@ -191,9 +198,10 @@ def progress_bars() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
 
 def run_upscale(*, images: list[Path], output: Path, size: str | None, scale: float | None,
                 weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
-                stride: int, overwrite: bool, force: bool) -> None:
+                ensemble: int, stride: int, overwrite: bool, force: bool) -> None:
     upscale_size(1, 1, size=size, scale=scale, force=force)  # bad sizes fail before anything loads
     check_counts(batch_size=batch_size, chunk=chunk, stride=stride)
+    check_ensemble(ensemble)
     check_inputs(images)
     outputs = plan_outputs([p.name for p in images], output, overwrite=overwrite)
     torch_device = pick_device(device)
@@ -208,7 +216,7 @@ def run_upscale(*, images: list[Path], output: Path, size: str | None, scale: fl
             image = load_image(path)
             width, height = upscale_size(image.width, image.height, size=size, scale=scale, force=force)
             rgb = upscale_image(model, image.rgb, (height, width), chunk=chunk, batch_size=batch_size,
-                                stride=stride, precision=precision, progress=start(f"{path.name} → {width}×{height}"))
+                                stride=stride, precision=precision, ensemble=ensemble, progress=start(f"{path.name} → {width}×{height}"))
             alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
             save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits)
             typer.echo(str(out))

@@ -1,0 +1,60 @@
+"""Self-ensemble: the eight symmetries undo exactly, and the ensembled upscale is symmetric."""
+
+import pytest
+import torch
+
+from hinr import HINR, preset
+from hinr.ensemble import transforms
+from hinr.upscale import upscale_image
+
+
+@pytest.fixture(scope="module")
+def model() -> HINR:
+    torch.manual_seed(0)
+    m = HINR(preset("tiny", residual=True, locality=True, cell_input=True, local_pixels=4)).eval()
+    with torch.no_grad():
+        m.residual_gate.fill_(1.0)  # a random correction: not symmetric by itself
+    return m
+
+
+def test_transforms_are_the_eight_distinct_symmetries_and_undo_exactly():
+    image = torch.rand(3, 5, 7)
+    seen = set()
+    for t in transforms(8):
+        moved = t.apply(image)
+        assert moved.shape[-2:] == t.size(5, 7)
+        assert torch.equal(t.undo(moved), image)
+        seen.add(moved.numpy().tobytes())
+    assert len(seen) == 8
+    assert [t.size(5, 7) for t in transforms(4)] == [(5, 7)] * 4  # the first four keep the shape
+    assert transforms(1)[0].apply(image) is not None and torch.equal(transforms(1)[0].apply(image), image)
+    with pytest.raises(ValueError, match="ensemble"):
+        transforms(3)
+
+
+@pytest.mark.parametrize("shape, size", [((3, 32, 32), (64, 64)), ((3, 40, 56), (80, 112))])
+def test_ensemble_of_8_is_equivariant_to_a_mirror(model, shape, size):
+    """Averaged over all symmetries, mirroring the input mirrors the output (up to float order)."""
+    image = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    single = upscale_image(model, image, size)
+    mirrored_single = upscale_image(model, image.flip(-1), size)
+    assert (mirrored_single.flip(-1) - single).abs().max() > 1e-3  # one pass alone is not symmetric
+    both = upscale_image(model, image, size, ensemble=8)
+    mirrored = upscale_image(model, image.flip(-1), size, ensemble=8)
+    assert both.shape == (3, *size)
+    assert (mirrored.flip(-1) - both).abs().max() < 1e-5
+    assert (both - single).abs().max() > 1e-3
+
+
+def test_ensemble_reports_progress_over_all_passes(model):
+    calls = []
+    upscale_image(model, torch.rand(3, 32, 32), (48, 48), ensemble=4,
+                  progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (4 * 48 * 48, 4 * 48 * 48)
+    assert all(b[0] >= a[0] for a, b in zip(calls, calls[1:]))
+
+
+def test_ensemble_of_1_is_the_plain_upscale(model):
+    image = torch.rand(3, 36, 33)
+    assert torch.equal(upscale_image(model, image, (70, 66), ensemble=1),
+                       upscale_image(model, image, (70, 66)))
