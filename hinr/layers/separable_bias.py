@@ -35,11 +35,13 @@ class SeparableBias:
             return out.to(q.dtype)
         b, h, _, d = q.shape
         scale = d**-0.5
-        rank = self.query.shape[-1]
-        q = torch.cat([q, (self.query / scale).to(q.dtype)], dim=-1)
-        k = torch.cat([k, self.key.to(k.dtype).expand(b, h, -1, -1)], dim=-1)
-        # values padded to the queries' width keep SDPA on its fused kernel (a narrower v falls
-        # back to the slow unfused path); the padding's output columns are dropped
-        v = F.pad(v, (0, rank))
+        # q, k and v all padded to one width, a multiple of 8: SDPA's fused kernels need equal
+        # widths (a narrower v falls back to the slow unfused path on the CPU) and aligned ones
+        # (CUDA's memory-efficient kernel); the padding's output columns are dropped
+        width = -(-(d + self.query.shape[-1]) // 8) * 8
+        pad = width - d - self.query.shape[-1]
+        q = F.pad(torch.cat([q, (self.query / scale).to(q.dtype)], dim=-1), (0, pad))
+        k = F.pad(torch.cat([k, self.key.to(k.dtype).expand(b, h, -1, -1)], dim=-1), (0, pad))
+        v = F.pad(v, (0, width - d))
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, scale=scale)
         return out[..., :d]
