@@ -30,6 +30,7 @@ import json, resource, sys, time
 import torch
 from hinr.checkpoint import load_model
 from hinr.imageio import load_image
+from hinr.precision import resolve_precision
 from hinr.upscale import DEFAULT_CHUNK, encode_images, render_latents
 from hinr.weights import resolve_weights
 
@@ -40,10 +41,11 @@ def rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 before = rss_mib()
 start = time.perf_counter()
-image = render_latents(model, latents, res, res, chunk=DEFAULT_CHUNK)
+precision = resolve_precision("auto", "cpu")  # what the CLI's default picks here
+image = render_latents(model, latents, res, res, chunk=DEFAULT_CHUNK, precision=precision)
 seconds = time.perf_counter() - start
 print(json.dumps(dict(before_mib=before, peak_mib=rss_mib(), seconds=seconds, chunk=DEFAULT_CHUNK,
-                      shape=list(image.shape))))
+                      shape=list(image.shape), precision=precision)))
 """
 
 # Runs the real CLI in-process, timing imports, weight loading and the command's compute apart.
@@ -54,6 +56,7 @@ import torch
 from hinr.cli.app import app
 from hinr.checkpoint import load_model
 from hinr.imageio import load_image, save_image
+from hinr.precision import resolve_precision
 from hinr.upscale import upscale_image
 from hinr.weights import resolve_weights
 t1 = time.perf_counter()
@@ -61,7 +64,7 @@ weights, example, out = sys.argv[1] or None, sys.argv[2], sys.argv[3]
 model = load_model(resolve_weights(weights))
 t2 = time.perf_counter()
 image = load_image(example)
-save_image(out, upscale_image(model, image.rgb, (256, 256)))
+save_image(out, upscale_image(model, image.rgb, (256, 256), precision=resolve_precision("auto", "cpu")))
 t3 = time.perf_counter()
 print(json.dumps(dict(imports=t1 - t0, load=t2 - t1, compute=t3 - t2)))
 """
@@ -107,12 +110,13 @@ def main() -> None:
     rows = [
         (f"render {args.res}×{args.res}: peak RSS", f"{render['peak_mib']:.0f} MiB",
          f"{render['before_mib']:.0f} MiB before rendering; chunk {render['chunk']}; "
-         f"{render['seconds']:.1f} s"),
+         f"{render['precision']}; {render['seconds']:.1f} s"),
         ("upscale 32→256: process wall", f"{best['wall']:.2f} s", f"best of {args.repeats}, split below"),
         ("  start-up: interpreter, exit", f"{rest:.2f} s", "wall − the three below"),
         ("  start-up: imports", f"{best['imports']:.2f} s", "torch, hinr.cli.app, hinr.upscale, …"),
         ("  start-up: weight loading", f"{best['load']:.2f} s", "resolve + strict safetensors load"),
-        ("  compute", f"{best['compute']:.2f} s", "read image, encode, render 65 536 px, save"),
+        ("  compute", f"{best['compute']:.2f} s",
+         f"read image, encode, render 65 536 px ({render['precision']}, as --precision auto), save"),
         ("`hinr upscale` CLI wall", f"{min(walls):.2f} s", f"best of {args.repeats}, the real command"),
         ("`hinr --help` wall", f"{help_wall:.2f} s",
          "imports torch (hinr/__init__.py imports it eagerly)" if help_torch["torch"] else "no torch import"),

@@ -193,6 +193,24 @@ def section_smoke(r: Report, a) -> None:
     except Exception as error:
         r.error("render on CUDA", error)
     try:
+        import torch.nn.functional as F
+
+        from hinr.models.locality import LocalityBias
+
+        torch.manual_seed(5)
+        bias = LocalityBias(heads=8, side=16).to(dev)
+        coords = torch.rand(2, 4096, 2, device=dev)
+        q, k, v = (torch.randn(2, 8, n, 64, device=dev) for n in (4096, 256, 256))
+        exact = F.scaled_dot_product_attention(q.double(), k.double(), v.double(),
+                                               attn_mask=bias.dense(coords.double()))
+        for dtype in (torch.float32, torch.bfloat16):
+            folded = bias(coords).attend(q.to(dtype), k.to(dtype), v.to(dtype))
+            err, tol = rel_err(folded, exact), (1e-5 if dtype == torch.float32 else 1e-2)
+            r.row(f"locality bias folded into q/k ({dtype}) vs dense float64", f"{err:.1e}",
+                  f"{tol:.0e}", verdict(err, tol))
+    except Exception as error:
+        r.error("folded locality bias on CUDA", error)
+    try:
         from bench_scan import make_inputs
 
         ref_in = make_inputs(batch=2, d_inner=64, d_state=16, length=200, seed=3)

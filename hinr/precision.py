@@ -3,8 +3,8 @@
 Under bf16 only the decoder's matmuls run in bf16: the Fourier features, the bicubic base, the
 pixel taps and the locality-biased attention stay fp32 (see their modules), so rendering the
 shipped model in bf16 scores the same PSNR as fp32 to 0.001 dB on the validation photos while
-running 1.6× faster on an AVX512-BF16 CPU (benchmarks/RESULTS.md). On CPUs without native bf16
-it would be several times slower, hence ``auto``.
+running 1.5× faster on an AVX512-BF16 CPU (benchmarks/RESULTS.md). CPUs without native bf16
+emulate it, which cannot be expected to gain anything (not measured here), hence ``auto``.
 """
 
 from __future__ import annotations
