@@ -22,7 +22,8 @@ _EXPORTS = {
     "ARCHITECTURES": "hinr.config", "PRESETS": "hinr.config", "ModelConfig": "hinr.config",
     "preset": "hinr.config", "HINR": "hinr.models.hinr", "Latents": "hinr.models.hinr",
     "CheckpointError": "hinr.checkpoint", "load_model": "hinr.checkpoint",
-    "save_model": "hinr.checkpoint",
+    "save_model": "hinr.checkpoint", "upscale_image": "hinr.upscale",
+    "render_latents": "hinr.upscale",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

@@ -55,6 +55,8 @@ def test_ensemble_reports_progress_over_all_passes(model):
 
 
 def test_ensemble_of_1_is_the_plain_upscale(model):
+    import hinr
+
     image = torch.rand(3, 36, 33)
-    assert torch.equal(upscale_image(model, image, (70, 66), ensemble=1),
+    assert torch.equal(hinr.upscale_image(model, image, (70, 66), ensemble=1),  # the public name
                        upscale_image(model, image, (70, 66)))
