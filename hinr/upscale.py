@@ -36,7 +36,7 @@ from .tiling import plan_tiles
 
 DEFAULT_CHUNK = 16384  # queries per decode call: ~100 MB of activations for the base model
 # tile stride: tiles overlap by 8 px. On the val photos (×4, benchmarks/bench_tiling.py) stride 16
-# scored +0.008 dB more and stride 8 +0.022 dB, at 1.8× and 5.4× the time
+# scored +0.008 dB more and stride 8 +0.02–0.03 dB, at about 1.8× and 5× the time
 DEFAULT_STRIDE = 24
 
 Progress = Callable[[int, int], None]  # called with (queries done, queries in all)

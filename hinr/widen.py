@@ -1,0 +1,45 @@
+"""Growing a trained model's local-pixel neighbourhood (the ``local_pixels`` decoder option) from
+k×k to a larger K×K without changing what it computes, so that training can continue from it.
+
+The decoder reads the k×k taps through the first columns of ``decoder.query_proj`` after the
+Fourier features and the locality/cell inputs, laid out (row, column, channel) as
+``hinr.models.bicubic.pixel_neighbourhood`` returns them. The k×k taps are the centre of the K×K
+ones, so their columns move to the matching positions and the new outer taps get zero weights: the
+widened model's output equals the original's (to float rounding). The shipped weights were made
+this way (4×4 → 6×6, then trained on; see weights/README.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from .models.hinr import HINR
+
+
+def widen_local_pixels(model: HINR, k: int) -> HINR:
+    """A copy of ``model`` whose decoder sees k×k input pixels, computing the same function."""
+    c = model.config
+    old = c.local_pixels
+    if c.arch == "mamba-ginr":
+        raise ValueError("widening covers the SCENT decoder (hybrid, scent), not LAINR's")
+    if old == 0 or k <= old or (k - old) % 2:
+        raise ValueError(f"can widen {old}×{old} taps only to a larger size of the same parity, "
+                         f"not {k}×{k}" if old else "the model has no local pixels to widen")
+    wide = HINR(replace(c, local_pixels=k)).to(next(model.parameters()).device)
+    state = model.state_dict()
+    weight = state["decoder.query_proj.weight"]  # (W, F + E)
+    head = model.decoder.fourier.out_dim + 2 * c.locality + 2 * c.cell_input
+    grown = weight.new_zeros(weight.shape[0], weight.shape[1] + 3 * (k * k - old * old))
+    grown[:, :head] = weight[:, :head]
+    grown[:, -2:] = weight[:, -2:]  # the sub-pixel position comes last
+    shift = (k - old) // 2
+    for y in range(old):
+        for x in range(old):
+            src = head + 3 * (y * old + x)
+            dst = head + 3 * ((y + shift) * k + x + shift)
+            grown[:, dst:dst + 3] = weight[:, src:src + 3]
+    state["decoder.query_proj.weight"] = grown
+    wide.load_state_dict(state)
+    return wide.train(model.training)
