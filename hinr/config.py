@@ -84,8 +84,8 @@ class ModelConfig:
             raise ValueError("num_latents must be a square number (latents sit on a 2D grid)")
         if self.arch != "scent" and self.dim <= 32:
             raise ValueError("dim must exceed 32: the patch tokens carry a fixed 32-d position code")
-        if self.local_pixels not in (0, 2, 4, 6):
-            raise ValueError("local_pixels must be 0 (off), 2, 4 or 6")
+        if self.local_pixels not in range(0, 13, 2):  # even: the taps centre on the query
+            raise ValueError("local_pixels must be 0 (off) or an even number up to 12")
         for name in ("dim", "encoder_depth", "heads", "dim_head", "decoder_dim", "fourier_features"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")

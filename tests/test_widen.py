@@ -31,8 +31,15 @@ def test_widened_model_computes_the_same_function(arch):
 def test_widening_refuses_what_it_cannot_keep():
     torch.manual_seed(0)
     model = HINR(preset("tiny", local_pixels=4, residual=True))
-    for k in (4, 5, 2):
+    for k in (4, 5, 2, 7):
         with pytest.raises(ValueError, match="widen"):
             widen_local_pixels(model, k)
     with pytest.raises(ValueError, match="no local pixels"):
         widen_local_pixels(HINR(preset("tiny")), 6)
+
+
+def test_local_pixels_must_be_even():
+    for k in (3, 14, -2):
+        with pytest.raises(ValueError, match="local_pixels"):
+            preset("tiny", local_pixels=k)
+    assert preset("tiny", local_pixels=8).local_pixels == 8

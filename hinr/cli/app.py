@@ -94,7 +94,7 @@ def train(
     residual: bool = typer.Option(False, help="Decoder predicts a correction over PIL bicubic."),
     locality: bool = typer.Option(False, help="2D locality bias in cross-attention + query offset."),
     cell_input: bool = typer.Option(False, help="Decoder sees the output pixel size (LIIF cell)."),
-    local_pixels: int = typer.Option(0, help="Decoder sees the k×k input pixels around the query (0 = off, 2, 4, 6)."),
+    local_pixels: int = typer.Option(0, help="Decoder sees the k×k input pixels around the query (0 = off; even, up to 12)."),
     lp_placement: str = typer.Option("append", help="append | interleave (LP tokens among the patches)."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<arch>-<preset>-<time>)."),
     resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where it stopped."),
