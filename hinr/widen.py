@@ -6,7 +6,7 @@ Fourier features and the locality/cell inputs, laid out (row, column, channel) a
 ``hinr.models.bicubic.pixel_neighbourhood`` returns them. The k×k taps are the centre of the K×K
 ones, so their columns move to the matching positions and the new outer taps get zero weights: the
 widened model's output equals the original's (to float rounding). The shipped weights were made
-this way (4×4 → 6×6, then trained on; see weights/README.md).
+this way (4×4 → 6×6 → 8×8, trained on after each; see weights/README.md).
 """
 
 from __future__ import annotations
