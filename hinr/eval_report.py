@@ -46,10 +46,10 @@ def markdown_table(result: EvalResult) -> str:
                                           _fmt_rate(r.render_mpix_per_s)]
         lines.append("| " + " | ".join(row) + " |")
     source = result.data + (f" (split {result.split})" if result.split else "")
+    ensemble = f", self-ensemble of {result.ensemble}" if result.ensemble > 1 else ""
     return (f"PSNR (dB, RGB) and SSIM (luma) on {len(result.names)} images of {source}, "
-            f"ground truth = PIL bicubic reduction; {result.device} ({result.precision}"
-            f"{f', self-ensemble of {result.ensemble}' if result.ensemble > 1 else ''}), batch {result.batch_size}.\n\n"
-            + "\n".join(lines) + "\n")
+            f"ground truth = PIL bicubic reduction; {result.device} ({result.precision}{ensemble}), "
+            f"batch {result.batch_size}.\n\n" + "\n".join(lines) + "\n")
 
 
 def _finite(value: float) -> float | None:

@@ -36,9 +36,9 @@ from .checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_model, 
 from .data.folder import image_to_tensor, load_rgb
 from .data.sr import eval_crops, make_eval_pair
 from .metrics import psnr, ssim
+from .ensemble import transforms
 from .models.hinr import HINR
 from .precision import autocast, resolve_precision
-from .ensemble import transforms
 from .weights import resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -341,10 +341,12 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
         row.psnr = {r.name: r.psnr[top][i] for r in methods}
     return EvalResult(data=data, split=split, scales=scales, names=[s.name for s in samples],
                       methods=methods, device=str(device), batch_size=batch_size, chunk=chunk,
-                      seconds=time.perf_counter() - started, precision=precision, ensemble=ensemble, grid=[grid[i] for i in sorted(grid)])
+                      seconds=time.perf_counter() - started, precision=precision,
+                      ensemble=ensemble, grid=[grid[i] for i in sorted(grid)])
 
 
-def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int, precision: str) -> None:
+def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int,
+             precision: str) -> None:
     """One untimed encode + render, so one-off costs (allocator, kernels) stay out of the speed."""
     with torch.inference_mode():
         latents = model.encode(image_to_tensor(sample.low).unsqueeze(0).to(device))

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import torch
-
 from .models.hinr import HINR
 
 
