@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 ARCHITECTURES = ("hybrid", "mamba-ginr", "scent")
 LP_PLACEMENTS = ("append", "interleave")

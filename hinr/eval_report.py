@@ -74,7 +74,8 @@ def result_json(result: EvalResult) -> dict:
     return {
         "data": result.data, "split": result.split, "scales": result.scales,
         "images": result.names, "device": result.device, "batch_size": result.batch_size,
-        "chunk": result.chunk, "precision": result.precision, "ensemble": result.ensemble, "seconds": result.seconds,
+        "chunk": result.chunk, "precision": result.precision, "ensemble": result.ensemble,
+        "seconds": result.seconds,
         "protocol": {
             "ground_truth": "HR square reduced to 32·scale px with PIL bicubic (antialiased); "
                             "input: the same square reduced to 32 px",

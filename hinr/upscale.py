@@ -31,7 +31,7 @@ from .coords import cell_size
 from .ensemble import transforms
 from .models.bicubic import pil_bicubic
 from .models.hinr import HINR, Latents
-from .precision import autocast
+from .precision import autocast, resolve_precision
 from .tiling import plan_tiles
 
 DEFAULT_CHUNK = 16384  # queries per decode call: ~100 MB of activations for the base model
@@ -121,6 +121,7 @@ def _decode_grid(model: HINR, latents: Latents, xs: torch.Tensor, ys: torch.Tens
         chunk = len(xs) * len(ys)
     context = model.prepare(latents)
     cell = cell.to(device)
+    precision = resolve_precision(precision, device)
     for r0, r1, c0, c1 in _blocks(len(ys), len(xs), chunk):
         gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
         coords = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1).to(device)

@@ -119,7 +119,7 @@ _WEIGHTS_HELP = ("Weights: a .safetensors file, a training run folder, or hf:own
                  "(HF_HUB_OFFLINE=1 uses the cache only). Default: the model shipped with hinr.")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N."
 _CHUNK_HELP = "Queries decoded at once: bounds memory whatever the output size."
-_ENSEMBLE_HELP = ("Average N flipped/rotated passes (1, 2, 4 or 8): +0.06–0.09 dB on the val "
+_ENSEMBLE_HELP = ("Average N flipped/rotated passes (1, 2, 4 or 8): +0.08–0.14 dB on the val "
                   "photos with 8, at N times the time.")
 _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 where the CPU or GPU "
                    "has native bf16 (same PSNR, faster), else fp32.")

@@ -64,10 +64,12 @@ def upscale_size(in_width: int, in_height: int, *, size: str | None, scale: floa
 
 
 def check_ensemble(ensemble: int) -> None:
-    from ..ensemble import ENSEMBLE_SIZES
+    from ..ensemble import transforms
 
-    if ensemble not in ENSEMBLE_SIZES:
-        raise UsageError(f"--ensemble must be 1, 2, 4 or 8, got {ensemble}")
+    try:
+        transforms(ensemble)
+    except ValueError as err:
+        raise UsageError(f"--{err}") from err
 
 
 def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> None:
@@ -81,11 +83,12 @@ def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> N
 
 def check_precision(name: str, device) -> str:
     """--precision → 'fp32' or 'bf16' for ``device`` (see hinr.precision)."""
-    from ..precision import PRECISIONS, resolve_precision
+    from ..precision import resolve_precision
 
-    if name not in PRECISIONS:
-        raise UsageError(f"--precision must be {', '.join(PRECISIONS)}, not {name!r}")
-    return resolve_precision(name, device)
+    try:
+        return resolve_precision(name, device)
+    except ValueError as err:
+        raise UsageError(f"--{err}") from err
 
 
 def pick_device(name: str):
@@ -216,7 +219,8 @@ def run_upscale(*, images: list[Path], output: Path, size: str | None, scale: fl
             image = load_image(path)
             width, height = upscale_size(image.width, image.height, size=size, scale=scale, force=force)
             rgb = upscale_image(model, image.rgb, (height, width), chunk=chunk, batch_size=batch_size,
-                                stride=stride, precision=precision, ensemble=ensemble, progress=start(f"{path.name} → {width}×{height}"))
+                                stride=stride, precision=precision, ensemble=ensemble,
+                                progress=start(f"{path.name} → {width}×{height}"))
             alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
             save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits)
             typer.echo(str(out))

@@ -41,11 +41,11 @@ class Attention(nn.Module):
             kv = self.project_context(x if context is None else context)
         k, v = kv
         q = rearrange(self.to_q(x), "b q (h d) -> b h q d", h=self.heads)
-        k, v = k.to(q.dtype), v.to(q.dtype)
         dropout = self.dropout if self.training else 0.0
-        if isinstance(bias, SeparableBias):
+        if isinstance(bias, SeparableBias):  # casts k and v itself (to fp32 under bf16)
             out = bias.attend(q, k, v, dropout_p=dropout)
         else:
             out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=None if bias is None else bias.to(q.dtype), dropout_p=dropout)
+                q, k.to(q.dtype), v.to(q.dtype), attn_mask=None if bias is None else bias.to(q.dtype),
+                dropout_p=dropout)
         return self.to_out(rearrange(out, "b h q d -> b q (h d)"))

@@ -4,7 +4,7 @@ A bias of the form ``bias[b, h, q, m] = ⟨f(b, h, q), g(h, m)⟩ + c(b, h, q)``
 along m drops out of the softmax) need not be materialised as a (B, H, Q, M) tensor: appending
 ``f / scale`` to the queries and ``g`` to the keys makes the attention kernel add it to q·k for
 free. For the decoder's 2D locality bias this removes the largest tensor of a render and lets
-SDPA use its fused kernel (2.5× faster attention on the CPU, see benchmarks/RESULTS.md).
+SDPA use its fused kernel (1.3–1.6× faster rendering on the CPU, see benchmarks/RESULTS.md).
 
 The fold is exact in fp32 but not in bf16: the factors are large (hundreds to thousands) and
 cancel, so in bf16 they would lose the small differences that matter. Low-precision attention
@@ -29,10 +29,12 @@ class SeparableBias:
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                dropout_p: float = 0.0) -> torch.Tensor:
-        """SDPA with this bias. q (B, H, Q, d), k and v (B, H, M, d) → (B, H, Q, d) in q's dtype."""
+        """SDPA with this bias. q (B, H, Q, d), k and v (B, H, M, d), any float dtypes →
+        (B, H, Q, d) in q's dtype; computed in q's dtype, or in fp32 when q is bf16/fp16."""
         if q.dtype not in FOLDABLE:
-            out = self.attend(q.float(), k.float(), v.float(), dropout_p=dropout_p)
+            out = self.attend(q.float(), k, v, dropout_p=dropout_p)
             return out.to(q.dtype)
+        k, v = k.to(q.dtype), v.to(q.dtype)
         b, h, _, d = q.shape
         scale = d**-0.5
         # q, k and v all padded to one width, a multiple of 8: SDPA's fused kernels need equal

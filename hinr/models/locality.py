@@ -54,7 +54,8 @@ class LocalityBias(nn.Module):
         centred = coords.to(dtype) - 0.5  # smaller factors, so less rounding in the product
         positions = self.positions.to(dtype) - 0.5
         ones = torch.ones_like(centred[..., :1])
-        query = self.weight(dtype).view(1, -1, 1, 1) * torch.cat([2.0 * centred, -ones], dim=-1).unsqueeze(1)
+        factors = torch.cat([2.0 * centred, -ones], dim=-1).unsqueeze(1)  # (B, 1, Q, 3)
+        query = self.weight(dtype).view(1, -1, 1, 1) * factors
         key = torch.cat([positions, positions.pow(2).sum(-1, keepdim=True)], dim=-1).unsqueeze(0)
         return SeparableBias(query=query, key=key)
 
