@@ -1,0 +1,100 @@
+"""The one way hinr writes a file: into a temporary file beside the target, flushed to disk, then
+published in one step — so a failure or a signal never leaves half a file under the target's name.
+
+``atomic_write(path, write, overwrite=False)`` refuses to replace an existing file unless asked:
+the final step is ``os.link`` (which fails if the name exists), so a file that appears between an
+earlier check and the publish is never clobbered either. Files get the mode ``open()`` would give
+them (0666 less the umask), not ``mkstemp``'s private 0600.
+
+Temporary files still open are listed in ``PENDING``; ``remove_pending()`` deletes them (the CLI
+calls it from its SIGTERM/SIGHUP handler).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from .errors import HinrError, OutputExistsError
+
+PENDING: set[str] = set()
+
+
+class WriteError(HinrError):
+    """The output could not be written (no space, no permission, a folder in the way)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_pending() -> None:
+    """Delete every temporary file that a write in progress has not published yet."""
+    for tmp in list(PENDING):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        PENDING.discard(tmp)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: bool = False,
+                 what: str = "output") -> Path:
+    """Run ``write(tmp)`` on a temporary file beside ``path``, fsync it, then publish it as ``path``.
+
+    overwrite=False: fail with OutputExistsError if ``path`` exists, even if it appeared while the
+    file was being written. Returns ``path``. Any failure removes the temporary file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"cannot write {what} {path}: it is a folder; give a file name")
+    if not overwrite and path.exists():
+        raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
+                         "path") from err
+    PENDING.add(tmp)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the name exists now: never clobber
+            except FileExistsError:
+                raise OutputExistsError(f"{path} exists; pass --overwrite to replace it") from None
+            os.unlink(tmp)
+        _fsync_dir(path.parent)
+    except BaseException as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and not isinstance(err, HinrError):
+            raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
+                             "path") from err
+        raise
+    finally:
+        PENDING.discard(tmp)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

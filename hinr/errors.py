@@ -1,0 +1,25 @@
+"""The one base class of every error hinr raises on purpose, so the CLI can tell a user's problem
+(one actionable line, exit 1 or 2) from a bug in hinr (a "please report" line and, with
+HINR_DEBUG=1, the traceback).
+
+Library code raises a subclass of ``HinrError`` whenever the user can fix the cause (a bad file,
+a missing dataset, an option out of range); anything else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+
+class HinrError(Exception):
+    """A failure the user can fix; the message is one line that says how. Exit code 1."""
+
+    exit_code = 1
+
+
+class HinrUsageError(HinrError, ValueError):
+    """Bad arguments or options (caught before any work is done). Exit code 2."""
+
+    exit_code = 2
+
+
+class OutputExistsError(HinrError, FileExistsError):
+    """The output path exists and overwriting was not asked for."""
