@@ -6,6 +6,11 @@ the weights, so a checkpoint rebuilds its own model. Three architectures share t
 - ``hybrid``     — MAMBA-GINR BiMamba encoder → SCENT processor → SCENT decoder (hinr's design).
 - ``mamba-ginr`` — the same encoder → LAINR-style multi-band decoder, no processor.
 - ``scent``      — cascaded Perceiver encoder → SCENT processor → SCENT decoder.
+- ``liif``       — EDSR-baseline convolutional encoder → LIIF's local MLP read-out (the
+  arbitrary-scale SR baseline; one latent per input pixel).
+
+``readout = "local"`` swaps any architecture's global cross-attention for LIIF's local read-out
+on the latent grid (hinr/models/local_decoder.py); ``liif`` always reads out locally.
 
 ``base`` is the design exactly as written; ``small`` and ``tiny`` are sizes that train on a CPU.
 The options past the design (``residual``, ``locality``, ``cell_input``, ``local_pixels``) are all
@@ -19,7 +24,8 @@ import json
 import math
 from dataclasses import dataclass
 
-ARCHITECTURES = ("hybrid", "mamba-ginr", "scent")
+ARCHITECTURES = ("hybrid", "mamba-ginr", "scent", "liif")
+READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
 
 
@@ -69,11 +75,22 @@ class ModelConfig:
     locality: bool = False  # 2D distance bias in cross-attention + query offset from its cell
     cell_input: bool = False  # the decoder sees the output pixel size (LIIF cell decoding)
     local_pixels: int = 0  # k > 0: the decoder sees the k×k input pixels around the query
+    # --- read-out (old checkpoints have no such fields: they load as "attention") -------------
+    readout: str = "attention"  # "attention": global cross-attention; "local": LIIF's local ensemble
+    unfold: bool = True  # local read-out: each latent also carries its 3×3 neighbours (LIIF)
 
     def __post_init__(self) -> None:
         self.lainr_bands = tuple(float(b) for b in self.lainr_bands)
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
+        if self.arch == "liif" and self.readout != "local":
+            raise ValueError("the liif architecture reads out locally: set readout='local'")
+        if self.arch == "liif" and self.num_latents != self.image_size**2:
+            raise ValueError("liif has one latent per input pixel: num_latents must be image_size²")
+        if self.readout == "local" and self.image_size % self.latent_grid:
+            raise ValueError("the local read-out needs image_size to be a multiple of the latent grid side")
         if self.lp_placement not in LP_PLACEMENTS:
             raise ValueError(f"unknown lp_placement {self.lp_placement!r}; choose {LP_PLACEMENTS}")
         if self.bimamba_merge not in ("mean", "concat"):
@@ -82,9 +99,16 @@ class ModelConfig:
             raise ValueError("image_size must be a multiple of patch_size")
         if math.isqrt(self.num_latents) ** 2 != self.num_latents:
             raise ValueError("num_latents must be a square number (latents sit on a 2D grid)")
-        if self.arch != "scent" and self.dim <= 32:
+        if self.arch in ("hybrid", "mamba-ginr") and self.dim <= 32:
             raise ValueError("dim must exceed 32: the patch tokens carry a fixed 32-d position code")
-        if self.local_pixels not in range(0, 13, 2):  # even: the taps centre on the query
+        if self.readout == "local":
+            stride = self.image_size // math.isqrt(self.num_latents)
+            if self.local_pixels and (self.local_pixels < stride or (self.local_pixels - stride) % 2
+                                      or self.local_pixels > 12):
+                raise ValueError(f"local_pixels with the local read-out must be ≥ {stride}, at most "
+                                 f"12, and differ from {stride} (pixels per latent cell) by an even "
+                                 "number: the window centres on the cell")
+        elif self.local_pixels not in range(0, 13, 2):  # even: the taps centre on the query
             raise ValueError("local_pixels must be 0 (off) or an even number up to 12")
         for name in ("dim", "encoder_depth", "heads", "dim_head", "decoder_dim", "fourier_features"):
             if getattr(self, name) < 1:
@@ -103,7 +127,7 @@ class ModelConfig:
     @property
     def chunkable(self) -> bool:
         """True when each query is decoded independently, so rendering can be chunked."""
-        return self.decoder_self_attn == 0 or self.arch == "mamba-ginr"
+        return self.decoder_self_attn == 0 or self.arch == "mamba-ginr" or self.readout == "local"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -146,9 +170,29 @@ _SIZES: dict[str, dict] = {
 }
 PRESETS = tuple(_SIZES)
 
+# liif: EDSR-baseline (64 features, 16 residual blocks) + LIIF's MLP (4 hidden layers of 256) in
+# base, as LIIF's paper; smaller sizes for the CPU. `dim` is the conv width, `encoder_depth` the
+# residual blocks, `decoder_dim`/`decoder_depth` the MLP's hidden width and hidden layers.
+_ARCH_SIZES: dict[str, dict[str, dict]] = {
+    "liif": {
+        "base": dict(dim=64, encoder_depth=16, decoder_dim=256, decoder_depth=4),
+        "small": dict(dim=64, encoder_depth=8, decoder_dim=256, decoder_depth=3),
+        "tiny": dict(dim=32, encoder_depth=4, decoder_dim=128, decoder_depth=2),
+    },
+}
+# what an architecture is, whatever its size
+_ARCH_FIXED: dict[str, dict] = {
+    "liif": dict(readout="local", unfold=True, cell_input=True, num_latents=32 * 32,
+                 patch_size=1, processor_depth=0),
+}
+
 
 def preset(name: str = "base", *, arch: str = "hybrid", **overrides) -> ModelConfig:
     """The named preset for an architecture, with optional field overrides."""
     if name not in _SIZES:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return ModelConfig(arch=arch, **{**_SIZES[name], **overrides})
+    sizes = _ARCH_SIZES.get(arch, {}).get(name, _SIZES[name])
+    fixed = dict(_ARCH_FIXED.get(arch, {}))
+    if "image_size" in overrides and "num_latents" in fixed:
+        fixed["num_latents"] = overrides["image_size"] ** 2
+    return ModelConfig(arch=arch, **{**sizes, **fixed, **overrides})

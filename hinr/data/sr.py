@@ -34,6 +34,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from hinr.coords import cell_size, to_grid_sample
+from hinr.data.degrade import degradation
 from hinr.data.errors import EmptyDatasetError
 from hinr.data.folder import image_to_tensor, item_rng, load_rgb, to_rgb
 
@@ -58,6 +59,7 @@ class SRSampleConfig:
     # None = from 1 (original pixels) down to the zoom at which the crop spans the short side
     hflip: bool = True  # random horizontal flip
     rot90: bool = False  # random quarter turns (photos have an up; off by default)
+    degrade: str = "none"  # input degradation preset (hinr/data/degrade.py): none, jpeg, mixed
 
     def __post_init__(self) -> None:
         if self.input_size < 1 or self.queries < 1:
@@ -66,6 +68,7 @@ class SRSampleConfig:
             )
         if self.hr_size < self.input_size:
             raise ValueError(f"hr_size {self.hr_size} must be at least input_size {self.input_size}")
+        degradation(self.degrade)  # raises on an unknown name
         if self.target_mode not in TARGET_MODES:
             raise ValueError(f"target_mode must be one of {TARGET_MODES}, got {self.target_mode!r}")
         lo, hi = self.scale_range
@@ -179,6 +182,8 @@ class SRCropDataset(Dataset):
         side = crop.size[0]
         size = cfg.input_size
         low = crop.resize((size, size), Image.BICUBIC)
+        if cfg.degrade != "none":  # its own stream: clean runs draw exactly what they drew before
+            low = degradation(cfg.degrade)(low, np.random.default_rng((self.seed, self.epoch, index, 7)))
         hr = np.asarray(crop, dtype=np.uint8)  # (S, S, 3)
 
         if cfg.target_mode == "pixels":

@@ -6,6 +6,9 @@
     hybrid      MambaEncoder     → Processor → ScentDecoder
     mamba-ginr  MambaEncoder                 → LainrDecoder
     scent       PerceiverEncoder → Processor → ScentDecoder
+    liif        EdsrEncoder                  → LocalDecoder
+
+(the table is ``models/parts.py``; ``readout="local"`` puts the LocalDecoder after any encoder).
 
 With ``config.residual`` the output is the PIL-exact bicubic interpolation of the input plus the
 decoder's correction, scaled by a learnable per-channel gate that starts at zero, so an untrained
@@ -24,12 +27,9 @@ from torch import nn
 from ..config import ModelConfig
 from ..coords import cell_size, pixel_centres
 from .bicubic import pil_bicubic
-from .lainr_decoder import LainrDecoder
-from .mamba_encoder import MambaEncoder
-from .perceiver_encoder import PerceiverEncoder
+from .parts import parts_for
 from .processor import Processor
 from .query_extras import QueryExtras
-from .scent_decoder import ScentDecoder
 
 
 @dataclass
@@ -56,37 +56,17 @@ class HINR(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = c = config
-        grid = c.latent_grid if c.locality else None
-        if c.arch == "scent":
-            self.encoder = PerceiverEncoder(
-                image_size=c.image_size, dim=c.dim, num_latents=c.num_latents,
-                blocks=c.perceiver_blocks, fourier_features=c.pixel_fourier_features,
-                fourier_scale=c.pixel_fourier_scale, heads=c.heads, dim_head=c.dim_head,
-                ff_mult=c.ff_mult)
-        else:
-            self.encoder = MambaEncoder(
-                image_size=c.image_size, patch_size=c.patch_size, dim=c.dim,
-                num_latents=c.num_latents, depth=c.encoder_depth, mlp_ratio=c.encoder_mlp_ratio,
-                placement=c.lp_placement, merge=c.bimamba_merge, d_state=c.d_state,
-                d_conv=c.d_conv, expand=c.expand)
-        self.processor = None if c.arch == "mamba-ginr" else Processor(
-            dim=c.dim, depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head, ff_mult=c.ff_mult)
+        parts = parts_for(c)
+        self.encoder = parts.encoder(c)
+        self.processor = Processor(dim=c.dim, depth=c.processor_depth, heads=c.heads,
+                                   dim_head=c.dim_head, ff_mult=c.ff_mult) if parts.processor else None
+        self.local = c.readout == "local"
+        # the local read-out takes the cell and the input pixels itself, per latent corner
         self.extras = QueryExtras(image_size=c.image_size, latent_grid=c.latent_grid,
-                                  locality=c.locality, cell_input=c.cell_input,
-                                  local_pixels=c.local_pixels)
-        if c.arch == "mamba-ginr":
-            self.decoder = LainrDecoder(
-                context_dim=c.dim, extra_dim=self.extras.out_dim, hidden=c.lainr_hidden,
-                heads=c.lainr_heads, dim_head=c.lainr_dim_head, bands=c.lainr_bands,
-                query_max_freq=c.lainr_query_max_freq, freqs_per_band=c.lainr_freqs_per_band,
-                locality_grid=grid)
-        else:
-            self.decoder = ScentDecoder(
-                context_dim=c.dim, extra_dim=self.extras.out_dim, dim=c.decoder_dim,
-                depth=c.decoder_depth, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
-                ff_mult=c.decoder_ff_mult, self_attn=c.decoder_self_attn,
-                fourier_features=c.fourier_features, fourier_scale=c.fourier_scale,
-                locality_grid=grid)
+                                  locality=c.locality and not self.local,
+                                  cell_input=c.cell_input and not self.local,
+                                  local_pixels=0 if self.local else c.local_pixels)
+        self.decoder = parts.decoder(c, self.extras.out_dim)
         # the correction starts switched off: an untrained residual model is exactly bicubic
         self.residual_gate = nn.Parameter(torch.zeros(3)) if c.residual else None
 
@@ -105,8 +85,11 @@ class HINR(nn.Module):
             tokens = self.processor(tokens)
         return Latents(tokens, images)
 
-    def prepare(self, latents: Latents) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image decoder context (cross-attention keys and values), reusable across chunks."""
+    def prepare(self, latents: Latents):
+        """Per-image decoder context, reusable across chunks: the cross-attention keys and values,
+        or for the local read-out each latent's first-layer activation."""
+        if self.local:
+            return self.decoder.prepare(latents.tokens, latents.images.float())
         return self.decoder.prepare(latents.tokens)
 
     def decode(self, latents: Latents, coords: torch.Tensor, cell: torch.Tensor | None = None,
@@ -136,7 +119,12 @@ class HINR(nn.Module):
             extras = self.extras(coords, cell, images, base)
         if context is None:
             context = self.prepare(latents)
-        out = self.decoder(coords, extras, context).float()
+        if self.local:
+            if cell.ndim == 2:
+                cell = cell.unsqueeze(1).expand(-1, coords.shape[1], -1)
+            out = self.decoder(coords, cell, context).float()
+        else:
+            out = self.decoder(coords, extras, context).float()
         if self.residual_gate is not None:
             return base + self.residual_gate * out
         return out + 0.5  # the decoder works around mid-grey

@@ -27,6 +27,7 @@ class TrainConfig:
     clip: float = 1.0
     queries: int = 1024  # query points per image per step
     hr_size: int | None = None  # set: super-resolution training with HR crops up to this side
+    degrade: str = "none"  # with hr_size: input degradations (none, jpeg, mixed; hinr/data/degrade.py)
     recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
     val_every: int = 200

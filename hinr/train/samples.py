@@ -72,7 +72,7 @@ def build_train_data(cfg: TrainConfig) -> tuple[Dataset, list[dict[str, torch.Te
     if not train_files:
         raise EmptyDatasetError(f"no training images in {root}")
     if cfg.hr_size is not None:
-        sample_cfg = SRSampleConfig(hr_size=cfg.hr_size, queries=cfg.queries)
+        sample_cfg = SRSampleConfig(hr_size=cfg.hr_size, queries=cfg.queries, degrade=cfg.degrade)
         train = SRCropDataset.from_paths(train_files, config=sample_cfg, samples_per_epoch=10**6,
                                          seed=cfg.seed)
         val = []

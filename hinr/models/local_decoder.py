@@ -1,0 +1,107 @@
+"""LIIF's local implicit read-out over the latent grid (an option for every architecture, and the
+decoder of the ``liif`` architecture).
+
+The M latents sit on a G×G grid over the image (row-major, latent (i, j) owns the cell centred
+at ((j + 0.5)/G, (i + 0.5)/G)). A query is decoded from the four latents whose cell centres
+surround it: each predicts RGB from its own feature (with LIIF's 3×3 feature unfolding), the
+query's offset from its centre (in cells) and, optionally, the output pixel's size in cells
+(LIIF's cell decoding); the four predictions are blended with bilinear weights (LIIF's
+area-weighted local ensemble). So
+
+- a query's cost does not depend on M — four gathers and one small MLP, whatever the grid;
+- each part of the picture can only come from the latents there, so the latents must carry it;
+- the output is continuous across cell borders (a corner's weight reaches zero where it is
+  swapped for the next), which is what keeps a grid pattern out of the picture.
+
+``pixel_view = k`` adds the k×k input pixels around each cell centre to that latent's feature.
+They belong to the corner, not to the query, so they too are blended continuously (a per-query
+tap window, as the attention read-out uses, switches as the query crosses an input pixel).
+
+Everything that depends only on the latents — unfolding, the pixel view, and the first layer's
+product with both — is computed once per image in ``prepare``; per query there are only the
+four gathers, a 4-wide linear map and the hidden layers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+
+class LocalDecoder(nn.Module):
+    def __init__(self, *, context_dim: int, side: int, image_size: int, hidden: int, depth: int,
+                 unfold: bool, cell_input: bool, pixel_view: int) -> None:
+        super().__init__()
+        if depth < 1:
+            raise ValueError("the local read-out needs at least one hidden layer")
+        self.side = side
+        self.unfold = unfold
+        self.cell_input = cell_input
+        self.pixel_view = pixel_view
+        self.stride = image_size // side  # input pixels per latent cell
+        self.context_norm = nn.LayerNorm(context_dim)
+        feature_dim = context_dim * (9 if unfold else 1)
+        self.feature_in = nn.Linear(feature_dim, hidden)
+        self.pixels_in = nn.Linear(3 * pixel_view**2, hidden, bias=False) if pixel_view else None
+        self.query_in = nn.Linear(4 if cell_input else 2, hidden, bias=False)
+        self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
+        self.to_rgb = nn.Linear(hidden, 3)
+
+    def prepare(self, latents: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """latents (B, M, D), M = G²; images (B, 3, S, S) in [0, 1] → each latent's first-layer
+        activation before the query term, (B, M, hidden)."""
+        grid = rearrange(self.context_norm(latents), "b (h w) d -> b d h w", h=self.side, w=self.side)
+        if self.unfold:  # LIIF: each latent also sees its 8 neighbours (zeros past the border)
+            grid = rearrange(F.unfold(grid, 3, padding=1), "b d (h w) -> b d h w", h=self.side)
+        out = self.feature_in(rearrange(grid, "b d h w -> b (h w) d"))
+        if self.pixels_in is not None:
+            out = out + self.pixels_in(self._pixel_windows(images).to(out.dtype))
+        return out
+
+    def _pixel_windows(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S) → the k×k pixels centred on each cell, (B, M, 3·k²), in [−1, 1]
+        (edge pixels repeated past the border)."""
+        pad = (self.pixel_view - self.stride) // 2
+        padded = F.pad(images.float() * 2.0 - 1.0, (pad, pad, pad, pad), mode="replicate")
+        windows = F.unfold(padded, self.pixel_view, stride=self.stride)  # (B, 3·k², M)
+        return rearrange(windows, "b d m -> b m d")
+
+    def corners(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The four latents around each query.
+
+        coords (B, Q, 2) in [0, 1] → index (B, Q, 4) into the M latents, offset (B, Q, 4, 2) of the
+        query from each latent's cell centre in cells, weight (B, Q, 4) bilinear, summing to 1.
+        """
+        g = self.side
+        p = coords.float() * g - 0.5  # in cells, latent centres at integers
+        low = torch.floor(p)
+        t = p - low  # (B, Q, 2) in [0, 1)
+        idx, offsets, weights = [], [], []
+        for dy in (0, 1):
+            for dx in (0, 1):
+                corner = (low + torch.tensor([dx, dy], device=p.device, dtype=p.dtype)).clamp(0, g - 1)
+                idx.append(corner[..., 1] * g + corner[..., 0])
+                offsets.append(p - corner)
+                wx = t[..., 0] if dx else 1.0 - t[..., 0]
+                wy = t[..., 1] if dy else 1.0 - t[..., 1]
+                weights.append(wx * wy)
+        return (torch.stack(idx, -1).long(), torch.stack(offsets, -2), torch.stack(weights, -1))
+
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """coords (B, Q, 2); cell (B, Q, 2) output pixel size in [0, 1] units; context from
+        ``prepare`` (B, M, hidden) → RGB (B, Q, 3), centred on 0."""
+        index, offset, weight = self.corners(coords)
+        b, q, _ = index.shape
+        gathered = torch.gather(context, 1, rearrange(index, "b q c -> b (q c)").unsqueeze(-1)
+                                .expand(-1, -1, context.shape[-1]))
+        query = offset
+        if self.cell_input:
+            query = torch.cat([offset, (cell * self.side).unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
+        h = gathered + self.query_in(rearrange(query, "b q c t -> b (q c) t").to(gathered.dtype))
+        h = F.relu(h)
+        for layer in self.hidden:
+            h = F.relu(layer(h))
+        rgb = rearrange(self.to_rgb(h), "b (q c) k -> b q c k", c=4)
+        return torch.einsum("bqck,bqc->bqk", rgb.float(), weight)

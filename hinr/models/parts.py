@@ -1,0 +1,87 @@
+"""Which parts make each architecture: one table instead of ``if arch == ...`` chains.
+
+Each row names a factory for the encoder, whether the SCENT processor runs over the latents,
+and the decoder that reads them out. ``readout="local"`` replaces any decoder with LIIF's local
+read-out. Every factory takes the whole ``ModelConfig`` (only the top-level model and this table
+see the config; the leaf modules take keyword arguments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..config import ARCHITECTURES, ModelConfig
+from .edsr_encoder import EdsrEncoder
+from .lainr_decoder import LainrDecoder
+from .local_decoder import LocalDecoder
+from .mamba_encoder import MambaEncoder
+from .perceiver_encoder import PerceiverEncoder
+from .scent_decoder import ScentDecoder
+
+
+def mamba_encoder(c: ModelConfig) -> nn.Module:
+    return MambaEncoder(
+        image_size=c.image_size, patch_size=c.patch_size, dim=c.dim, num_latents=c.num_latents,
+        depth=c.encoder_depth, mlp_ratio=c.encoder_mlp_ratio, placement=c.lp_placement,
+        merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv, expand=c.expand)
+
+
+def perceiver_encoder(c: ModelConfig) -> nn.Module:
+    return PerceiverEncoder(
+        image_size=c.image_size, dim=c.dim, num_latents=c.num_latents, blocks=c.perceiver_blocks,
+        fourier_features=c.pixel_fourier_features, fourier_scale=c.pixel_fourier_scale,
+        heads=c.heads, dim_head=c.dim_head, ff_mult=c.ff_mult)
+
+
+def edsr_encoder(c: ModelConfig) -> nn.Module:
+    return EdsrEncoder(dim=c.dim, depth=c.encoder_depth)
+
+
+def scent_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+    return ScentDecoder(
+        context_dim=c.dim, extra_dim=extra_dim, dim=c.decoder_dim, depth=c.decoder_depth,
+        heads=c.decoder_heads, dim_head=c.decoder_dim_head, ff_mult=c.decoder_ff_mult,
+        self_attn=c.decoder_self_attn, fourier_features=c.fourier_features,
+        fourier_scale=c.fourier_scale, locality_grid=c.latent_grid if c.locality else None)
+
+
+def lainr_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+    return LainrDecoder(
+        context_dim=c.dim, extra_dim=extra_dim, hidden=c.lainr_hidden, heads=c.lainr_heads,
+        dim_head=c.lainr_dim_head, bands=c.lainr_bands, query_max_freq=c.lainr_query_max_freq,
+        freqs_per_band=c.lainr_freqs_per_band,
+        locality_grid=c.latent_grid if c.locality else None)
+
+
+def local_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+    return LocalDecoder(
+        context_dim=c.dim, side=c.latent_grid, image_size=c.image_size, hidden=c.decoder_dim,
+        depth=c.decoder_depth, unfold=c.unfold, cell_input=c.cell_input,
+        pixel_view=c.local_pixels)
+
+
+@dataclass(frozen=True)
+class Parts:
+    encoder: Callable[[ModelConfig], nn.Module]
+    processor: bool  # the SCENT processor runs over the latents
+    decoder: Callable[[ModelConfig, int], nn.Module]  # (config, query-extras width) → decoder
+
+
+ARCH_PARTS: dict[str, Parts] = {
+    "hybrid": Parts(mamba_encoder, True, scent_decoder),
+    "mamba-ginr": Parts(mamba_encoder, False, lainr_decoder),
+    "scent": Parts(perceiver_encoder, True, scent_decoder),
+    "liif": Parts(edsr_encoder, False, local_decoder),
+}
+assert set(ARCH_PARTS) == set(ARCHITECTURES), "every architecture needs a row"
+
+
+def parts_for(c: ModelConfig) -> Parts:
+    """The parts of ``c.arch``, with the decoder swapped for the local read-out if asked."""
+    parts = ARCH_PARTS[c.arch]
+    if c.readout == "local":
+        return Parts(parts.encoder, parts.processor, local_decoder)
+    return parts
