@@ -47,13 +47,46 @@ def markdown_table(result: EvalResult) -> str:
         lines.append("| " + " | ".join(row) + " |")
     source = result.data + (f" (split {result.split})" if result.split else "")
     ensemble = f", self-ensemble of {result.ensemble}" if result.ensemble > 1 else ""
+    jpeg = f", inputs JPEG quality {result.jpeg}" if result.jpeg is not None else ""
     return (f"PSNR (dB, RGB) and SSIM (luma) on {len(result.names)} images of {source}, "
-            f"ground truth = PIL bicubic reduction; {result.device} ({result.precision}{ensemble}), "
-            f"batch {result.batch_size}.\n\n" + "\n".join(lines) + "\n")
+            f"ground truth = PIL bicubic reduction{jpeg}; {result.device} ({result.precision}"
+            f"{ensemble}), batch {result.batch_size}.\n\n" + "\n".join(lines) + "\n"
+            + diagnostics_table(result))
+
+
+def diagnostics_table(result: EvalResult) -> str:
+    """Latent gain (own latents vs another image's, dB) and grid score (1.0 = no pattern locked
+    to the input pixels) per scale ≥ 2; empty when there is no such scale."""
+    scales = [k for k in result.scales if k >= 2]
+    if not scales:
+        return ""
+    header = ["method"] + [f"×{k} {m}" for k in scales for m in ("latent gain", "grid")]
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    truth = ["ground truth"] + [c for k in scales
+                                for c in ("—", _fmt_score(result.truth_grid.get(k)))]
+    lines.append("| " + " | ".join(truth) + " |")
+    for r in result.methods:
+        row = [r.name]
+        for k in scales:
+            gain = r.latent_gain(k)
+            row += ["—" if gain is None else f"{gain:+.2f}", _fmt_score(r.grid_score(k))]
+        lines.append("| " + " | ".join(row) + " |")
+    return ("\nLatent gain: PSNR with each image's own latents minus with the next image's (dB); "
+            "grid score: max/min over the phases within an input pixel of the mean |gradient| "
+            "(1.0 = no grid pattern).\n\n" + "\n".join(lines) + "\n")
+
+
+def _fmt_score(value: float | None) -> str:
+    return "—" if value is None else ("∞" if value == math.inf else f"{value:.2f}")
 
 
 def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None else _finite(value)
 
 
 def result_json(result: EvalResult) -> dict:
@@ -68,15 +101,25 @@ def result_json(result: EvalResult) -> dict:
                          encode_seconds=r.encode_s, render_seconds=r.render_s)
         entry["scales"] = {str(k): {"psnr": _finite(r.mean_psnr(k)), "ssim": r.mean_ssim(k),
                                     "psnr_per_image": [_finite(v) for v in r.psnr[k]],
-                                    "ssim_per_image": r.ssim[k]} for k in result.scales}
+                                    "ssim_per_image": r.ssim[k],
+                                    "grid_score": _finite_or_none(r.grid_score(k)),
+                                    "latent_gain": r.latent_gain(k),
+                                    "swapped_psnr_per_image": [_finite(v) for v in
+                                                               r.swapped_psnr.get(k, [])]}
+                           for k in result.scales}
         return entry
 
     return {
         "data": result.data, "split": result.split, "scales": result.scales,
         "images": result.names, "device": result.device, "batch_size": result.batch_size,
         "chunk": result.chunk, "precision": result.precision, "ensemble": result.ensemble,
-        "seconds": result.seconds,
+        "seconds": result.seconds, "jpeg": result.jpeg,
+        "ground_truth_grid_score": {str(k): _finite_or_none(v) for k, v in result.truth_grid.items()},
         "protocol": {
+            "latent_gain": "mean PSNR with each image's own latents minus with the latents of the "
+                           "next image in the list (its own pixels kept), per scale",
+            "grid_score": "max/min over the k phases of an input pixel of the mean |horizontal "
+                          "and vertical neighbour difference| of the output; 1.0 = no pattern",
             "ground_truth": "HR square reduced to 32·scale px with PIL bicubic (antialiased); "
                             "input: the same square reduced to 32 px",
             "psnr": "dB, peak 1, MSE over all pixels and RGB channels per image, then averaged; "

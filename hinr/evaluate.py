@@ -35,9 +35,11 @@ from .checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_model, 
                          weights_fingerprint)
 from .data.folder import image_to_tensor, load_rgb
 from .data.sr import eval_crops, make_eval_pair
-from .metrics import psnr, ssim
+from .data.degrade import jpeg as jpeg_round_trip
 from .ensemble import transforms
-from .models.hinr import HINR
+from .grid_score import PhaseProfile
+from .metrics import psnr, ssim
+from .models.hinr import HINR, Latents
 from .precision import autocast, resolve_precision
 from .weights import resolve_weights
 
@@ -86,10 +88,23 @@ class MethodResult:
     encode_images: int = 0
     render_s: float = 0.0
     render_pixels: int = 0
+    swapped_psnr: dict[int, list[float]] = field(default_factory=dict)  # another image's latents
+    grid: dict[int, PhaseProfile] = field(default_factory=dict)  # scales ≥ 2
 
     def record(self, scale: int, pred: torch.Tensor, target: torch.Tensor) -> None:
         self.psnr.setdefault(scale, []).extend(psnr(pred, target).tolist())
         self.ssim.setdefault(scale, []).extend(ssim(pred, target).tolist())
+        if scale >= 2:
+            self.grid.setdefault(scale, PhaseProfile(scale)).add(pred)
+
+    def grid_score(self, scale: int) -> float | None:
+        return self.grid[scale].score if scale in self.grid else None
+
+    def latent_gain(self, scale: int) -> float | None:
+        """Mean PSNR with each image's own latents minus with another image's (dB)."""
+        if not self.swapped_psnr.get(scale):
+            return None
+        return self.mean_psnr(scale) - _mean(self.swapped_psnr[scale])
 
     def mean_psnr(self, scale: int) -> float:
         return _mean(self.psnr[scale])
@@ -129,6 +144,8 @@ class EvalResult:
     precision: str
     ensemble: int
     grid: list[GridRow]
+    jpeg: int | None = None  # inputs JPEG-compressed at this quality
+    truth_grid: dict[int, float] = field(default_factory=dict)  # the ground truth's grid score
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -261,16 +278,25 @@ def grid_indices(samples: Sequence[EvalSample], rows: int = GRID_ROWS) -> list[i
 def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales: Sequence[int], *,
              data: str = "", split: str | None = None, device: torch.device | str = "cpu",
              batch_size: int = 8, chunk: int = 16384, precision: str = "fp32", ensemble: int = 1,
-             grid_rows: int = GRID_ROWS, progress: Progress | None = None) -> EvalResult:
+             grid_rows: int = GRID_ROWS, jpeg: int | None = None, latent_gain: bool = True,
+             progress: Progress | None = None) -> EvalResult:
     """Score the baselines and every model on ``samples`` at ``scales`` (see the module docstring).
 
     ``samples`` must hold a target for every scale; models render ``batch_size`` images at a time,
     ``chunk`` queries per image at once, decoding at ``precision`` (see hinr.precision), each
     output the average of ``ensemble`` flipped/rotated passes (hinr.ensemble).
+    ``jpeg``: every method sees the input after a JPEG round trip at this quality (the ground truth
+    stays clean). ``latent_gain``: also render each image from the latents of the next image in
+    ``samples`` (a fixed derangement; the image's own pixels stay) and report the PSNR lost.
     ``progress`` gets (images done, total).
     """
     if not samples:
         raise ValueError("no images to evaluate")
+    if jpeg is not None:
+        if not 1 <= jpeg <= 100:
+            raise ValueError(f"JPEG quality must be in 1..100, got {jpeg}")
+        samples = [EvalSample(s.name, jpeg_round_trip(s.low, jpeg), s.targets, s.crop) for s in samples]
+    latent_gain = latent_gain and len(samples) > 1
     if batch_size < 1 or chunk < 1:
         raise ValueError(f"batch_size and chunk must be positive, got {batch_size}, {chunk}")
     device = torch.device(device)
@@ -284,6 +310,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                             config=json.loads(m.model.config.to_json()), metadata=m.metadata)
                for m in models]
     shown = set(grid_indices(samples, grid_rows))
+    truth: dict[int, PhaseProfile] = {}
     grid: dict[int, GridRow] = {}
     for m in models:
         _warm_up(m.model, samples[0], device, chunk, precision)
@@ -297,6 +324,11 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
             grid[i] = GridRow(samples[i].name, {"input": enlarged}, {})
         low = torch.stack([image_to_tensor(s.low) for s in batch])
         targets = {k: torch.stack([image_to_tensor(s.targets[k]) for s in batch]) for k in scales}
+        partners = torch.stack([image_to_tensor(samples[(i + 1) % len(samples)].low)
+                                for i in range(start, start + len(batch))])
+        for k in scales:
+            if k >= 2:
+                truth.setdefault(k, PhaseProfile(k)).add(targets[k])
 
         for result in baselines:
             for k in scales:
@@ -326,6 +358,9 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                     result.render_s += time.perf_counter() - clock
                     result.render_pixels += len(batch) * side * side
                     sums[k] = sums[k] + symmetry.undo(rendered.cpu())
+            if latent_gain:
+                _record_swapped(m.model, result, low, partners, targets, scales, passes, device,
+                                chunk, precision)
             for k in scales:
                 rendered = _quantize(sums[k] / len(passes))
                 result.record(k, rendered, targets[k])
@@ -342,7 +377,29 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
     return EvalResult(data=data, split=split, scales=scales, names=[s.name for s in samples],
                       methods=methods, device=str(device), batch_size=batch_size, chunk=chunk,
                       seconds=time.perf_counter() - started, precision=precision,
-                      ensemble=ensemble, grid=[grid[i] for i in sorted(grid)])
+                      ensemble=ensemble, grid=[grid[i] for i in sorted(grid)], jpeg=jpeg,
+                      truth_grid={k: p.score for k, p in truth.items()})
+
+
+def _record_swapped(model: HINR, result: MethodResult, low: torch.Tensor, partners: torch.Tensor,
+                    targets: dict[int, torch.Tensor], scales: Sequence[int], passes, device,
+                    chunk: int, precision: str) -> None:
+    """Render each image of the batch from its partner's latents (tokens only: the image's own
+    pixels stay, for the options that read them) and record the PSNR; not timed."""
+    sums = {k: 0.0 for k in scales}
+    for symmetry in passes:
+        with torch.inference_mode():
+            own = model.encode(symmetry.apply(low).to(device))
+            other = model.encode(symmetry.apply(partners).to(device))
+        swapped = Latents(other.tokens, own.images)
+        for k in scales:
+            side = targets[k].shape[-1]
+            with autocast(precision, device):
+                rendered = model.render(swapped, side, side, chunk=chunk)
+            sums[k] = sums[k] + symmetry.undo(rendered.cpu())
+    for k in scales:
+        result.swapped_psnr.setdefault(k, []).extend(
+            psnr(_quantize(sums[k] / len(passes)), targets[k]).tolist())
 
 
 def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int,

@@ -1,0 +1,139 @@
+"""The local read-out (LIIF's local ensemble on the latent grid) and the liif architecture:
+the geometry of the four corners, continuity across cell borders, locality (a query reads only
+the latents around it), the pixel view, and that its latents carry the picture."""
+
+import pytest
+import torch
+
+import hinr
+from hinr.config import ARCHITECTURES, ModelConfig, preset
+from hinr.models.edsr_encoder import EdsrEncoder
+from hinr.models.hinr import HINR, Latents
+from hinr.models.local_decoder import LocalDecoder
+
+
+def local_model(arch: str = "hybrid", **overrides) -> HINR:
+    torch.manual_seed(0)
+    options = dict(readout="local", cell_input=True, decoder_depth=2)
+    if arch == "liif":
+        options = {}
+    return HINR(preset("tiny", arch=arch, **{**options, **overrides})).eval()
+
+
+def test_corners_weights_and_offsets():
+    dec = LocalDecoder(context_dim=8, side=4, image_size=8, hidden=8, depth=1, unfold=False,
+                       cell_input=False, pixel_view=0)
+    # latent centres at (j + 0.5)/4; this query is 30 % of the way from centre (1, 2) to (2, 3)
+    coords = torch.tensor([[[(1.5 + 0.3) / 4, (2.5 + 0.3) / 4]]])
+    index, offset, weight = dec.corners(coords)
+    assert index[0, 0].tolist() == [2 * 4 + 1, 2 * 4 + 2, 3 * 4 + 1, 3 * 4 + 2]
+    torch.testing.assert_close(weight[0, 0], torch.tensor([0.49, 0.21, 0.21, 0.09]))
+    torch.testing.assert_close(offset[0, 0], torch.tensor([[0.3, 0.3], [-0.7, 0.3], [0.3, -0.7],
+                                                          [-0.7, -0.7]]))
+    # at the border the corners clamp, and the weights still sum to 1
+    _, _, edge = dec.corners(torch.tensor([[[0.01, 0.99]]]))
+    assert float(edge.sum()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("arch", ["hybrid", "liif"])
+def test_output_is_continuous_across_cell_borders(arch):
+    """Where the four corners change (at latent centres, and for the pixel view too) the blend
+    weights of the corners that leave are zero: no jump in the output."""
+    model = local_model(arch, **({"local_pixels": 4, "residual": True} if arch == "hybrid" else {}))
+    with torch.no_grad():
+        model.residual_gate.fill_(1.0) if model.residual_gate is not None else None
+        latents = model.encode(torch.rand(1, 3, 32, 32))
+        side = model.config.latent_grid
+        eps = 1e-5
+        lines = (torch.arange(side) + 0.5) / side
+        ys = torch.rand(len(lines))
+        left = torch.stack([lines - eps, ys], -1)
+        right = torch.stack([lines + eps, ys], -1)
+        jump = (model.decode(latents, left) - model.decode(latents, right)).abs().max()
+        # and a cut through the middle of a cell changes the output by more (it is not constant)
+        mid = torch.stack([(torch.arange(side) + 0.25) / side, ys], -1)
+        step = (model.decode(latents, mid) - model.decode(latents, mid + torch.tensor([0.02, 0]))).abs().max()
+    assert jump < 1e-3
+    assert step > 10 * jump
+
+
+def test_a_query_reads_only_the_latents_around_it():
+    model = local_model()
+    latents = model.encode(torch.rand(1, 3, 32, 32))
+    query = torch.tensor([[0.5 + 0.01, 0.5 + 0.01]])  # just past the centre of latent (8, 8)
+    near = Latents(latents.tokens.clone(), latents.images)
+    far = Latents(latents.tokens.clone(), latents.images)
+    grid = near.tokens.view(1, 16, 16, -1)
+    bump = torch.randn(grid.shape[-1])  # not a constant: the read-out's LayerNorm removes those
+    grid[0, 8, 8] += bump
+    far.tokens.view(1, 16, 16, -1)[0, 0, 0] += bump
+    with torch.no_grad():
+        base = model.decode(latents, query)
+        assert not torch.allclose(model.decode(near, query), base)
+        torch.testing.assert_close(model.decode(far, query), base, rtol=0, atol=0)
+
+
+def test_pixel_view_windows_centre_on_each_cell():
+    dec = LocalDecoder(context_dim=8, side=4, image_size=8, hidden=8, depth=1, unfold=False,
+                       cell_input=False, pixel_view=4)
+    images = torch.arange(64.0).view(1, 1, 8, 8).expand(1, 3, 8, 8) / 63
+    windows = dec._pixel_windows(images)  # (1, 16, 3·16)
+    cell = windows[0, 1 * 4 + 2].view(3, 4, 4)[0]  # cell (row 1, col 2): pixels rows 1–4, cols 3–6
+    expected = (torch.arange(64.0).view(8, 8)[1:5, 3:7] / 63) * 2 - 1
+    torch.testing.assert_close(cell, expected)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_latents_change_the_picture(arch):
+    """With the local read-out the picture comes from the tokens (untrained encoders give nearly
+    the same tokens for any image, so other tokens are drawn at random here)."""
+    model = local_model(arch)
+    a = model.encode(torch.rand(1, 3, 32, 32))
+    swapped = Latents(torch.randn_like(a.tokens), a.images)
+    with torch.no_grad():
+        assert (model.render(a, 48, 48) - model.render(swapped, 48, 48)).abs().mean() > 1e-3
+
+
+def test_render_matches_decode_and_chunks():
+    model = local_model(local_pixels=6, residual=True)
+    latents = model.encode(torch.rand(2, 3, 32, 32))
+    with torch.no_grad():
+        whole = model.render(latents, 20, 30, chunk=10**6)
+        pieces = model.render(latents, 20, 30, chunk=37)
+    torch.testing.assert_close(whole, pieces)
+
+
+def test_liif_base_is_edsr_baseline_with_lifs_mlp():
+    c = preset("base", arch="liif")
+    assert (c.readout, c.unfold, c.cell_input, c.num_latents) == ("local", True, True, 1024)
+    encoder = EdsrEncoder(dim=64, depth=16)
+    # EDSR-baseline without its upsampler: head 3→64, 16 blocks of two 64→64 3×3 convs, tail
+    assert sum(p.numel() for p in encoder.parameters()) == (3 * 9 * 64 + 64) + 33 * (64 * 9 * 64 + 64)
+    model = HINR(c)
+    hidden = [m for m in model.decoder.hidden]
+    assert len(hidden) == 3 and model.decoder.feature_in.in_features == 9 * 64  # 4 layers of 256
+    assert model.decoder.feature_in.out_features == 256
+
+
+def test_config_rules_and_old_checkpoints():
+    with pytest.raises(ValueError, match="readout"):
+        preset("tiny", readout="nearest")
+    with pytest.raises(ValueError, match="local_pixels"):
+        preset("tiny", readout="local", local_pixels=3)  # 2 px per cell: windows must be even
+    with pytest.raises(ValueError, match="liif"):
+        ModelConfig(arch="liif", readout="attention")
+    old = preset("tiny").to_dict()
+    for key in ("readout", "unfold"):
+        old.pop(key)
+    assert ModelConfig.from_dict(old).readout == "attention"  # configs saved before the option
+    assert hinr.load_model("weights").config.readout == "attention"
+
+
+def test_save_load_round_trip(tmp_path):
+    model = local_model("liif")
+    hinr.save_model(model, tmp_path / "m.safetensors")
+    loaded = hinr.load_model(tmp_path / "m.safetensors")
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.render(loaded.encode(x), 40, 40),
+                                   model.render(model.encode(x), 40, 40))
