@@ -41,7 +41,7 @@ def test_output_is_continuous_across_cell_borders(arch):
     weights of the corners that leave are zero: no jump in the output."""
     model = local_model(arch, **({"local_pixels": 4, "residual": True} if arch == "hybrid" else {}))
     with torch.no_grad():
-        model.residual_gate.fill_(1.0) if model.residual_gate is not None else None
+        torch.nn.init.normal_(model.decoder.to_rgb.weight, std=0.3)  # a residual model starts at 0
         latents = model.encode(torch.rand(1, 3, 32, 32))
         side = model.config.latent_grid
         eps = 1e-5
@@ -92,6 +92,18 @@ def test_latents_change_the_picture(arch):
     swapped = Latents(torch.randn_like(a.tokens), a.images)
     with torch.no_grad():
         assert (model.render(a, 48, 48) - model.render(swapped, 48, 48)).abs().mean() > 1e-3
+
+
+def test_untrained_residual_local_model_is_bicubic_and_learns_from_step_one():
+    model = local_model(residual=True, local_pixels=4).train()
+    x = torch.rand(2, 3, 32, 32)
+    coords = torch.rand(2, 50, 2)
+    from hinr.models.bicubic import pil_bicubic
+
+    out = model(x, coords)
+    torch.testing.assert_close(out, pil_bicubic(x, coords, torch.full((2, 2), 1 / 32)))
+    out.pow(2).mean().backward()
+    assert model.decoder.to_rgb.weight.grad.abs().sum() > 0  # the decoder is not starved
 
 
 def test_render_matches_decode_and_chunks():

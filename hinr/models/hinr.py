@@ -67,8 +67,15 @@ class HINR(nn.Module):
                                   cell_input=c.cell_input and not self.local,
                                   local_pixels=0 if self.local else c.local_pixels)
         self.decoder = parts.decoder(c, self.extras.out_dim)
-        # the correction starts switched off: an untrained residual model is exactly bicubic
-        self.residual_gate = nn.Parameter(torch.zeros(3)) if c.residual else None
+        # the correction starts switched off: an untrained residual model is exactly bicubic.
+        # The local read-out does it with a zero output layer and an open gate, so the whole
+        # decoder gets gradients from the first step (a closed gate starves them: the gate only
+        # opens once the correction is useful, and the correction only learns once it is open).
+        self.residual_gate = None
+        if c.residual:
+            self.residual_gate = nn.Parameter(torch.ones(3) if self.local else torch.zeros(3))
+            if self.local:
+                self.decoder.zero_output()
 
     # ----------------------------------------------------------------------------------------
     @property

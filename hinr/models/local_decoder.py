@@ -49,6 +49,11 @@ class LocalDecoder(nn.Module):
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
         self.to_rgb = nn.Linear(hidden, 3)
 
+    def zero_output(self) -> None:
+        """Start from a zero prediction (for a residual model: exactly its base)."""
+        nn.init.zeros_(self.to_rgb.weight)
+        nn.init.zeros_(self.to_rgb.bias)
+
     def prepare(self, latents: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         """latents (B, M, D), M = G²; images (B, 3, S, S) in [0, 1] → each latent's first-layer
         activation before the query term, (B, M, hidden)."""
