@@ -21,10 +21,8 @@ def pixel_centres(height: int, width: int, *, device=None, dtype=torch.float32) 
     """
     if height < 1 or width < 1:
         raise ValueError(f"grid size must be positive, got {height}x{width}")
-    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
-    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)
+    return grid_coords(axis_centres(width, device=device, dtype=dtype),
+                       axis_centres(height, device=device, dtype=dtype))
 
 
 def cell_size(height: int, width: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -35,3 +33,16 @@ def cell_size(height: int, width: int, *, device=None, dtype=torch.float32) -> t
 def to_grid_sample(coords: torch.Tensor) -> torch.Tensor:
     """Map [0, 1] pixel-centre coordinates to grid_sample's [-1, 1] (align_corners=False)."""
     return coords * 2.0 - 1.0
+
+
+def axis_centres(n: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
+    """The pixel-centre coordinates of an ``n``-pixel axis, (n,) in (0, 1)."""
+    if n < 1:
+        raise ValueError(f"grid size must be positive, got {n}")
+    return (torch.arange(n, device=device, dtype=dtype) + 0.5) / n
+
+
+def grid_coords(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+    """Every (x, y) of the grid ys × xs in row-major order: xs (C,), ys (R,) → (R·C, 2)."""
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)

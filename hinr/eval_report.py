@@ -70,7 +70,8 @@ def diagnostics_table(result: EvalResult) -> str:
         row = [r.name]
         for k in scales:
             gain = r.latent_gain(k)
-            row += ["—" if gain is None else f"{gain:+.2f}", _fmt_score(r.grid_score(k))]
+            row += ["—" if gain is None or math.isnan(gain) else f"{gain:+.2f}",
+                    _fmt_score(r.grid_score(k))]
         lines.append("| " + " | ".join(row) + " |")
     return ("\nLatent gain: PSNR with each image's own latents minus with the next image's (dB); "
             "grid score: max/min over the phases within an input pixel of the mean |gradient| "
@@ -103,7 +104,7 @@ def result_json(result: EvalResult) -> dict:
                                     "psnr_per_image": [_finite(v) for v in r.psnr[k]],
                                     "ssim_per_image": r.ssim[k],
                                     "grid_score": _finite_or_none(r.grid_score(k)),
-                                    "latent_gain": r.latent_gain(k),
+                                    "latent_gain": _finite_or_none(r.latent_gain(k)),
                                     "swapped_psnr_per_image": [_finite(v) for v in
                                                                r.swapped_psnr.get(k, [])]}
                            for k in result.scales}

@@ -40,7 +40,7 @@ from .ensemble import transforms
 from .grid_score import PhaseProfile
 from .metrics import psnr, ssim
 from .models.hinr import HINR, Latents
-from .precision import autocast, resolve_precision
+from .precision import resolve_precision
 from .weights import resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -352,8 +352,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                 for k in scales:
                     side = batch[0].targets[k].size[0]
                     clock = time.perf_counter()
-                    with autocast(precision, device):
-                        rendered = m.model.render(latents, side, side, chunk=chunk)
+                    rendered = m.model.render(latents, side, side, chunk=chunk, precision=precision)
                     _sync(device)
                     result.render_s += time.perf_counter() - clock
                     result.render_pixels += len(batch) * side * side
@@ -394,8 +393,7 @@ def _record_swapped(model: HINR, result: MethodResult, low: torch.Tensor, partne
         swapped = Latents(other.tokens, own.images)
         for k in scales:
             side = targets[k].shape[-1]
-            with autocast(precision, device):
-                rendered = model.render(swapped, side, side, chunk=chunk)
+            rendered = model.render(swapped, side, side, chunk=chunk, precision=precision)
             sums[k] = sums[k] + symmetry.undo(rendered.cpu())
     for k in scales:
         result.swapped_psnr.setdefault(k, []).extend(
@@ -407,8 +405,7 @@ def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int,
     """One untimed encode + render, so one-off costs (allocator, kernels) stay out of the speed."""
     with torch.inference_mode():
         latents = model.encode(image_to_tensor(sample.low).unsqueeze(0).to(device))
-    with autocast(precision, device):
-        model.render(latents, sample.low.size[1], sample.low.size[0], chunk=chunk)
+    model.render(latents, sample.low.size[1], sample.low.size[0], chunk=chunk, precision=precision)
     _sync(device)
 
 

@@ -20,21 +20,21 @@ be chunked and decodes each image or tile whole). ``precision`` ('fp32', 'bf16' 
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 from einops import rearrange
 from PIL import Image
 
-from .coords import cell_size
+from .coords import axis_centres, cell_size, grid_coords
 from .ensemble import transforms
 from .models.bicubic import pil_bicubic
 from .models.hinr import HINR, Latents
-from .precision import autocast, resolve_precision
+from .render import DEFAULT_CHUNK, decode_grid, grid_blocks, render_latents
 from .tiling import plan_tiles
 
-DEFAULT_CHUNK = 16384  # queries per decode call: ~100 MB of activations for the base model
+__all__ = ["DEFAULT_CHUNK", "encode_images", "render_latents", "upscale_image", "resize_bicubic"]
 # tile stride: tiles overlap by 8 px. On the val photos (×4, benchmarks/bench_tiling.py) stride 16
 # scored +0.008 dB more and stride 8 +0.02–0.03 dB, at about 1.8× and 5× the time
 DEFAULT_STRIDE = 24
@@ -54,14 +54,12 @@ def resize_bicubic(image: torch.Tensor, height: int, width: int, *, chunk: int =
         planes = [Image.fromarray(plane.detach().float().cpu().numpy(), mode="F")
                   .resize((width, height), Image.BICUBIC) for plane in image]
         return torch.from_numpy(np.stack([np.asarray(p, dtype=np.float32) for p in planes])).clamp_(0.0, 1.0)
-    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height
-    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
+    ys, xs = axis_centres(height), axis_centres(width)
     cell = cell_size(height, width)
     out = torch.empty(image.shape[0], height, width)
     source = image.unsqueeze(0).float().cpu()
-    for r0, r1, c0, c1 in _blocks(height, width, chunk):
-        gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
-        coords = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1).unsqueeze(0)
+    for r0, r1, c0, c1 in grid_blocks(height, width, chunk):
+        coords = grid_coords(xs[c0:c1], ys[r0:r1]).unsqueeze(0)
         block = pil_bicubic(source, coords, cell)[0]  # (Q, C)
         out[:, r0:r1, c0:c1] = rearrange(block, "(h w) c -> c h w", h=r1 - r0)
     return out.clamp_(0.0, 1.0)
@@ -95,61 +93,6 @@ def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
         if progress is not None:
             progress(min(start + batch_size, n), n)
     return Latents(torch.cat(tokens), images.float().cpu())
-
-
-def _blocks(rows: int, cols: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
-    """(r0, r1, c0, c1) blocks of at most ``chunk`` queries covering a rows × cols grid."""
-    if cols <= chunk:
-        step = max(1, chunk // cols)
-        for r0 in range(0, rows, step):
-            yield r0, min(r0 + step, rows), 0, cols
-        return
-    for r in range(rows):
-        for c0 in range(0, cols, chunk):
-            yield r, r + 1, c0, min(c0 + chunk, cols)
-
-
-def _decode_grid(model: HINR, latents: Latents, xs: torch.Tensor, ys: torch.Tensor,
-                 cell: torch.Tensor, *, chunk: int,
-                 precision: str) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
-    """Decode the grid ys (R,) × xs (C,) of [0, 1] coordinates block by block.
-
-    Yields (r0, r1, c0, c1, rgb) with rgb (B, 3, r1 − r0, c1 − c0), float32 on the CPU, unclamped.
-    """
-    device = latents.tokens.device
-    if not model.config.chunkable:
-        chunk = len(xs) * len(ys)
-    context = model.prepare(latents)
-    cell = cell.to(device)
-    precision = resolve_precision(precision, device)
-    for r0, r1, c0, c1 in _blocks(len(ys), len(xs), chunk):
-        gy, gx = torch.meshgrid(ys[r0:r1], xs[c0:c1], indexing="ij")
-        coords = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1).to(device)
-        with autocast(precision, device):
-            rgb = model.decode(latents, coords, cell, context=context)
-        yield r0, r1, c0, c1, rearrange(rgb.float().cpu(), "b (h w) c -> b c h w", h=r1 - r0)
-
-
-@torch.no_grad()
-def render_latents(model: HINR, latents: Latents, height: int, width: int, *,
-                   chunk: int = DEFAULT_CHUNK, precision: str = "fp32",
-                   progress: Progress | None = None) -> torch.Tensor:
-    """Render each latent's image at height × width → (B, 3, H, W) in [0, 1] on the CPU."""
-    if height < 1 or width < 1:
-        raise ValueError(f"render size must be positive, got {width}x{height}")
-    device = next(model.parameters()).device
-    latents = latents.to(device)
-    xs = (torch.arange(width, dtype=torch.float32) + 0.5) / width
-    ys = (torch.arange(height, dtype=torch.float32) + 0.5) / height
-    out = torch.empty(len(latents), 3, height, width)
-    done = 0
-    for r0, r1, c0, c1, rgb in _decode_grid(model, latents, xs, ys, cell_size(height, width),
-                                            chunk=chunk, precision=precision):
-        out[:, :, r0:r1, c0:c1] = rgb.clamp(0.0, 1.0)
-        done += (r1 - r0) * (c1 - c0)
-        if progress is not None:
-            progress(done, height * width)
-    return out
 
 
 @torch.no_grad()
@@ -197,10 +140,10 @@ def _upscale_once(model: HINR, image: torch.Tensor, size: tuple[int, int], *, ch
         latents = model.encode(crops.to(device))
         for i, (y, x) in enumerate(batch):
             region = out[:, y.start:y.stop, x.start:x.stop]
-            for r0, r1, c0, c1, rgb in _decode_grid(model, latents[i], x.local, y.local, cell,
-                                                    chunk=chunk, precision=precision):
+            for r0, r1, c0, c1, rgb in decode_grid(model, latents[i], x.local, y.local, cell,
+                                                   chunk=chunk, precision=precision):
                 weight = y.weight[r0:r1, None] * x.weight[None, c0:c1]
-                region[:, r0:r1, c0:c1] += rgb[0] * weight
+                region[:, r0:r1, c0:c1] += rgb[0].cpu() * weight
                 done += (r1 - r0) * (c1 - c0)
                 if progress is not None:
                     progress(done, total)

@@ -11,6 +11,8 @@ OPTIONS = dict(residual=True, locality=True, cell_input=True, local_pixels=4)
 
 def tiny(arch: str, **overrides) -> HINR:
     torch.manual_seed(0)
+    if arch == "liif" and overrides.get("local_pixels"):
+        overrides["local_pixels"] = 3  # one latent per pixel: the window centres on a pixel
     return HINR(preset("tiny", arch=arch, **overrides)).eval()
 
 
@@ -22,13 +24,15 @@ def model(request) -> HINR:
     if m.residual_gate is not None:
         with torch.no_grad():
             m.residual_gate.fill_(1.0)  # open the gate so the decoder's output matters
+            if m.local:  # the local read-out starts from a zero output layer instead
+                torch.nn.init.normal_(m.decoder.to_rgb.weight, std=0.1)
     return m
 
 
 def test_shapes(model):
     images = torch.rand(2, 3, 32, 32)
     latents = model.encode(images)
-    assert latents.tokens.shape == (2, 256, model.config.dim)
+    assert latents.tokens.shape == (2, model.config.num_latents, model.config.dim)
     assert model.decode(latents, torch.rand(7, 2)).shape == (2, 7, 3)
     assert model.decode(latents, torch.rand(2, 5, 2)).shape == (2, 5, 3)
     assert model.render(latents, 17, 45).shape == (2, 3, 17, 45)
@@ -58,8 +62,9 @@ def test_chunked_rendering_equals_unchunked(model):
 
 def test_render_reports_progress(model):
     seen = []
-    model.render(model.encode(torch.rand(1, 3, 32, 32)), 10, 10, chunk=30, progress=seen.append)
-    assert seen == [30, 60, 90, 100]
+    model.render(model.encode(torch.rand(1, 3, 32, 32)), 10, 10, chunk=30,
+                 progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(30, 100), (60, 100), (90, 100), (100, 100)]
 
 
 def test_encode_rejects_wrong_size():

@@ -25,7 +25,7 @@ from einops import rearrange
 from torch import nn
 
 from ..config import ModelConfig
-from ..coords import cell_size, pixel_centres
+from ..coords import cell_size
 from .bicubic import pil_bicubic
 from .parts import parts_for
 from .processor import Processor
@@ -141,23 +141,14 @@ class HINR(nn.Module):
         """images (B, 3, S, S); coords (Q, 2) or (B, Q, 2) → RGB (B, Q, 3)."""
         return self.decode(self.encode(images), coords, cell)
 
-    @torch.no_grad()
     def render(self, latents: Latents, height: int, width: int, *, chunk: int = 16384,
-               progress: Callable[[int], None] | None = None) -> torch.Tensor:
-        """Render every pixel of an H×W image, decoding ``chunk`` queries at a time.
+               precision: str = "fp32", progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """Every pixel of an H×W image → (B, 3, H, W) in [0, 1] on the latents' device.
 
-        Returns (B, 3, H, W) clamped to [0, 1]. Memory is bounded by ``chunk``, not by H×W.
-        ``progress`` is called with the number of pixels finished after each chunk.
+        Decodes ``chunk`` queries at a time through the one renderer (``hinr.render``), so memory is
+        bounded by ``chunk``, not by H×W; ``progress`` gets (pixels done, pixels in all).
         """
-        coords = pixel_centres(height, width, device=latents.tokens.device)
-        cell = cell_size(height, width, device=coords.device)
-        if not self.config.chunkable:
-            chunk = coords.shape[0]
-        context = self.prepare(latents)
-        pieces = []
-        for start in range(0, coords.shape[0], chunk):
-            pieces.append(self.decode(latents, coords[start:start + chunk], cell, context=context))
-            if progress is not None:
-                progress(min(start + chunk, coords.shape[0]))
-        out = torch.cat(pieces, dim=1).clamp(0.0, 1.0)
-        return rearrange(out, "b (h w) c -> b c h w", h=height, w=width)
+        from ..render import render_latents
+
+        return render_latents(self, latents, height, width, chunk=chunk, precision=precision,
+                              out_device=None, progress=progress)
