@@ -129,7 +129,7 @@ class HINR(nn.Module):
         if self.local:
             if cell.ndim == 2:
                 cell = cell.unsqueeze(1).expand(-1, coords.shape[1], -1)
-            out = self.decoder(coords, cell, context).float()
+            out = self.decoder(coords, cell, context, base).float()
         else:
             out = self.decoder(coords, extras, context).float()
         if self.residual_gate is not None:

@@ -16,6 +16,9 @@ area-weighted local ensemble). So
 ``pixel_view = k`` adds the k×k input pixels around each cell centre to that latent's feature.
 They belong to the corner, not to the query, so they too are blended continuously (a per-query
 tap window, as the attention read-out uses, switches as the query crosses an input pixel).
+``base_input`` (residual models) adds the bicubic value at the query to the query's inputs: the
+first layer is linear, so the corner can read its pixels relative to it, as a residual over
+bicubic wants, while everything stays continuous in the query.
 
 Everything that depends only on the latents — unfolding, the pixel view, and the first layer's
 product with both — is computed once per image in ``prepare``; per query there are only the
@@ -32,20 +35,21 @@ from torch import nn
 
 class LocalDecoder(nn.Module):
     def __init__(self, *, context_dim: int, side: int, image_size: int, hidden: int, depth: int,
-                 unfold: bool, cell_input: bool, pixel_view: int) -> None:
+                 unfold: bool, cell_input: bool, pixel_view: int, base_input: bool = False) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError("the local read-out needs at least one hidden layer")
         self.side = side
         self.unfold = unfold
         self.cell_input = cell_input
+        self.base_input = base_input
         self.pixel_view = pixel_view
         self.stride = image_size // side  # input pixels per latent cell
         self.context_norm = nn.LayerNorm(context_dim)
         feature_dim = context_dim * (9 if unfold else 1)
         self.feature_in = nn.Linear(feature_dim, hidden)
         self.pixels_in = nn.Linear(3 * pixel_view**2, hidden, bias=False) if pixel_view else None
-        self.query_in = nn.Linear(4 if cell_input else 2, hidden, bias=False)
+        self.query_in = nn.Linear(2 + 2 * cell_input + 3 * base_input, hidden, bias=False)
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
         self.to_rgb = nn.Linear(hidden, 3)
 
@@ -94,19 +98,26 @@ class LocalDecoder(nn.Module):
                 weights.append(wx * wy)
         return (torch.stack(idx, -1).long(), torch.stack(offsets, -2), torch.stack(weights, -1))
 
-    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor,
+                base: torch.Tensor | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2) output pixel size in [0, 1] units; context from
-        ``prepare`` (B, M, hidden) → RGB (B, Q, 3), centred on 0."""
+        ``prepare`` (B, M, hidden); base (B, Q, 3) in [0, 1], the bicubic value at each query
+        (with ``base_input``) → RGB (B, Q, 3), centred on 0."""
         index, offset, weight = self.corners(coords)
         b, q, _ = index.shape
-        gathered = torch.gather(context, 1, rearrange(index, "b q c -> b (q c)").unsqueeze(-1)
-                                .expand(-1, -1, context.shape[-1]))
+        m = context.shape[1]
+        # one flat row per (image, query, corner): index_select on rows is a plain copy, where a
+        # gather would first materialise an index as large as its output
+        rows = (index + torch.arange(b, device=index.device).view(b, 1, 1) * m).reshape(-1)
+        gathered = context.reshape(b * m, -1).index_select(0, rows)  # (B·Q·4, hidden)
         query = offset
         if self.cell_input:
             query = torch.cat([offset, (cell * self.side).unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
-        h = gathered + self.query_in(rearrange(query, "b q c t -> b (q c) t").to(gathered.dtype))
-        h = F.relu(h)
+        if self.base_input:  # continuous in the query, so the ensemble stays continuous
+            query = torch.cat([query, (base * 2.0 - 1.0).unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
+        h = self.query_in(query.reshape(b * q * 4, -1).to(gathered.dtype))
+        h = torch.relu_(h.add_(gathered))  # in place: these are the largest tensors here
         for layer in self.hidden:
-            h = F.relu(layer(h))
-        rgb = rearrange(self.to_rgb(h), "b (q c) k -> b q c k", c=4)
+            h = torch.relu_(layer(h))
+        rgb = rearrange(self.to_rgb(h), "(b q c) k -> b q c k", b=b, c=4)
         return torch.einsum("bqck,bqc->bqk", rgb.float(), weight)

@@ -60,7 +60,7 @@ def local_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
     return LocalDecoder(
         context_dim=c.dim, side=c.latent_grid, image_size=c.image_size, hidden=c.decoder_dim,
         depth=c.decoder_depth, unfold=c.unfold, cell_input=c.cell_input,
-        pixel_view=c.local_pixels)
+        pixel_view=c.local_pixels, base_input=c.residual)
 
 
 @dataclass(frozen=True)
