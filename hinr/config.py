@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 ARCHITECTURES = ("hybrid", "mamba-ginr", "scent")
 LP_PLACEMENTS = ("append", "interleave")
+LP_INTERLEAVES = ("mamba-ginr", "round")
 
 
 @dataclass
@@ -33,6 +34,9 @@ class ModelConfig:
     num_latents: int = 256  # LP tokens / Perceiver latents; a square (they map onto a 2D grid)
     # --- MAMBA-GINR encoder -----------------------------------------------------------------
     lp_placement: str = "append"  # design note: append, keep the last M; or MAMBA-GINR's interleave
+    # interleaved positions: MAMBA-GINR's floor rule; "round" is what configs saved without this
+    # field were built with (from_dict fills it in), so their weights compute what they did
+    lp_interleave: str = "mamba-ginr"
     encoder_depth: int = 6  # BiMamba blocks (MAMBA-GINR used 6)
     encoder_mlp_ratio: float = 4.0  # MLP after each BiMamba: dim → 4·dim → dim (256 → 1024 → 256)
     bimamba_merge: str = "mean"  # "mean" (MAMBA-GINR) or "concat" (concat + linear)
@@ -76,6 +80,8 @@ class ModelConfig:
             raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
         if self.lp_placement not in LP_PLACEMENTS:
             raise ValueError(f"unknown lp_placement {self.lp_placement!r}; choose {LP_PLACEMENTS}")
+        if self.lp_interleave not in LP_INTERLEAVES:
+            raise ValueError(f"unknown lp_interleave {self.lp_interleave!r}; choose {LP_INTERLEAVES}")
         if self.bimamba_merge not in ("mean", "concat"):
             raise ValueError("bimamba_merge must be 'mean' or 'concat'")
         if self.image_size % self.patch_size:
@@ -117,7 +123,7 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"config has unknown fields {unknown}: made by a newer hinr? Upgrade hinr.")
-        return cls(**data)
+        return cls(**{"lp_interleave": "round", **data})  # saved before the field: the old rule
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
@@ -151,4 +157,6 @@ def preset(name: str = "base", *, arch: str = "hybrid", **overrides) -> ModelCon
     """The named preset for an architecture, with optional field overrides."""
     if name not in _SIZES:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    if arch == "mamba-ginr":  # MAMBA-GINR interleaves its LP tokens among the patches
+        overrides = {"lp_placement": "interleave", **overrides}
     return ModelConfig(arch=arch, **{**_SIZES[name], **overrides})

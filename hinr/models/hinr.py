@@ -68,7 +68,7 @@ class HINR(nn.Module):
                 image_size=c.image_size, patch_size=c.patch_size, dim=c.dim,
                 num_latents=c.num_latents, depth=c.encoder_depth, mlp_ratio=c.encoder_mlp_ratio,
                 placement=c.lp_placement, merge=c.bimamba_merge, d_state=c.d_state,
-                d_conv=c.d_conv, expand=c.expand)
+                d_conv=c.d_conv, expand=c.expand, interleave=c.lp_interleave)
         self.processor = None if c.arch == "mamba-ginr" else Processor(
             dim=c.dim, depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head, ff_mult=c.ff_mult)
         self.extras = QueryExtras(image_size=c.image_size, latent_grid=c.latent_grid,
