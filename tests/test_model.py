@@ -7,6 +7,7 @@ import torch
 
 from hinr import ARCHITECTURES, HINR, ModelConfig, load_model, preset
 from hinr.coords import cell_size, pixel_centres
+from hinr.models.hinr import Latents
 from hinr.models.mamba_encoder import interleave_positions
 
 OPTIONS = dict(residual=True, locality=True, cell_input=True, local_pixels=4)
@@ -211,3 +212,20 @@ def test_shipped_model_renders_what_it_rendered():
                              [0.69058836, 0.96505266, 0.93929923, 0.71427202],
                              [0.78871018, 0.88636106, 0.75336456, 0.82750189]])
     torch.testing.assert_close(out[0, 0, ::7, ::7], expected, rtol=0, atol=2e-5)
+
+
+def test_latent_model_renders_from_its_latents(latent_model):
+    """The conftest model that CLI, tiling and eval tests use: other latents, other pixels."""
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        latents = latent_model.encode(images)
+        own = latent_model.render(latents, 24, 24)
+        swapped = latent_model.render(Latents(latents.tokens.flip(0), latents.images), 24, 24)
+        shuffled = latent_model.render(
+            Latents(latents.tokens[:, torch.randperm(256, generator=torch.Generator().manual_seed(1))],
+                    latents.images), 24, 24)
+        other_image = latent_model.render(Latents(latents.tokens, latents.images.flip(0)), 24, 24)
+    torch.testing.assert_close(own, swapped.flip(0))  # the batch is rendered image by image
+    assert (own - swapped).abs().mean() > 0.02  # another image's tokens
+    assert (own - shuffled).abs().mean() > 0.05  # the same tokens in another order
+    assert torch.equal(own, other_image)  # no residual: the pixels come from the tokens alone

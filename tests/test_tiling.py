@@ -133,3 +133,35 @@ def test_small_input_upscale_is_close_to_bicubic(residual_model):
     assert out.shape == (3, 48, 80)
     # bicubic via 32 px is not bicubic in one step, but stays close to it
     assert np.abs(out.permute(1, 2, 0).numpy() - _pil_bicubic(image, 48, 80)).mean() < 0.03
+
+
+def _blend_tiles(model, image, plan, *, latents_of):
+    """The plan's tiles decoded one by one from ``latents_of(y, x)`` and blended: (3, H, W)."""
+    out = torch.zeros(3, plan.out_height, plan.out_width)
+    with torch.no_grad():
+        for y, x in plan:
+            gy, gx = torch.meshgrid(y.local, x.local, indexing="ij")
+            coords = torch.stack([gx.flatten(), gy.flatten()], -1)
+            rgb = model.decode(latents_of(y, x), coords, plan.cell())[0]
+            rgb = rgb.T.reshape(3, len(y.local), len(x.local))
+            out[:, y.start:y.stop, x.start:x.stop] += rgb * y.weight[:, None] * x.weight[None, :]
+    return out.clamp(0, 1)
+
+
+def test_each_tile_is_rendered_from_its_own_latents(latent_model):
+    """With a model whose pixels come from its latents, the tiled upscale is each tile encoded from
+    its own crop, decoded at its own coordinates and blended by the plan's weights — so tiles
+    batched together, reordered or given each other's latents would not match."""
+    image = torch.rand(3, 48, 72, generator=torch.Generator().manual_seed(0))
+    out = upscale_image(latent_model, image, (96, 150), stride=16, batch_size=4)
+    plan = plan_tiles(48, 72, 96, 150, stride=16)
+    assert len(plan) == 2 * 4  # two batches of tiles
+
+    def own(y, x):
+        return latent_model.encode(plan.crop(image, y, x)[None])
+
+    torch.testing.assert_close(out, _blend_tiles(latent_model, image, plan, latents_of=own),
+                               rtol=0, atol=1e-5)
+    first = own(plan.ys[0], plan.xs[0])  # a round-trip bug: every tile decoded from one tile's latents
+    wrong = _blend_tiles(latent_model, image, plan, latents_of=lambda y, x: first)
+    assert (out - wrong).abs().max() > 0.1
