@@ -89,7 +89,7 @@ def test_photo_samples_and_crops(photos):
 def test_untrained_residual_model_scores_exactly_bicubic(photos, tiny_weights):
     samples = evaluate.photo_samples(select_images(photos, split="val"), [1, 2, 4], root=photos)
     models = evaluate.load_models([str(tiny_weights)])
-    result = evaluate.evaluate(samples, models, [1, 2, 4], batch_size=2, grid_rows=2)
+    result = evaluate.evaluate(samples, models, [1, 2, 4], batch_size=2)
     by_name = {m.name: m for m in result.methods}
     assert list(by_name) == ["nearest", "bilinear", "bicubic", "lanczos", "tiny_run"]
     model, bicubic = by_name["tiny_run"], by_name["bicubic"]
@@ -101,7 +101,8 @@ def test_untrained_residual_model_scores_exactly_bicubic(photos, tiny_weights):
     assert model.encode_images == 3 and model.render_pixels == 3 * (32 ** 2 + 64 ** 2 + 128 ** 2)
     assert model.encode_images_per_s > 0 and model.render_mpix_per_s > 0
     assert model.params == models[0].model.num_parameters
-    assert [row.name for row in result.grid] == ["p0.png", "p1.png"]
+    assert [row.name for row in result.grid] == ["p0.png", "p1.png", "p2.png"]
+    assert evaluate.grid_indices(samples, 2) == [0, 1]
     assert set(result.grid[0].cells) == {"input", "nearest", "bilinear", "bicubic", "lanczos",
                                          "tiny_run", "ground truth"}
 

@@ -1,5 +1,7 @@
 """Behaviour of every architecture: shapes, gradients, resolution-independent rendering, chunking."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,10 @@ def test_latent_model_renders_from_its_latents(latent_model):
     assert (own - swapped).abs().mean() > 0.02  # another image's tokens
     assert (own - shuffled).abs().mean() > 0.05  # the same tokens in another order
     assert torch.equal(own, other_image)  # no residual: the pixels come from the tokens alone
+
+
+def test_importing_hinr_leaves_the_hub_client_unloaded():
+    """huggingface_hub is needed only for hf: weights; importing hinr or its CLI must not load it."""
+    code = ("import sys, hinr, hinr.cli.app; hinr.HINR(hinr.preset('tiny')); "
+            "sys.exit('huggingface_hub' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
