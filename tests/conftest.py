@@ -71,6 +71,32 @@ def latent_weights(tmp_path_factory, latent_model) -> Path:
     return run
 
 
+# every decoder option, as the shipped model has them (local_pixels smaller)
+OPTIONS = dict(residual=True, locality=True, cell_input=True, local_pixels=4)
+
+
+def make_options_model(arch: str = "hybrid", *, gate: float = 0.0, seed: int = 0) -> HINR:
+    """A tiny model with every decoder option. Gate 0 (as initialised): it renders PIL's bicubic
+    exactly; gate 1: its random correction is added in full."""
+    torch.manual_seed(seed)
+    model = HINR(preset("tiny", arch=arch, **OPTIONS)).eval()
+    with torch.no_grad():
+        model.residual_gate.fill_(gate)
+    return model
+
+
+@pytest.fixture(scope="session")
+def bicubic_model() -> HINR:
+    """`make_options_model()` with the gate closed: renders PIL's bicubic. Do not modify it."""
+    return make_options_model()
+
+
+@pytest.fixture(scope="session")
+def options_model() -> HINR:
+    """`make_options_model(gate=1)`: the decoder's random correction counts. Do not modify it."""
+    return make_options_model(gate=1.0)
+
+
 @pytest.fixture
 def run_cli(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
     """Run ``hinr ARGS`` through main() in this process: returns (exit code, stdout, stderr)."""

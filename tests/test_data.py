@@ -106,8 +106,10 @@ def test_cifar_missing_offline_names_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
     # urllib's own machinery (the autouse fixture's stub would stop the request before a socket)
-    monkeypatch.setattr(urllib.request, "urlopen",
-                        lambda url, timeout=None: urllib.request.build_opener().open(url, timeout=timeout))
+    def real_urlopen(url, timeout=None):
+        return urllib.request.build_opener().open(url, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", real_urlopen)
     empty = tmp_path / "nothing_here"
     with pytest.raises(DatasetNotFoundError) as info:
         find_cifar10(empty)  # download=True: it tries, and the blocked socket refuses

@@ -155,7 +155,7 @@ def test_cli_writes_table_json_markdown_and_grid(photos, tiny_weights, latent_we
     # move these scores by 0.01–0.07 dB)
     psnrs, _ = own_renders_scores(hinr.load_model(latent_weights), samples, 2, doc["precision"])
     assert methods["latent_run"]["scales"]["2"]["psnr_per_image"] == pytest.approx(psnrs, abs=5e-3)
-    with Image.open(out / "grid.png") as grid:  # 3 rows × (input, bicubic, 3 models, truth) at 128 px
+    with Image.open(out / "grid.png") as grid:  # 3 rows × (input, bicubic, 3 models, truth), 128 px
         assert grid.size == (4 + 6 * 132, 22 + 3 * 132)
 
 

@@ -223,9 +223,8 @@ def test_latent_model_renders_from_its_latents(latent_model):
         latents = latent_model.encode(images)
         own = latent_model.render(latents, 24, 24)
         swapped = latent_model.render(Latents(latents.tokens.flip(0), latents.images), 24, 24)
-        shuffled = latent_model.render(
-            Latents(latents.tokens[:, torch.randperm(256, generator=torch.Generator().manual_seed(1))],
-                    latents.images), 24, 24)
+        order = torch.randperm(256, generator=torch.Generator().manual_seed(1))
+        shuffled = latent_model.render(Latents(latents.tokens[:, order], latents.images), 24, 24)
         other_image = latent_model.render(Latents(latents.tokens, latents.images.flip(0)), 24, 24)
     torch.testing.assert_close(own, swapped.flip(0))  # the batch is rendered image by image
     assert (own - swapped).abs().mean() > 0.02  # another image's tokens
@@ -234,7 +233,8 @@ def test_latent_model_renders_from_its_latents(latent_model):
 
 
 def test_importing_hinr_leaves_the_hub_client_unloaded():
-    """huggingface_hub is needed only for hf: weights; importing hinr or its CLI must not load it."""
+    """huggingface_hub is needed only for hf: weights; importing hinr or its CLI must not load
+    it."""
     code = ("import sys, hinr, hinr.cli.app; hinr.HINR(hinr.preset('tiny')); "
             "sys.exit('huggingface_hub' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
