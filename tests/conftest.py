@@ -1,7 +1,7 @@
 """Shared pytest fixtures and helpers, and the switch for tests marked ``slow``.
 
-Slow tests (``@pytest.mark.slow``) run in CI (``CI=true``) or with ``HINR_SLOW=1``; the plain
-``python -m pytest`` skips them so it stays quick on a laptop.
+Slow tests (``@pytest.mark.slow``) run in CI (``CI=true``), with ``HINR_SLOW=1``, or when asked
+for by ``-m slow``; the plain ``python -m pytest`` skips them so it stays quick on a laptop.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ def run_slow_tests() -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    if run_slow_tests():
+    wanted = config.getoption("markexpr", default="") or ""
+    if run_slow_tests() or ("slow" in wanted and "not slow" not in wanted):  # or `-m slow`
         return
-    skip = pytest.mark.skip(reason="slow: runs in CI (CI=true) or with HINR_SLOW=1")
+    skip = pytest.mark.skip(reason="slow: runs in CI (CI=true), with HINR_SLOW=1, or with -m slow")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
