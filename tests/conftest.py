@@ -44,7 +44,7 @@ def make_latent_model(seed: int = 0) -> HINR:
 
     Untrained, the latents would barely depend on the image (the LP tokens' own parameters
     dominate them) and the pixels barely on the latents (the query's Fourier features dominate),
-    so a few weights are rescaled: other latents move pixels by ~0.07 on average, not ~0.001.
+    so a few weights are rescaled: other latents move pixels by ~0.05 on average, not ~0.001.
     """
     torch.manual_seed(seed)
     model = HINR(preset("tiny", lp_placement="interleave", locality=True, cell_input=True)).eval()
@@ -101,7 +101,6 @@ def options_model() -> HINR:
 @pytest.fixture
 def run_cli(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
     """Run ``hinr ARGS`` through main() in this process: returns (exit code, stdout, stderr)."""
-
     from hinr.cli.app import main
 
     def run(*args, debug: bool = False) -> tuple[int, str, str]:
