@@ -27,6 +27,7 @@ from dataclasses import dataclass
 ARCHITECTURES = ("hybrid", "mamba-ginr", "scent", "liif")
 READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
+LP_INTERLEAVES = ("mamba-ginr", "round")
 
 
 @dataclass
@@ -39,6 +40,9 @@ class ModelConfig:
     num_latents: int = 256  # LP tokens / Perceiver latents; a square (they map onto a 2D grid)
     # --- MAMBA-GINR encoder -----------------------------------------------------------------
     lp_placement: str = "append"  # design note: append, keep the last M; or MAMBA-GINR's interleave
+    # interleaved positions: MAMBA-GINR's floor rule; "round" is what configs saved without this
+    # field were built with (from_dict fills it in), so their weights compute what they did
+    lp_interleave: str = "mamba-ginr"
     encoder_depth: int = 6  # BiMamba blocks (MAMBA-GINR used 6)
     encoder_mlp_ratio: float = 4.0  # MLP after each BiMamba: dim → 4·dim → dim (256 → 1024 → 256)
     bimamba_merge: str = "mean"  # "mean" (MAMBA-GINR) or "concat" (concat + linear)
@@ -93,6 +97,8 @@ class ModelConfig:
             raise ValueError("the local read-out needs image_size to be a multiple of the latent grid side")
         if self.lp_placement not in LP_PLACEMENTS:
             raise ValueError(f"unknown lp_placement {self.lp_placement!r}; choose {LP_PLACEMENTS}")
+        if self.lp_interleave not in LP_INTERLEAVES:
+            raise ValueError(f"unknown lp_interleave {self.lp_interleave!r}; choose {LP_INTERLEAVES}")
         if self.bimamba_merge not in ("mean", "concat"):
             raise ValueError("bimamba_merge must be 'mean' or 'concat'")
         if self.image_size % self.patch_size:
@@ -141,7 +147,7 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"config has unknown fields {unknown}: made by a newer hinr? Upgrade hinr.")
-        return cls(**data)
+        return cls(**{"lp_interleave": "round", **data})  # saved before the field: the old rule
 
     @classmethod
     def from_json(cls, text: str) -> "ModelConfig":
@@ -180,6 +186,8 @@ _ARCH_SIZES: dict[str, dict[str, dict]] = {
         "tiny": dict(dim=32, encoder_depth=4, decoder_dim=128, decoder_depth=2),
     },
 }
+# an architecture's own defaults (overridable): MAMBA-GINR interleaves its LP tokens
+_ARCH_DEFAULTS: dict[str, dict] = {"mamba-ginr": dict(lp_placement="interleave")}
 # what an architecture is, whatever its size
 _ARCH_FIXED: dict[str, dict] = {
     "liif": dict(readout="local", unfold=True, cell_input=True, num_latents=32 * 32,
@@ -195,4 +203,4 @@ def preset(name: str = "base", *, arch: str = "hybrid", **overrides) -> ModelCon
     fixed = dict(_ARCH_FIXED.get(arch, {}))
     if "image_size" in overrides and "num_latents" in fixed:
         fixed["num_latents"] = overrides["image_size"] ** 2
-    return ModelConfig(arch=arch, **{**sizes, **fixed, **overrides})
+    return ModelConfig(arch=arch, **{**sizes, **_ARCH_DEFAULTS.get(arch, {}), **fixed, **overrides})

@@ -71,7 +71,6 @@ def test_bf16_attention_with_a_separable_bias_runs_in_fp32():
         torch.cat([q, (sep.query / 0.25).bfloat16()], -1), torch.cat([k, sep.key.bfloat16().expand(1, 3, -1, -1)], -1),
         torch.nn.functional.pad(v, (0, 3)), scale=0.25)[..., :16]
     error, naive_error = ((x.double() - exact).abs().max() for x in (low, folded_in_bf16))
-    print(f"{error=:.4f} {naive_error=:.4f}")
     assert error < 0.01  # bf16 rounding of the output only
     assert naive_error > 4 * error  # what folding in fp32 avoids
 

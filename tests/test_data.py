@@ -90,10 +90,30 @@ def test_cifar_rejects_pickles_that_reference_other_globals(tmp_path):
         load_cifar10(folder, split="test")
 
 
-def test_cifar_missing_offline_names_where_to_put_it(tmp_path):
+def test_cifar_missing_offline_names_where_to_put_it(tmp_path, monkeypatch):
+    """The download really is tried and fails at the network itself (not only at urlopen), so the
+    test means the same on a machine that is online."""
+    import socket
+
+    attempts = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network blocked by the test")
+
+    for name in ("getaddrinfo", "create_connection"):
+        monkeypatch.setattr(socket, name, no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket.socket, "connect_ex", no_network)
+    # urllib's own machinery (the autouse fixture's stub would stop the request before a socket)
+    def real_urlopen(url, timeout=None):
+        return urllib.request.build_opener().open(url, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", real_urlopen)
     empty = tmp_path / "nothing_here"
     with pytest.raises(DatasetNotFoundError) as info:
-        find_cifar10(empty)  # download=True, but urlopen is refused
+        find_cifar10(empty)  # download=True: it tries, and the blocked socket refuses
+    assert attempts, "find_cifar10 never tried to download"
     message = str(info.value)
     assert "\n" not in message
     assert str(tmp_path / "cache" / "hinr" / "datasets") in message and "cifar-10-python.tar.gz" in message

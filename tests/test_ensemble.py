@@ -3,18 +3,8 @@
 import pytest
 import torch
 
-from hinr import HINR, preset
 from hinr.ensemble import transforms
 from hinr.upscale import upscale_image
-
-
-@pytest.fixture(scope="module")
-def model() -> HINR:
-    torch.manual_seed(0)
-    m = HINR(preset("tiny", residual=True, locality=True, cell_input=True, local_pixels=4)).eval()
-    with torch.no_grad():
-        m.residual_gate.fill_(1.0)  # a random correction: not symmetric by itself
-    return m
 
 
 def test_transforms_are_the_eight_distinct_symmetries_and_undo_exactly():
@@ -33,30 +23,30 @@ def test_transforms_are_the_eight_distinct_symmetries_and_undo_exactly():
 
 
 @pytest.mark.parametrize("shape, size", [((3, 32, 32), (64, 64)), ((3, 40, 56), (80, 112))])
-def test_ensemble_of_8_is_equivariant_to_a_mirror(model, shape, size):
+def test_ensemble_of_8_is_equivariant_to_a_mirror(options_model, shape, size):
     """Averaged over all symmetries, mirroring the input mirrors the output (up to float order)."""
     image = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
-    single = upscale_image(model, image, size)
-    mirrored_single = upscale_image(model, image.flip(-1), size)
+    single = upscale_image(options_model, image, size)
+    mirrored_single = upscale_image(options_model, image.flip(-1), size)
     assert (mirrored_single.flip(-1) - single).abs().max() > 1e-3  # one pass alone is not symmetric
-    both = upscale_image(model, image, size, ensemble=8)
-    mirrored = upscale_image(model, image.flip(-1), size, ensemble=8)
+    both = upscale_image(options_model, image, size, ensemble=8)
+    mirrored = upscale_image(options_model, image.flip(-1), size, ensemble=8)
     assert both.shape == (3, *size)
     assert (mirrored.flip(-1) - both).abs().max() < 1e-5
     assert (both - single).abs().max() > 1e-3
 
 
-def test_ensemble_reports_progress_over_all_passes(model):
+def test_ensemble_reports_progress_over_all_passes(options_model):
     calls = []
-    upscale_image(model, torch.rand(3, 32, 32), (48, 48), ensemble=4,
+    upscale_image(options_model, torch.rand(3, 32, 32), (48, 48), ensemble=4,
                   progress=lambda done, total: calls.append((done, total)))
     assert calls[-1] == (4 * 48 * 48, 4 * 48 * 48)
     assert all(b[0] >= a[0] for a, b in zip(calls, calls[1:]))
 
 
-def test_ensemble_of_1_is_the_plain_upscale(model):
+def test_ensemble_of_1_is_the_plain_upscale(options_model):
     import hinr
 
     image = torch.rand(3, 36, 33)
-    assert torch.equal(hinr.upscale_image(model, image, (70, 66), ensemble=1),  # the public name
-                       upscale_image(model, image, (70, 66)))
+    plain = upscale_image(options_model, image, (70, 66))
+    assert torch.equal(hinr.upscale_image(options_model, image, (70, 66), ensemble=1), plain)

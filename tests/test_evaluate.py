@@ -3,7 +3,6 @@ residual model, the written results, and bad input through the CLI."""
 
 import json
 import math
-import sys
 import tarfile
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from PIL import Image
 
 import hinr
 from hinr import evaluate
-from hinr.cli.app import main
 from hinr.data.folder import select_images
+from hinr.metrics import ssim
+from hinr.precision import autocast
 
 
 def photo_folder(root: Path) -> Path:
@@ -47,16 +47,20 @@ def tiny_weights(tmp_path_factory) -> Path:
     return run
 
 
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["hinr", *map(str, args)])
-    monkeypatch.setenv("HINR_DEBUG", "0")
-    try:
-        main()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+def own_renders_scores(model: hinr.HINR, samples, scale: int,
+                       precision: str = "fp32") -> tuple[list[float], list[float]]:
+    """Each sample encoded and rendered alone at ``precision``, rounded to 8 bits: its (PSNR, SSIM)
+    lists (PSNR on RGB with peak 1; SSIM from hinr.metrics, tested on its own)."""
+    psnrs, ssims = [], []
+    for sample in samples:
+        low = torch.from_numpy(np.asarray(sample.low).copy()).permute(2, 0, 1)[None] / 255
+        target = torch.from_numpy(np.asarray(sample.targets[scale]).copy()).permute(2, 0, 1) / 255
+        with torch.no_grad(), autocast(precision, "cpu"):
+            out = model.render(model.encode(low.float()), *target.shape[1:])[0].float()
+        out = (out.clamp(0, 1) * 255).round() / 255
+        psnrs.append(-10 * math.log10((out - target).double().square().mean()))
+        ssims.append(float(ssim(out, target)))
+    return psnrs, ssims
 
 
 def test_parse_scales():
@@ -85,7 +89,7 @@ def test_photo_samples_and_crops(photos):
 def test_untrained_residual_model_scores_exactly_bicubic(photos, tiny_weights):
     samples = evaluate.photo_samples(select_images(photos, split="val"), [1, 2, 4], root=photos)
     models = evaluate.load_models([str(tiny_weights)])
-    result = evaluate.evaluate(samples, models, [1, 2, 4], batch_size=2, grid_rows=2)
+    result = evaluate.evaluate(samples, models, [1, 2, 4], batch_size=2)
     by_name = {m.name: m for m in result.methods}
     assert list(by_name) == ["nearest", "bilinear", "bicubic", "lanczos", "tiny_run"]
     model, bicubic = by_name["tiny_run"], by_name["bicubic"]
@@ -97,9 +101,22 @@ def test_untrained_residual_model_scores_exactly_bicubic(photos, tiny_weights):
     assert model.encode_images == 3 and model.render_pixels == 3 * (32 ** 2 + 64 ** 2 + 128 ** 2)
     assert model.encode_images_per_s > 0 and model.render_mpix_per_s > 0
     assert model.params == models[0].model.num_parameters
-    assert [row.name for row in result.grid] == ["p0.png", "p1.png"]
+    assert [row.name for row in result.grid] == ["p0.png", "p1.png", "p2.png"]
+    assert evaluate.grid_indices(samples, 2) == [0, 1]
     assert set(result.grid[0].cells) == {"input", "nearest", "bilinear", "bicubic", "lanczos",
                                          "tiny_run", "ground truth"}
+
+
+def test_each_image_is_scored_from_its_own_latents(photos, latent_weights):
+    """Batched evaluation of a model whose pixels come from its latents: per image, the scores are
+    those of that image encoded and rendered alone (a batch mix-up would change them)."""
+    samples = evaluate.photo_samples(select_images(photos, split="val"), [1, 2], root=photos)
+    models = evaluate.load_models([str(latent_weights)])
+    result = evaluate.evaluate(samples, models, [1, 2], batch_size=2)
+    for k in (1, 2):
+        psnrs, ssims = own_renders_scores(models[0].model, samples, k)
+        assert result.methods[-1].psnr[k] == pytest.approx(psnrs, abs=1e-4)
+        assert result.methods[-1].ssim[k] == pytest.approx(ssims, abs=1e-5)
 
 
 def test_self_ensemble_of_a_symmetric_model_scores_the_same(photos, tiny_weights):
@@ -113,13 +130,15 @@ def test_self_ensemble_of_a_symmetric_model_scores_the_same(photos, tiny_weights
     assert four.methods[-1].mean_psnr(2) == pytest.approx(one.methods[-1].mean_psnr(2), abs=0.02)
 
 
-def test_cli_writes_table_json_markdown_and_grid(photos, tiny_weights, tmp_path, monkeypatch, capsys):
+def test_cli_writes_table_json_markdown_and_grid(photos, tiny_weights, latent_weights, tmp_path,
+                                                 run_cli):
     out = tmp_path / "eval"
-    code, stdout, _ = run_cli(monkeypatch, capsys, "eval", "--data", photos, "--weights", tiny_weights,
-                              "--weights", tiny_weights / "model.safetensors", "--scales", "2,1",
-                              "--out", out)
+    code, stdout, _ = run_cli("eval", "--data", photos, "--weights", tiny_weights,
+                              "--weights", tiny_weights / "model.safetensors",
+                              "--weights", latent_weights, "--scales", "2,1", "--out", out)
     assert code == 0
     assert "| tiny_run |" in stdout and "| tiny_run-2 |" in stdout and "| bicubic |" in stdout
+    assert "| latent_run |" in stdout
     assert "×2 PSNR" in stdout and "render Mpix/s" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["grid.png", "results.json", "results.md"]
     assert (out / "results.md").read_text() == stdout
@@ -130,18 +149,25 @@ def test_cli_writes_table_json_markdown_and_grid(photos, tiny_weights, tmp_path,
     assert methods["tiny_run"]["params"] > 0 and methods["tiny_run"]["config"]["residual"] is True
     assert len(methods["tiny_run"]["weights_metadata"]["fingerprint"]) == 16
     assert abs(methods["tiny_run"]["scales"]["2"]["psnr"] - methods["bicubic"]["scales"]["2"]["psnr"]) < 0.05
-    with Image.open(out / "grid.png") as grid:  # 3 rows × (input, bicubic, 2 models, truth) at 128 px
-        assert grid.size == (4 + 5 * 132, 22 + 3 * 132)
+    # the model whose pixels come from its latents scores what its own renders score
+    samples = evaluate.photo_samples(select_images(photos, split="val"), [1, 2], root=photos)
+    # (bf16 decoding in a batch of 3 vs alone: ~0.002 dB apart; one image's latents for another's
+    # move these scores by 0.01–0.07 dB)
+    psnrs, _ = own_renders_scores(hinr.load_model(latent_weights), samples, 2, doc["precision"])
+    assert methods["latent_run"]["scales"]["2"]["psnr_per_image"] == pytest.approx(psnrs, abs=5e-3)
+    with Image.open(out / "grid.png") as grid:  # 3 rows × (input, bicubic, 3 models, truth), 128 px
+        assert grid.size == (4 + 6 * 132, 22 + 3 * 132)
 
 
-def test_cli_cifar10_reconstruction(fake_cifar, tmp_path, tiny_weights, monkeypatch, capsys):
+def test_cli_cifar10_reconstruction(fake_cifar, tmp_path, latent_weights, run_cli):
     archive, _ = fake_cifar
     with tarfile.open(archive) as tar:  # extracted: a folder is trusted, the fake archive's md5 is not
         tar.extractall(tmp_path / "cifar", filter="data")
-    code, stdout, err = run_cli(monkeypatch, capsys, "eval", "--data", "cifar10", "--data-dir",
-                                tmp_path / "cifar", "--weights", tiny_weights, "--limit", "3")
+    code, stdout, err = run_cli("eval", "--data", "cifar10", "--data-dir",
+                                tmp_path / "cifar", "--weights", latent_weights, "--limit", "3")
     assert code == 0, err
     assert "3 images of cifar10" in stdout and "×1 SSIM" in stdout and "×2" not in stdout
+    assert "| latent_run |" in stdout
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -151,17 +177,17 @@ def test_cli_cifar10_reconstruction(fake_cifar, tmp_path, tiny_weights, monkeypa
     (["--device", "tpu"], 2, "--device"),
     (["--weights", "/nonexistent/run"], 1, "/nonexistent/run"),
 ])
-def test_bad_input_is_one_line_with_the_right_exit_code(photos, tiny_weights, monkeypatch, capsys,
-                                                        args, code, message):
+def test_bad_input_is_one_line_with_the_right_exit_code(photos, tiny_weights, run_cli, args, code,
+                                                        message):
     base = {"--data": str(photos), "--weights": str(tiny_weights)}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
-    got, stdout, err = run_cli(monkeypatch, capsys, "eval", *[x for kv in base.items() for x in kv])
+    got, stdout, err = run_cli("eval", *[x for kv in base.items() for x in kv])
     assert got == code
     assert stdout == ""
     assert err.count("\n") == 1 and err.startswith("hinr: error:") and message in err
 
 
-def test_missing_folder_is_a_runtime_error(tiny_weights, tmp_path, monkeypatch, capsys):
-    code, _, err = run_cli(monkeypatch, capsys, "eval", "--data", tmp_path / "nope", "--weights", tiny_weights)
+def test_missing_folder_is_a_runtime_error(tiny_weights, tmp_path, run_cli):
+    code, _, err = run_cli("eval", "--data", tmp_path / "nope", "--weights", tiny_weights)
     assert code == 1 and err.count("\n") == 1 and "is not a folder" in err

@@ -3,18 +3,8 @@
 import pytest
 import torch
 
-from hinr import HINR, preset
 from hinr import precision as prec
 from hinr.upscale import render_latents, upscale_image
-
-
-@pytest.fixture(scope="module")
-def model() -> HINR:
-    torch.manual_seed(0)
-    m = HINR(preset("tiny", residual=True, locality=True, cell_input=True, local_pixels=4)).eval()
-    with torch.no_grad():
-        m.residual_gate.fill_(1.0)  # the decoder's output counts
-    return m
 
 
 def test_auto_follows_native_bf16(monkeypatch):
@@ -27,19 +17,20 @@ def test_auto_follows_native_bf16(monkeypatch):
         prec.resolve_precision("fp16", "cpu")
 
 
-def test_bf16_rendering_is_close_to_fp32_but_really_bf16(model):
-    latents = model.encode(torch.rand(2, 3, 32, 32))
-    ref = render_latents(model, latents, 40, 56, precision="fp32")
-    low = render_latents(model, latents, 40, 56, precision="bf16")
+def test_bf16_rendering_is_close_to_fp32_but_really_bf16(options_model):
+    latents = options_model.encode(torch.rand(2, 3, 32, 32))
+    ref = render_latents(options_model, latents, 40, 56, precision="fp32")
+    low = render_latents(options_model, latents, 40, 56, precision="bf16")
     assert low.dtype == torch.float32 and low.shape == ref.shape
     gap = (low - ref).abs()
     assert 0 < gap.max() < 0.03  # a few grey levels at most, for an untrained decoder
     assert gap.mean() < 3e-3
-    assert torch.equal(render_latents(model, latents, 40, 56), ref)  # the library default is fp32
+    default = render_latents(options_model, latents, 40, 56)
+    assert torch.equal(default, ref)  # the library default is fp32
 
 
-def test_bf16_upscale_of_a_tiled_image(model):
+def test_bf16_upscale_of_a_tiled_image(options_model):
     image = torch.rand(3, 48, 40)
-    ref = upscale_image(model, image, (96, 80), precision="fp32")
-    low = upscale_image(model, image, (96, 80), precision="bf16")
+    ref = upscale_image(options_model, image, (96, 80), precision="fp32")
+    low = upscale_image(options_model, image, (96, 80), precision="bf16")
     assert (low - ref).abs().max() < 0.03 and not torch.equal(low, ref)

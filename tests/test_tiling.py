@@ -11,13 +11,6 @@ from hinr.tiling import plan_tiles, tile_offsets, tile_window
 from hinr.upscale import enlarge_to_fit, resize_bicubic, upscale_image
 
 
-@pytest.fixture(scope="module")
-def residual_model():
-    """Residual with the correction gate at zero: renders exactly PIL's bicubic."""
-    torch.manual_seed(0)
-    return HINR(preset("tiny", residual=True, locality=True, cell_input=True, local_pixels=4)).eval()
-
-
 def _weight_map(plan):
     total = torch.zeros(plan.out_height, plan.out_width)
     for y, x in plan:
@@ -86,22 +79,22 @@ def _pil_bicubic(image: torch.Tensor, h: int, w: int) -> np.ndarray:
     return np.asarray(pil).astype(np.float32) / 255
 
 
-def test_32x32_input_renders_pil_bicubic(residual_model):
+def test_32x32_input_renders_pil_bicubic(bicubic_model):
     image = torch.from_numpy(_u8(np.random.default_rng(0).random((32, 32, 3)))).permute(2, 0, 1) / 255
-    out = upscale_image(residual_model, image.float(), (100, 77))
+    out = upscale_image(bicubic_model, image.float(), (100, 77))
     assert out.shape == (3, 100, 77)
     # to within PIL's own uint8 rounding (of its intermediate pass and its output)
     diff = _u8(out.permute(1, 2, 0).numpy()).astype(int) - _u8(_pil_bicubic(image, 100, 77))
     assert np.abs(diff).max() <= 1
 
 
-def test_smooth_gradient_upscales_without_seams(residual_model):
+def test_smooth_gradient_upscales_without_seams(bicubic_model):
     h, w = 72, 104  # several tiles each way, the last ones snapped
     ys, xs = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
     image = torch.stack([xs, ys, 0.5 + 0.4 * torch.sin(3 * xs + 2 * ys)])
     image = torch.from_numpy(_u8(image.permute(1, 2, 0).numpy())).permute(2, 0, 1).float() / 255
     oh, ow = 3 * h + 1, 3 * w - 2  # a non-integer scale
-    out = upscale_image(residual_model, image, (oh, ow)).permute(1, 2, 0).numpy()
+    out = upscale_image(bicubic_model, image, (oh, ow)).permute(1, 2, 0).numpy()
     # the tiles together reproduce the whole-image bicubic (each tile alone is wrong near its edges)
     whole = resize_bicubic(image, oh, ow).permute(1, 2, 0).numpy()
     assert np.abs(out - whole).max() < 0.05 / 255
@@ -134,9 +127,41 @@ def test_small_inputs_are_enlarged_to_the_model_side():
     assert enlarge_to_fit(torch.rand(3, 40, 50), side=32).shape == (3, 40, 50)
 
 
-def test_small_input_upscale_is_close_to_bicubic(residual_model):
+def test_small_input_upscale_is_close_to_bicubic(bicubic_model):
     image = torch.from_numpy(_u8(np.random.default_rng(3).random((12, 20, 3)))).permute(2, 0, 1) / 255
-    out = upscale_image(residual_model, image.float(), (48, 80))
+    out = upscale_image(bicubic_model, image.float(), (48, 80))
     assert out.shape == (3, 48, 80)
     # bicubic via 32 px is not bicubic in one step, but stays close to it
     assert np.abs(out.permute(1, 2, 0).numpy() - _pil_bicubic(image, 48, 80)).mean() < 0.03
+
+
+def _blend_tiles(model, image, plan, *, latents_of):
+    """The plan's tiles decoded one by one from ``latents_of(y, x)`` and blended: (3, H, W)."""
+    out = torch.zeros(3, plan.out_height, plan.out_width)
+    with torch.no_grad():
+        for y, x in plan:
+            gy, gx = torch.meshgrid(y.local, x.local, indexing="ij")
+            coords = torch.stack([gx.flatten(), gy.flatten()], -1)
+            rgb = model.decode(latents_of(y, x), coords, plan.cell())[0]
+            rgb = rgb.T.reshape(3, len(y.local), len(x.local))
+            out[:, y.start:y.stop, x.start:x.stop] += rgb * y.weight[:, None] * x.weight[None, :]
+    return out.clamp(0, 1)
+
+
+def test_each_tile_is_rendered_from_its_own_latents(latent_model):
+    """With a model whose pixels come from its latents, the tiled upscale is each tile encoded from
+    its own crop, decoded at its own coordinates and blended by the plan's weights — so tiles
+    batched together, reordered or given each other's latents would not match."""
+    image = torch.rand(3, 48, 72, generator=torch.Generator().manual_seed(0))
+    out = upscale_image(latent_model, image, (96, 150), stride=16, batch_size=4)
+    plan = plan_tiles(48, 72, 96, 150, stride=16)
+    assert len(plan) == 2 * 4  # two batches of tiles
+
+    def own(y, x):
+        return latent_model.encode(plan.crop(image, y, x)[None])
+
+    torch.testing.assert_close(out, _blend_tiles(latent_model, image, plan, latents_of=own),
+                               rtol=0, atol=1e-5)
+    first = own(plan.ys[0], plan.xs[0])  # a round-trip bug: all tiles decoded from one's latents
+    wrong = _blend_tiles(latent_model, image, plan, latents_of=lambda y, x: first)
+    assert (out - wrong).abs().max() > 0.1

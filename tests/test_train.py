@@ -154,6 +154,7 @@ def test_bad_options_are_usage_errors(tmp_path):
     assert _cli("train", "--data", "cifar10", "--hr-size", "64", cwd=tmp_path).returncode == 2
 
 
+@pytest.mark.slow
 def test_overfitting_a_handful_of_images(fake_cifar, tmp_path):
     """Two 32×32 images of random 4×4 blocks, reconstructed from all 1024 pixels each step.
     28 dB (RMS error ≈ 10 grey levels) is far above what a model that had not learned the images

@@ -2,7 +2,9 @@
 BiMamba blocks; the LP tokens' outputs are the latents.
 
 Two LP placements: ``append`` (the hybrid design note: concatenate, keep the last M) and
-``interleave`` (MAMBA-GINR's equidistant insertion at ``linspace(0, L+M−1, M)``).
+``interleave`` (MAMBA-GINR's equidistant insertion among the patches). Interleaved LP token i sits
+at floor(i·(L+M−1)/(M−1)), as MAMBA-GINR's code computes it (``linspace(...).long()``); the rule
+"round" rounds instead, as hinr's checkpoints made before the rule was fixed expect.
 """
 
 from __future__ import annotations
@@ -32,11 +34,26 @@ class BiMambaBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def interleave_positions(num_patches: int, num_latents: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sequence positions of the LP tokens (equidistant) and of the patch tokens (the rest)."""
-    total = num_patches + num_latents
-    lp = torch.linspace(0, total - 1, num_latents, device="cpu").round().long()
-    is_lp = torch.zeros(total, dtype=torch.bool, device="cpu")
+INTERLEAVE_RULES = ("mamba-ginr", "round")
+
+
+def interleave_positions(num_patches: int, num_latents: int,
+                         rule: str = "mamba-ginr") -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequence positions of the LP tokens (equidistant) and of the patch tokens (the rest).
+
+    Returns (lp (M,), patches (L,)) as int64; together they index 0 … L+M−1 once each.
+    """
+    if rule not in INTERLEAVE_RULES:
+        raise ValueError(f"unknown interleave rule {rule!r}; choose one of {INTERLEAVE_RULES}")
+    last = num_patches + num_latents - 1
+    index = torch.arange(num_latents, dtype=torch.int64, device="cpu")
+    if num_latents == 1:
+        lp = index  # a single LP token goes first, as linspace with one step gives
+    elif rule == "mamba-ginr":  # exact integer floor, no float rounding at the ends
+        lp = index * last // (num_latents - 1)
+    else:
+        lp = torch.linspace(0, last, num_latents, device="cpu").round().long()
+    is_lp = torch.zeros(last + 1, dtype=torch.bool, device="cpu")
     is_lp[lp] = True
     return lp, torch.nonzero(~is_lp).squeeze(-1)
 
@@ -44,7 +61,7 @@ def interleave_positions(num_patches: int, num_latents: int) -> tuple[torch.Tens
 class MambaEncoder(nn.Module):
     def __init__(self, *, image_size: int, patch_size: int, dim: int, num_latents: int,
                  depth: int, mlp_ratio: float, placement: str, merge: str, d_state: int,
-                 d_conv: int, expand: int) -> None:
+                 d_conv: int, expand: int, interleave: str) -> None:
         super().__init__()
         self.placement = placement
         self.patch_embed = PatchEmbed(image_size=image_size, patch_size=patch_size, dim=dim)
@@ -55,7 +72,7 @@ class MambaEncoder(nn.Module):
                          d_conv=d_conv, expand=expand) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         num_patches = (image_size // patch_size) ** 2
-        lp_pos, patch_pos = interleave_positions(num_patches, num_latents)
+        lp_pos, patch_pos = interleave_positions(num_patches, num_latents, interleave)
         self.register_buffer("lp_positions", lp_pos, persistent=False)
         self.register_buffer("patch_positions", patch_pos, persistent=False)
 

@@ -26,7 +26,8 @@ def mamba_encoder(c: ModelConfig) -> nn.Module:
     return MambaEncoder(
         image_size=c.image_size, patch_size=c.patch_size, dim=c.dim, num_latents=c.num_latents,
         depth=c.encoder_depth, mlp_ratio=c.encoder_mlp_ratio, placement=c.lp_placement,
-        merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv, expand=c.expand)
+        merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv, expand=c.expand,
+        interleave=c.lp_interleave)
 
 
 def perceiver_encoder(c: ModelConfig) -> nn.Module:
