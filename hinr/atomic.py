@@ -59,7 +59,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: b
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
-                         "path") from err
+                         "output path") from err
     PENDING.add(tmp)
     os.close(fd)
     try:
@@ -80,7 +80,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: b
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and not isinstance(err, HinrError):
             raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
-                             "path") from err
+                             "output path") from err
         raise
     finally:
         PENDING.discard(tmp)
