@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from cifar_fixture import fake_cifar_images
+from hinr.errors import HinrError
 from hinr.data import (
     Cifar10Dataset,
     DatasetCorruptError,
@@ -98,9 +99,10 @@ def test_cifar_missing_offline_names_where_to_put_it(tmp_path):
     assert "\n" not in message
     assert str(tmp_path / "cache" / "hinr" / "datasets") in message and "cifar-10-python.tar.gz" in message
     assert str(empty) in message
+    assert "--data-dir" in message and "HINR_DATA_DIR" in message
     with pytest.raises(DatasetNotFoundError, match="cifar-10-python.tar.gz"):
         find_cifar10(empty, download=False)
-    assert isinstance(info.value, HinrDataError)
+    assert isinstance(info.value, HinrDataError) and isinstance(info.value, HinrError)
 
 
 def test_cifar_search_order_and_dataset(fake_cifar, tmp_path, monkeypatch):

@@ -15,6 +15,12 @@ from pathlib import Path
 from ..errors import HinrError, HinrUsageError
 
 
+# The best measured recipe (the shipped model's: weights/README.md): what `hinr train` turns on
+# unless --preset base (the design as written) or a flag says otherwise.
+RECIPE_OVERRIDES: dict = {"residual": True, "locality": True, "cell_input": True, "local_pixels": 8,
+                          "lp_placement": "interleave"}
+
+
 class TrainConfigError(HinrError):
     """A train_config.json that cannot be read back (damaged, or from another hinr)."""
 
