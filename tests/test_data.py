@@ -215,6 +215,14 @@ def test_load_rgb_converts_every_mode(tmp_path):
         load_rgb(tmp_path / "broken.png")
 
 
+def test_load_rgb_refuses_a_decompression_bomb_in_one_line(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((60, 60, 3), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 3600 px > 2 × 1000: Pillow refuses
+    with pytest.raises(DatasetCorruptError, match="too large") as info:
+        load_rgb(tmp_path / "big.png")
+    assert str(tmp_path / "big.png") in str(info.value)
+
+
 def test_manifest_split(tmp_path):
     for name in ["a.png", "b.png", "c.png"]:
         gradient(8, 8).save(tmp_path / name)

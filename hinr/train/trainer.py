@@ -94,7 +94,7 @@ class Trainer:
         if self.is_main:
             self._lock = RunLock(self.run_dir)  # before anything is read or written there
         try:
-            if not resume and not holds_only_lock(self.run_dir):
+            if self.is_main and not resume and not holds_only_lock(self.run_dir):
                 raise HinrUsageError(f"{self.run_dir} exists and is not empty: choose another --out, "
                                      "or --resume it")
             self._setup(resume, on_status)
