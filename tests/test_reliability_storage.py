@@ -305,3 +305,20 @@ def test_wrongly_shaped_stored_inputs_are_blamed_not_the_tokens(tmp_path, tiny_m
     with pytest.raises(LatentsError, match="stored inputs") as info:
         load_latents(path, model=tiny_model)
     assert "tokens" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_no_overwrite_holds_without_hard_links(tmp_path, monkeypatch):
+    """File systems without link(2): the name is reserved exclusively, still never clobbered."""
+    import errno
+
+    from hinr.atomic import atomic_write
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    atomic_write(tmp_path / "a.txt", lambda tmp: Path(tmp).write_text("one"))
+    assert (tmp_path / "a.txt").read_text() == "one"
+    with pytest.raises(OutputExistsError):
+        atomic_write(tmp_path / "a.txt", lambda tmp: Path(tmp).write_text("two"))
+    assert (tmp_path / "a.txt").read_text() == "one" and sorted(os.listdir(tmp_path)) == ["a.txt"]
