@@ -244,3 +244,12 @@ def test_metrics_plot_shows_a_single_validation_point(tmp_path):
     panel = pixels[265:510, 10:710]  # the validation panel
     blue = (panel[..., 2] > 150) & (panel[..., 0] < 100)
     assert blue.sum() > 10
+
+
+def test_missing_cuda_is_a_hinr_error(monkeypatch):
+    from hinr.train.trainer import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(HinrError, match="--device cpu"):
+            resolve_device(name)

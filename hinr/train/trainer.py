@@ -54,8 +54,8 @@ def psnr(mse: float) -> float:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise HinrError(f"--device {name} asked for, but no CUDA device is available; use --device cpu")
     return torch.device(name)
 
 
