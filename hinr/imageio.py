@@ -17,8 +17,9 @@ Every failure to read raises :class:`ImageReadError` naming the file and what to
 
 :func:`save_image` picks the format from the extension (png, jpg/jpeg, webp, tif/tiff, bmp), keeps
 alpha where the format has it (png, webp, tiff; otherwise colour × alpha, i.e. over black, as the
-training loader does), writes 16-bit PNG when asked, and writes through :func:`hinr.atomic.atomic_write`, so a failure
-never leaves a partial file and an existing file is replaced only with ``overwrite=True``.
+training loader does), writes 16-bit PNG when asked, and writes through
+:func:`hinr.atomic.atomic_write`, so a failure never leaves a partial file and an existing file is
+replaced only with ``overwrite=True``.
 """
 
 from __future__ import annotations
@@ -178,7 +179,13 @@ def _read_png16(data: bytes, header: tuple[int, int, int]) -> np.ndarray:
     import pyspng
 
     _, _, colour = header
-    decoded = pyspng.load(data)  # 16-bit PNGs decode to GA16 or RGBA16
+    if colour == 4:
+        # grey + alpha: pyspng's automatic format asks libspng for GA16, which it cannot make from
+        # a GA16 file; RGBA16 it can (grey replicated), through the C binding that load() wraps
+        rgba = pyspng.c.spng_decode_image_bytes(data, pyspng.c.SPNG_FMT_RGBA16)
+        decoded = rgba[..., [0, 3]]
+    else:
+        decoded = pyspng.load(data)  # grey → GA16, colour → RGBA16
     if decoded.ndim == 2:
         decoded = decoded[..., None]
     if decoded.dtype != np.uint16:

@@ -322,3 +322,23 @@ def test_no_overwrite_holds_without_hard_links(tmp_path, monkeypatch):
     with pytest.raises(OutputExistsError):
         atomic_write(tmp_path / "a.txt", lambda tmp: Path(tmp).write_text("two"))
     assert (tmp_path / "a.txt").read_text() == "one" and sorted(os.listdir(tmp_path)) == ["a.txt"]
+
+
+@pytest.mark.parametrize("greyscale, alpha, interlace", [
+    (False, False, True), (False, True, False), (True, False, True), (True, True, False)])
+def test_16bit_png_written_by_pypng_keeps_16_bits(tmp_path, greyscale, alpha, interlace):
+    """Written by pypng (pure Python), read by libspng; interlaced files too (they used to fall
+    back to Pillow's 8 bits)."""
+    png = pytest.importorskip("png")
+    channels = (1 if greyscale else 3) + alpha
+    samples = np.random.default_rng(5).integers(0, 65536, (9, 13, channels)).astype(np.uint16)
+    with open(tmp_path / "w.png", "wb") as handle:
+        png.Writer(13, 9, greyscale=greyscale, alpha=alpha, bitdepth=16, interlace=interlace).write(
+            handle, samples.reshape(9, -1).tolist())
+    image = load_image(tmp_path / "w.png")
+    assert image.bits == 16 and image.grey == greyscale and (image.alpha is not None) == alpha
+    planes = image.rgb[:1] if greyscale else image.rgb
+    if alpha:
+        planes = torch.cat([planes, image.alpha])
+    got = np.rint(planes.permute(1, 2, 0).double().numpy() * 65535).astype(np.uint16)
+    assert np.array_equal(got, samples)

@@ -49,13 +49,14 @@ def publish_manifest(run_dir: Path, *, step: int, files: list[str]) -> None:
 class ResumePlan:
     step: int  # the step training resumes from (the trainer state's)
     repair: bool  # rewrite the weights and the manifest from the trainer state before training
+    reason: str = ""  # why, for the log
 
 
 def plan_resume(run_dir: Path, *, state_name: str, state_step: int, weights_name: str) -> ResumePlan:
     """Decide from the manifest whether the checkpoint files agree (see the module docstring)."""
     path = run_dir / MANIFEST_NAME
     if not path.is_file():  # a run from before manifests: trust the state, publish one
-        return ResumePlan(step=state_step, repair=True)
+        return ResumePlan(step=state_step, repair=True, reason=f"it has no {MANIFEST_NAME} yet")
     try:
         manifest = json.loads(path.read_text())
         step, files = int(manifest["step"]), dict(manifest["files"])
@@ -64,10 +65,12 @@ def plan_resume(run_dir: Path, *, state_name: str, state_step: int, weights_name
                                       f"{state_name} as it is") from err
     if files.get(state_name) != file_sha256(run_dir / state_name):
         if state_step > step:
-            return ResumePlan(step=state_step, repair=True)
+            return ResumePlan(step=state_step, repair=True,
+                              reason=f"the run stopped before publishing step {state_step}")
         raise CheckpointMismatchError(f"{run_dir / state_name} (step {state_step}) is not the one "
                                       f"{path} names (step {step}): restore it, or delete "
                                       f"{MANIFEST_NAME} to resume from it anyway")
     weights = run_dir / weights_name
     repair = not weights.is_file() or files.get(weights_name) != file_sha256(weights)
-    return ResumePlan(step=state_step, repair=repair)
+    return ResumePlan(step=state_step, repair=repair,
+                      reason=f"its {weights_name} is not the step-{step} one (a run stopped mid-save)")

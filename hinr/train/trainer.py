@@ -143,7 +143,7 @@ class Trainer:
                                       ema=self.ema, config_name=CONFIG_NAME)
             if self.step != plan.step:
                 raise TrainStateError(f"{state_path} changed while it was being read: retry")
-            repair = plan.repair
+            repair = plan.repair and self.is_main
             self.saved_step = self.step
         self.net = self.model
         if cfg.compile:
@@ -160,9 +160,8 @@ class Trainer:
             atomic_write(metrics, lambda tmp: Path(tmp).write_text(text), overwrite=True,
                          what="training metrics")
             if repair:
-                logger.warning("%s: the checkpoint files were from different steps (a run stopped "
-                               "mid-save); rewrote them from the trainer state at step %d",
-                               self.run_dir, self.step)
+                logger.warning("%s: %s; rewriting its checkpoint from the trainer state at step %d",
+                               self.run_dir, plan.reason, self.step)
                 self.save()
 
     def _release(self) -> None:
