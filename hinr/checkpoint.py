@@ -161,6 +161,10 @@ def check_config_fits_file(config: ModelConfig, shapes: dict[str, tuple[int, ...
             raise CheckpointError(f"{source}: config {field.name}={value} describes a model larger "
                                   f"than the {held:,} values the file holds; the file is damaged or "
                                   "not hinr's")
+    if config.num_patches > max(held, 1):
+        raise CheckpointError(f"{source}: config image_size={config.image_size}, patch_size="
+                              f"{config.patch_size} makes {config.num_patches:,} patches, more than "
+                              f"the {held:,} values the file holds; the file is damaged or not hinr's")
     for name in _DEPTH_FIELDS:
         if getattr(config, name) > len(shapes):
             raise CheckpointError(f"{source}: config {name}={getattr(config, name)} needs more "

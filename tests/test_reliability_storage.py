@@ -218,7 +218,8 @@ def test_huge_config_in_a_small_file_is_refused_before_reading_or_building(tmp_p
         return real_hinr(cfg)
 
     monkeypatch.setattr(checkpoint, "HINR", spy)
-    for change in ({"dim": 1024, "decoder_dim": 2048}, {"dim": 10**9}, {"encoder_depth": 10**6}):
+    for change in ({"dim": 1024, "decoder_dim": 2048}, {"dim": 10**9}, {"encoder_depth": 10**6},
+                   {"image_size": 65536, "patch_size": 1}):
         _rewrite(path, config={**config, **change})
         with pytest.raises(CheckpointError, match=str(path)):
             load_model(path)
