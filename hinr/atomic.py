@@ -12,6 +12,7 @@ calls it from its SIGTERM/SIGHUP handler).
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -59,7 +60,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: b
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
-                         "path") from err
+                         "output path") from err
     PENDING.add(tmp)
     os.close(fd)
     try:
@@ -70,21 +71,38 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: b
         if overwrite:
             os.replace(tmp, path)
         else:
-            try:
-                os.link(tmp, path)  # fails if the name exists now: never clobber
-            except FileExistsError:
-                raise OutputExistsError(f"{path} exists; pass --overwrite to replace it") from None
-            os.unlink(tmp)
+            _publish_new(tmp, path)
         _fsync_dir(path.parent)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and not isinstance(err, HinrError):
             raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
-                             "path") from err
+                             "output path") from err
         raise
     finally:
         PENDING.discard(tmp)
     return path
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    """Give ``tmp`` the name ``path`` only if no file has it, even one that appeared just now."""
+    exists = OutputExistsError(f"{path} exists; pass --overwrite to replace it")
+    try:
+        os.link(tmp, path)  # fails if the name exists now: never clobber
+    except FileExistsError:
+        raise exists from None
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EXDEV):
+            raise
+        # no hard links here (some network and FUSE file systems): reserve the name with an
+        # exclusive create, then rename over our own empty reservation
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise exists from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -2,15 +2,18 @@
 
 A checkpoint is one ``model.safetensors`` whose metadata carries the architecture config (JSON)
 and the hinr version; a run folder or a shipped-weights folder holds it under that name. Loading
-is strict: a missing or unexpected tensor is an error that names it. Nothing is ever unpickled.
+is strict and checks before it builds: the config's field types, then the config against the
+file's own tensor names and shapes (read from the header, nothing allocated; a 1 KB file whose
+config describes a huge model is refused, not built), then every value (NaN/Inf are refused).
+Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import os
-import tempfile
+import math
 from pathlib import Path
 
 import torch
@@ -18,42 +21,40 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .atomic import atomic_write
 from .config import ModelConfig
+from .errors import HinrError
 from .models.hinr import HINR
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_KEY = "hinr_config"
 VERSION_KEY = "hinr_version"
+_DEPTH_FIELDS = ("encoder_depth", "processor_depth", "decoder_depth", "perceiver_blocks",
+                 "decoder_self_attn")
 
 
-class CheckpointError(Exception):
+class CheckpointError(HinrError):
     """A weights file that cannot be used; the message says why and what to do."""
 
 
-def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    """Write safetensors to a temp file beside ``path``, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; weights are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], *,
+                     overwrite: bool = False, what: str = "weights") -> Path:
+    """Write safetensors through :func:`hinr.atomic.atomic_write`: never a half-written file, and
+    an existing file is replaced only with ``overwrite=True``."""
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata),
+                        overwrite=overwrite, what=what)
 
 
-def save_model(model: HINR, path: str | Path, *, extra_metadata: dict[str, str] | None = None) -> Path:
-    """Save weights + config. ``path`` is a folder (gets model.safetensors) or a .safetensors file."""
+def save_model(model: HINR, path: str | Path, *, extra_metadata: dict[str, str] | None = None,
+               overwrite: bool = False) -> Path:
+    """Save weights + config. ``path`` is a folder (gets model.safetensors) or a .safetensors file;
+    an existing file raises OutputExistsError unless ``overwrite``."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path / WEIGHTS_NAME
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {CONFIG_KEY: model.config.to_json(), VERSION_KEY: __version__, **(extra_metadata or {})}
-    atomic_save_file(tensors, path, metadata)
-    return path
+    return atomic_save_file(tensors, path, metadata, overwrite=overwrite)
 
 
 def resolve_weights_file(path: str | Path) -> Path:
@@ -66,39 +67,118 @@ def resolve_weights_file(path: str | Path) -> Path:
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
+    return read_header(path)[0]
+
+
+def read_header(path: str | Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """(metadata, {tensor name: shape}) from the safetensors header, without reading any tensor."""
     from safetensors import safe_open
 
     path = resolve_weights_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
+            shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+            return dict(f.metadata() or {}), shapes
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({err}); re-download or re-save it") from err
+        raise CheckpointError(f"{path} is not a readable safetensors file ({_first_line(err)}); "
+                              "re-download or re-save it") from err
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu") -> HINR:
-    """Load a model saved by ``save_model`` (strictly: every tensor must match the config)."""
+def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> HINR:
+    """Load a model saved by ``save_model`` (strictly: every tensor must match the config).
+
+    ``path``: None for the weights shipped with hinr, a ``.safetensors`` file, a folder holding
+    ``model.safetensors`` (a training run), or ``hf:owner/name[@revision][:file]`` (Hugging Face
+    Hub; see :mod:`hinr.weights`).
+    """
+    if path is None or str(path).startswith("hf:"):
+        from .weights import resolve_weights
+
+        path = resolve_weights(path)
     path = resolve_weights_file(path)
-    metadata = read_metadata(path)
-    if CONFIG_KEY not in metadata:
-        raise CheckpointError(f"{path} has no hinr config in its metadata: it was not saved by hinr")
-    try:
-        config = ModelConfig.from_json(metadata[CONFIG_KEY])
-    except (ValueError, TypeError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{path}: invalid hinr config ({err})") from err
+    metadata, shapes = read_header(path)
+    config = config_from_metadata(metadata, source=path)
+    check_config_fits_file(config, shapes, source=path)
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path} is corrupt or truncated ({err}); re-download or re-save it") from err
+        raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(err)}); re-download or "
+                              "re-save it") from err
+    check_finite(state, source=path, what="weights tensor")
     model = HINR(config)
     load_state_strict(model, state, source=str(path))
     return model.to(device).eval()
 
 
-def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
+def config_from_metadata(metadata: dict[str, str], *, source: str | Path) -> ModelConfig:
+    """The ModelConfig in a file's metadata, its field types checked; CheckpointError naming ``source``."""
+    if CONFIG_KEY not in metadata:
+        raise CheckpointError(f"{source} has no hinr config in its metadata: it was not saved by hinr")
+    try:
+        data = json.loads(metadata[CONFIG_KEY])
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{source}: its hinr config is not JSON ({err}); re-save it") from err
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{source}: its hinr config is not a JSON object; re-save it")
+    for field in dataclasses.fields(ModelConfig):
+        if field.name in data:
+            problem = _type_problem(data[field.name], field.default)
+            if problem:
+                raise CheckpointError(f"{source}: config field {field.name} is {data[field.name]!r}, "
+                                      f"expected {problem}; re-save the weights with hinr")
+    try:
+        return ModelConfig.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{source}: invalid hinr config ({_first_line(err)})") from err
+
+
+def _type_problem(value, default) -> str | None:
+    """What ``value`` should be, judged by the field's default; None when it fits."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return None if ok else "a finite number"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a string"
+    if isinstance(default, tuple):
+        ok = isinstance(value, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+        return None if ok else "a list of finite numbers"
+    return None
+
+
+def check_config_fits_file(config: ModelConfig, shapes: dict[str, tuple[int, ...]], *,
+                           source: str | Path) -> None:
+    """Refuse a config that does not describe the file's tensors, building nothing real: sizes are
+    first bounded by what the file holds, then the model is built on the meta device."""
+    held = sum(math.prod(shape) for shape in shapes.values())
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > max(held, 1):
+            raise CheckpointError(f"{source}: config {field.name}={value} describes a model larger "
+                                  f"than the {held:,} values the file holds; the file is damaged or "
+                                  "not hinr's")
+    if config.num_patches > max(held, 1):
+        raise CheckpointError(f"{source}: config image_size={config.image_size}, patch_size="
+                              f"{config.patch_size} makes {config.num_patches:,} patches, more than "
+                              f"the {held:,} values the file holds; the file is damaged or not hinr's")
+    for name in _DEPTH_FIELDS:
+        if getattr(config, name) > len(shapes):
+            raise CheckpointError(f"{source}: config {name}={getattr(config, name)} needs more "
+                                  f"tensors than the file's {len(shapes)}; the file is damaged or "
+                                  "not hinr's")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in HINR(config).state_dict().items()}
+    _compare(expected, shapes, source=str(source))
+
+
+def _compare(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]], *,
+             source: str) -> None:
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
     if missing or extra:
         parts = []
         if missing:
@@ -106,16 +186,36 @@ def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *,
         if extra:
             parts.append(f"unexpected {_names(extra)}")
         raise CheckpointError(f"{source} does not match its model config: {'; '.join(parts)}")
-    for name, tensor in state.items():
-        if tensor.shape != expected[name].shape:
-            raise CheckpointError(f"{source}: tensor {name} has shape {tuple(tensor.shape)}, "
-                                  f"the config expects {tuple(expected[name].shape)}")
+    for name, shape in found.items():
+        if tuple(shape) != tuple(expected[name]):
+            raise CheckpointError(f"{source}: tensor {name} has shape {tuple(shape)}, "
+                                  f"the config expects {tuple(expected[name])}")
+
+
+def check_finite(tensors: dict[str, torch.Tensor], *, source: str | Path, what: str,
+                 fix: str = "use other weights", error: type[HinrError] = CheckpointError) -> None:
+    """``error`` naming ``source`` and the first tensor holding NaN or Inf."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise error(f"{source}: {what} {name} holds {bad} NaN/Inf value(s); the file is damaged "
+                        f"(or came from a diverged training): {fix}")
+
+
+def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    _compare({k: tuple(v.shape) for k, v in model.state_dict().items()},
+             {k: tuple(v.shape) for k, v in state.items()}, source=source)
     model.load_state_dict(state, strict=True)
 
 
 def _names(names: list[str]) -> str:
     shown = ", ".join(names[:4])
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from .atomic import atomic_write
+from .errors import OutputExistsError
 from .evaluate import SSIM_NOTE, EvalResult, MethodResult
 
 def _fmt_psnr(value: float) -> str:
@@ -180,20 +180,10 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, w
     return text + "..."
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_results(result: EvalResult, out_dir: str | Path) -> list[Path]:
-    """Write results.json, results.md and grid.png into ``out_dir`` (each via temp file + rename)."""
+def write_results(result: EvalResult, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+    """Write results.json, results.md and grid.png into ``out_dir`` (each through
+    :func:`hinr.atomic.atomic_write`). Without ``overwrite``, refuse before writing anything if
+    any of them exists."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     png = io.BytesIO()
@@ -204,8 +194,17 @@ def write_results(result: EvalResult, out_dir: str | Path) -> list[Path]:
         "results.md": markdown_table(result).encode(),
         "grid.png": png.getvalue(),
     }
-    paths = []
-    for name, payload in files.items():
-        _atomic_write(out_dir / name, payload)
-        paths.append(out_dir / name)
-    return paths
+    if not overwrite:
+        for name in files:
+            if (out_dir / name).exists():
+                raise OutputExistsError(f"{out_dir / name} exists; pass --overwrite to replace the "
+                                        "results in it, or choose another --out")
+    return [atomic_write(out_dir / name, _bytes_writer(payload), overwrite=overwrite,
+                         what="evaluation results") for name, payload in files.items()]
+
+
+def _bytes_writer(payload: bytes):
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            handle.write(payload)
+    return write

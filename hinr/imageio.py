@@ -7,7 +7,9 @@ Loading policy of :func:`load_image` (the inference side; training uses ``hinr.d
 - greyscale ("1", "L", "LA", "I;16", "I", "F") is replicated to three channels and flagged
   ``grey`` so the result can be written back as greyscale;
 - 16-bit data keeps its precision: Pillow's "I;16"/"I" greyscale directly, and 16-bit PNGs of
-  every colour type through the small PNG codec below (Pillow would truncate 16-bit RGB to 8 bits);
+  every colour type through libspng (pyspng; Pillow would truncate 16-bit RGB to 8 bits);
+- Pillow's decompression-bomb limit (2 × ``Image.MAX_IMAGE_PIXELS``) is checked on the header,
+  before anything is decoded, on every path;
 - palette, CMYK and other modes go through Pillow's conversion to RGB(A); the EXIF orientation
   is applied (except on the 16-bit PNG path, where PNG has no standard orientation).
 
@@ -15,16 +17,14 @@ Every failure to read raises :class:`ImageReadError` naming the file and what to
 
 :func:`save_image` picks the format from the extension (png, jpg/jpeg, webp, tif/tiff, bmp), keeps
 alpha where the format has it (png, webp, tiff; otherwise colour × alpha, i.e. over black, as the
-training loader does), writes 16-bit PNG when asked, and writes to a temp file in the same folder
-that is renamed into place, so a failure never leaves a partial file.
+training loader does), writes 16-bit PNG when asked, and writes through
+:func:`hinr.atomic.atomic_write`, so a failure never leaves a partial file and an existing file is
+replaced only with ``overwrite=True``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +34,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import WriteError, atomic_write
 from .data.errors import HinrDataError
-
-logger = logging.getLogger(__name__)
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -96,6 +95,7 @@ def load_image(path: str | Path) -> LoadedImage:
     try:
         header = _png16_header(path)
         if header is not None:
+            check_pixel_limit(path, header[0], header[1])
             return _from_array(_read_png16(path.read_bytes(), header), bits=16)
         with Image.open(path) as opened:
             opened.load()
@@ -109,7 +109,8 @@ def load_image(path: str | Path) -> LoadedImage:
                              "or BMP file") from err
     except Image.DecompressionBombError as err:
         raise ImageReadError(f"{path} is too large to decode safely ({err}): reduce it first") from err
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, zlib.error) as err:
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, struct.error,
+            zlib.error) as err:
         raise ImageReadError(f"{path} is truncated or corrupt ({err}): re-export or re-download it") from err
 
 
@@ -145,73 +146,54 @@ def _from_array(array: np.ndarray, *, bits: int) -> LoadedImage:
     return LoadedImage(rgb=colour.contiguous(), alpha=alpha, grey=grey, bits=bits)
 
 
-# --- a minimal 16-bit PNG codec (Pillow keeps only 8 bits of 16-bit colour) ---------------------
+# --- 16-bit PNG (Pillow keeps only 8 bits of 16-bit colour) -------------------------------------
+# Decoded by libspng through pyspng (a 0.4 MB wheel, numpy only): exact, and ~80× faster than a
+# pure-Python unfilter on Paeth rows. Measured on a 1024² RGB 16-bit Paeth PNG (35 KB): pyspng
+# 0.018 s, pypng 1.37 s, the former hand-written decoder 1.52 s; Pillow 0.015 s but 8-bit only;
+# OpenCV and imagecodecs read it exactly too but are 61 MB and 26 MB wheels.
 
 def _png16_header(path: Path) -> tuple[int, int, int] | None:
-    """(width, height, colour type) of a non-interlaced 16-bit PNG, else None (Pillow reads it)."""
+    """(width, height, colour type) of a 16-bit PNG, else None (Pillow reads it)."""
     with open(path, "rb") as handle:
         head = handle.read(33)
     if len(head) < 33 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
         return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
     if depth != 16 or colour not in _PNG_CHANNELS:
-        return None
-    if interlace:
-        logger.warning("%s is an interlaced 16-bit PNG: read at 8 bits by Pillow", path)
         return None
     return width, height, colour
 
 
+def check_pixel_limit(path: Path, width: int, height: int) -> None:
+    """Refuse what Pillow refuses, before decoding: over 2 × Image.MAX_IMAGE_PIXELS pixels."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > 2 * limit:
+        raise ImageReadError(f"{path} is {width}×{height} = {width * height:,} pixels, over the "
+                             f"limit of {2 * limit:,} (Pillow's decompression-bomb limit): reduce it "
+                             "first")
+
+
 def _read_png16(data: bytes, header: tuple[int, int, int]) -> np.ndarray:
-    """Decode a non-interlaced 16-bit PNG to (H, W, C) uint16."""
-    width, height, colour = header
-    channels = _PNG_CHANNELS[colour]
-    idat, pos = [], 8
-    while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        if pos + 12 + length > len(data):
-            raise ValueError("chunk runs past the end of the file")
-        if kind == b"IDAT":
-            idat.append(data[pos + 8:pos + 8 + length])
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
+    """Decode a 16-bit PNG (any interlace) to (H, W, C) uint16, C the file's samples per pixel
+    (plus alpha when a tRNS chunk makes some pixels transparent)."""
+    import pyspng
+
+    _, _, colour = header
+    if colour == 4:
+        # grey + alpha: pyspng's automatic format asks libspng for GA16, which it cannot make from
+        # a GA16 file; RGBA16 it can (grey replicated), through the C binding that load() wraps
+        rgba = pyspng.c.spng_decode_image_bytes(data, pyspng.c.SPNG_FMT_RGBA16)
+        decoded = rgba[..., [0, 3]]
     else:
-        raise ValueError("no IEND chunk")
-    raw = zlib.decompress(b"".join(idat))
-    bpp, stride = 2 * channels, 2 * channels * width
-    if len(raw) != height * (stride + 1):
-        raise ValueError(f"image data holds {len(raw)} bytes, expected {height * (stride + 1)}")
-    rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
-    out = np.empty((height, stride), np.uint8)
-    prior = np.zeros(stride, np.uint8)
-    for y in range(height):
-        out[y] = prior = _unfilter(int(rows[y, 0]), rows[y, 1:], prior, bpp)
-    return out.view(">u2").reshape(height, width, channels).astype(np.uint16)
-
-
-def _unfilter(kind: int, line: np.ndarray, prior: np.ndarray, bpp: int) -> np.ndarray:
-    """Undo one PNG row filter (None, Sub, Up, Average, Paeth) on bytes."""
-    if kind == 0:
-        return line
-    if kind == 1:  # Sub: a running sum per byte position within the pixel
-        return (np.cumsum(line.reshape(-1, bpp).astype(np.int64), axis=0) & 0xFF).astype(np.uint8).reshape(-1)
-    if kind == 2:
-        return line + prior  # uint8 arithmetic wraps mod 256, as PNG wants
-    if kind not in (3, 4):
-        raise ValueError(f"unknown PNG filter type {kind}")
-    cur, up = line.tolist(), prior.tolist()  # sequential along the row: plain ints are fastest
-    for i in range(len(cur)):
-        left = cur[i - bpp] if i >= bpp else 0
-        if kind == 3:
-            cur[i] = (cur[i] + ((left + up[i]) >> 1)) & 0xFF
-        else:
-            upleft = up[i - bpp] if i >= bpp else 0
-            p = left + up[i] - upleft
-            pa, pb, pc = abs(p - left), abs(p - up[i]), abs(p - upleft)
-            pred = left if pa <= pb and pa <= pc else (up[i] if pb <= pc else upleft)
-            cur[i] = (cur[i] + pred) & 0xFF
-    return np.array(cur, np.uint8)
+        decoded = pyspng.load(data)  # grey → GA16, colour → RGBA16
+    if decoded.ndim == 2:
+        decoded = decoded[..., None]
+    if decoded.dtype != np.uint16:
+        raise ValueError(f"decoded as {decoded.dtype}, not 16-bit")
+    channels = _PNG_CHANNELS[colour]
+    if channels in (1, 3) and decoded.shape[2] == channels + 1 and decoded[..., -1].min() < 65535:
+        return decoded  # tRNS: keep the transparency libspng derived
+    return decoded[..., :channels] if decoded.shape[2] > channels else decoded
 
 
 def _write_png16(path: str, samples: np.ndarray) -> None:
@@ -243,11 +225,12 @@ def output_format(path: str | Path) -> str:
 
 
 def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
-               grey: bool = False, bits: int = 8) -> Path:
+               grey: bool = False, bits: int = 8, overwrite: bool = False) -> Path:
     """Write colour (3, H, W) in [0, 1] (+ alpha (1, H, W)) to ``path``, format by extension.
 
     ``grey`` writes one channel (the mean of the three); ``bits=16`` writes 16-bit samples where
-    the format allows (PNG, and greyscale TIFF), else 8. Atomic: temp file, then rename.
+    the format allows (PNG, and greyscale TIFF), else 8. Atomic (temp file, fsync, publish);
+    an existing ``path`` raises OutputExistsError unless ``overwrite``.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -269,7 +252,7 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
     if sixteen:
         ints = np.rint(samples * 65535.0).astype(np.uint16)
         if fmt == "PNG":
-            return _atomic_write(path, lambda tmp: _write_png16(tmp, ints))
+            return _write(path, lambda tmp: _write_png16(tmp, ints), overwrite)
         image = Image.fromarray(ints[..., 0])  # I;16
     else:
         ints8 = np.rint(samples * 255.0).astype(np.uint8)
@@ -278,26 +261,11 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
         if fmt == "WEBP" and image.mode in ("L", "LA"):
             image = image.convert("RGBA" if image.mode == "LA" else "RGB")  # WebP has no grey
     options = {"JPEG": dict(quality=95), "WEBP": dict(quality=95)}.get(fmt, {})
-    return _atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))
+    return _write(path, lambda tmp: image.save(tmp, format=fmt, **options), overwrite)
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> Path:
-    """Run ``write(tmp)`` on a temp file beside ``path``, then rename it onto ``path``."""
+def _write(path: Path, write: Callable[[str], None], overwrite: bool) -> Path:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as err:
-        raise ImageWriteError(f"cannot write {path} ({err.strerror or err}): choose another output "
-                              "path") from err
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are ordinary files
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise ImageWriteError(f"cannot write {path} ({err.strerror or err}): choose another "
-                                  "output path") from err
-        raise
-    return path
+        return atomic_write(path, write, overwrite=overwrite, what="image")
+    except WriteError as err:
+        raise ImageWriteError(str(err)) from err

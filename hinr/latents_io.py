@@ -6,7 +6,9 @@ metadata: the hinr version, the architecture config, ``weights_hash`` (``weights
 the model that made them), the source file names and their original sizes (width, height).
 
 Latents only mean something to the weights that made them, so loading against a model checks the
-hash and refuses a mismatch. Nothing is ever unpickled.
+hash and refuses a mismatch. Tokens and stored inputs must be finite and of the documented shapes;
+a damaged file is refused with a message naming the file and the tensor. Nothing is ever
+unpickled.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 from safetensors import SafetensorError, safe_open
 
 from . import __version__
-from .checkpoint import CONFIG_KEY, VERSION_KEY, CheckpointError, atomic_save_file, weights_fingerprint
+from .checkpoint import (CONFIG_KEY, VERSION_KEY, CheckpointError, atomic_save_file, check_finite,
+                         weights_fingerprint)
 from .models.hinr import HINR, Latents
 
 FORMAT_KEY = "hinr_latents"
@@ -43,8 +46,9 @@ class LatentsFile:
 
 
 def save_latents(path: str | Path, latents: Latents, *, model: HINR, sources: list[str],
-                 input_sizes: list[tuple[int, int]]) -> Path:
-    """Write latents made by ``model`` (atomically); ``sources`` and ``input_sizes`` one per image."""
+                 input_sizes: list[tuple[int, int]], overwrite: bool = False) -> Path:
+    """Write latents made by ``model`` (atomically); ``sources`` and ``input_sizes`` one per image.
+    An existing ``path`` raises OutputExistsError unless ``overwrite``."""
     path = Path(path)
     n = len(latents)
     if len(sources) != n or len(input_sizes) != n:
@@ -56,8 +60,7 @@ def save_latents(path: str | Path, latents: Latents, *, model: HINR, sources: li
                 CONFIG_KEY: model.config.to_json(), HASH_KEY: weights_fingerprint(model),
                 "sources": json.dumps(list(sources)),
                 "input_sizes": json.dumps([list(map(int, s)) for s in input_sizes])}
-    atomic_save_file(tensors, path, metadata)
-    return path
+    return atomic_save_file(tensors, path, metadata, overwrite=overwrite, what="latents")
 
 
 def load_latents(path: str | Path, *, model: HINR | None = None) -> LatentsFile:
@@ -89,11 +92,18 @@ def load_latents(path: str | Path, *, model: HINR | None = None) -> LatentsFile:
         sizes = [(int(w), int(h)) for w, h in json.loads(metadata.get("input_sizes", "[]"))]
     except (ValueError, TypeError) as err:
         raise LatentsError(f"{path} has unreadable metadata ({err}): encode the images again") from err
+    if tokens.ndim != 3:
+        raise LatentsError(f"{path}: its tokens have shape {tuple(tokens.shape)}, expected (N, M, D): "
+                           "encode the images again")
     n = tokens.shape[0]
-    if (tokens.ndim != 3 or inputs.ndim != 4 or inputs.shape[0] != n or inputs.shape[1] != 3
-            or len(sources) != n or len(sizes) != n):
-        raise LatentsError(f"{path} is inconsistent (tokens {tuple(tokens.shape)}, inputs "
-                           f"{tuple(inputs.shape)}, {len(sources)} sources): encode the images again")
+    if inputs.ndim != 4 or inputs.shape[0] != n or inputs.shape[1] != 3 or inputs.shape[2] != inputs.shape[3]:
+        raise LatentsError(f"{path}: its stored inputs have shape {tuple(inputs.shape)}, expected "
+                           f"({n}, 3, S, S) for its {n} latents: encode the images again")
+    if len(sources) != n or len(sizes) != n:
+        raise LatentsError(f"{path} is inconsistent ({n} latents, {len(sources)} sources, "
+                           f"{len(sizes)} sizes): encode the images again")
+    check_finite({"tokens": tokens, "inputs (stored input pixels)": inputs}, source=path,
+                 what="latents", fix="encode the images again", error=LatentsError)
     found = LatentsFile(latents=Latents(tokens.float(), inputs.float()), weights_hash=metadata[HASH_KEY],
                         config_json=metadata[CONFIG_KEY], sources=sources, input_sizes=sizes,
                         version=metadata.get(VERSION_KEY, "?"))
@@ -110,9 +120,13 @@ def check_latents_match(found: LatentsFile, model: HINR, *, source: str | Path) 
                            f"are {expected}): render with the --weights that encoded it, or encode again")
     s = model.config.image_size
     tokens, inputs = found.latents.tokens, found.latents.images
-    if tokens.shape[1:] != (model.config.num_latents, model.config.dim) or inputs.shape[-2:] != (s, s):
-        raise LatentsError(f"{source} has latents {tuple(tokens.shape)} that do not fit this model: "
-                           "encode the images again")
+    if tokens.shape[1:] != (model.config.num_latents, model.config.dim):
+        raise LatentsError(f"{source} has tokens {tuple(tokens.shape)} that do not fit this model "
+                           f"(N, {model.config.num_latents}, {model.config.dim}): encode the images "
+                           "again")
+    if inputs.shape[1:] != (3, s, s):
+        raise LatentsError(f"{source} has stored inputs {tuple(inputs.shape)} that do not fit this "
+                           f"model (N, 3, {s}, {s}): encode the images again")
 
 
 def _short(err: BaseException) -> str:

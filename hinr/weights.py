@@ -4,20 +4,27 @@
   package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
 - a ``.safetensors`` file, or a folder (a training run) holding ``model.safetensors``;
 - ``hf:owner/name[@revision][:file]``: a Hugging Face Hub repository, downloaded once into the hub
-  cache by ``huggingface_hub``; with ``HF_HUB_OFFLINE=1`` only the cache is used.
+  cache by ``huggingface_hub``; with ``HF_HUB_OFFLINE=1``, or when the Hub cannot be reached within
+  a couple of seconds (checked once, before huggingface_hub starts retrying), only the cache is
+  used, and a miss is one line at once.
 
 Only the path is resolved here; ``hinr.checkpoint.load_model`` reads it (strictly, no pickle).
+``huggingface_hub`` is imported only on the ``hf:`` path.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import socket
+import threading
 from pathlib import Path
+from urllib.parse import urlparse
 
 from .checkpoint import WEIGHTS_NAME, CheckpointError
 
 HF_PREFIX = "hf:"
+HUB_PROBE_TIMEOUT_S = 2.0  # DNS + TCP connect to the Hub; past this, treat the machine as offline
 _HF_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:]+))?(?::(?P<file>.+))?$")
 
 
@@ -59,6 +66,26 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
 
 
+def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to the Hub's host opens within ``timeout`` seconds (DNS included:
+    the lookup runs in a thread, since getaddrinfo itself has no timeout)."""
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
 def download_hub_weights(spec: str) -> Path:
     """``owner/name[@revision][:file]`` → the cached file, downloading it unless offline."""
     match = _HF_SPEC.match(spec)
@@ -71,11 +98,15 @@ def download_hub_weights(spec: str) -> Path:
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
     offline = hub_offline()
+    unreachable = not offline and not hub_reachable()
     try:
-        return Path(hf_hub_download(repo, filename, revision=revision, local_files_only=offline))
+        return Path(hf_hub_download(repo, filename, revision=revision,
+                                    local_files_only=offline or unreachable))
     except LocalEntryNotFoundError as err:
         how = ("HF_HUB_OFFLINE is set: unset it to download, or copy the file and pass its path"
-               if offline else "check your connection, or download it and pass its path")
+               if offline else "the Hub cannot be reached (offline?): check your connection, or "
+               "download the file and pass its path" if unreachable else
+               "check your connection, or download it and pass its path")
         raise CheckpointError(f"hf:{spec} is not in the local Hugging Face cache and cannot be fetched "
                               f"({how})") from err
     except RepositoryNotFoundError as err:

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from cifar_fixture import fake_cifar_images
+from hinr.errors import HinrError
 from hinr.data import (
     Cifar10Dataset,
     DatasetCorruptError,
@@ -118,9 +119,10 @@ def test_cifar_missing_offline_names_where_to_put_it(tmp_path, monkeypatch):
     assert "\n" not in message
     assert str(tmp_path / "cache" / "hinr" / "datasets") in message and "cifar-10-python.tar.gz" in message
     assert str(empty) in message
+    assert "--data-dir" in message and "HINR_DATA_DIR" in message
     with pytest.raises(DatasetNotFoundError, match="cifar-10-python.tar.gz"):
         find_cifar10(empty, download=False)
-    assert isinstance(info.value, HinrDataError)
+    assert isinstance(info.value, HinrDataError) and isinstance(info.value, HinrError)
 
 
 def test_cifar_search_order_and_dataset(fake_cifar, tmp_path, monkeypatch):
@@ -231,6 +233,14 @@ def test_load_rgb_converts_every_mode(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     with pytest.raises(DatasetCorruptError, match="broken.png"):
         load_rgb(tmp_path / "broken.png")
+
+
+def test_load_rgb_refuses_a_decompression_bomb_in_one_line(tmp_path, monkeypatch):
+    Image.fromarray(np.zeros((60, 60, 3), np.uint8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 3600 px > 2 × 1000: Pillow refuses
+    with pytest.raises(DatasetCorruptError, match="too large") as info:
+        load_rgb(tmp_path / "big.png")
+    assert str(tmp_path / "big.png") in str(info.value)
 
 
 def test_manifest_split(tmp_path):

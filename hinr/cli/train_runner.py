@@ -1,96 +1,218 @@
-"""``hinr train``: turn the CLI options into a TrainConfig, run the Trainer under a rich progress
-bar on stderr, and print the run folder on stdout."""
+"""``hinr train``: turn the CLI options into a TrainConfig, run the Trainer with progress on stderr
+(a rich bar on a terminal, a plain line every 50 steps or 30 s otherwise), and print the run
+folder on stdout.
+
+Every option arrives typed and ``None`` when not given, so "was it given" is ``is not None``:
+defaults live in one place (:class:`hinr.train.TrainConfig` and ``RECIPE_OVERRIDES``), and every
+option is validated before any data is loaded or any file is created.
+"""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
 
 MODEL_FLAGS = ("residual", "locality", "cell_input", "local_pixels", "lp_placement")
+RESUMABLE = ("steps", "device", "val_every", "save_every")  # what --resume may change
+PLAIN_EVERY_STEPS, PLAIN_EVERY_S = 50, 30.0
 
 
-def _config_from_options(opts: dict):
-    from ..config import ARCHITECTURES, PRESETS
-    from ..train.config import TrainConfig
+@dataclass
+class TrainOptions:
+    """The options of ``hinr train`` as given: None means "not given"."""
 
-    if opts["arch"] not in ARCHITECTURES:
-        raise UsageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {opts['arch']!r}")
-    if opts["preset"] not in PRESETS:
-        raise UsageError(f"--preset must be one of {', '.join(PRESETS)}, not {opts['preset']!r}")
-    if opts["steps"] is not None and opts["epochs"] is not None:
+    data: str | None = None
+    data_dir: Path | None = None
+    arch: str | None = None
+    preset: str | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    warmup: int | None = None
+    queries: int | None = None
+    hr_size: int | None = None
+    recon_weight: float | None = None
+    residual: bool | None = None
+    locality: bool | None = None
+    cell_input: bool | None = None
+    local_pixels: int | None = None
+    lp_placement: str | None = None
+    out: Path | None = None
+    resume: Path | None = None
+    init_from: Path | None = None
+    device: str | None = None
+    bf16: bool | None = None
+    ema: float | None = None
+    compile: bool | None = None
+    val_every: int | None = None
+    save_every: int | None = None
+    seed: int | None = None
+
+    def given(self, *names: str) -> list[str]:
+        return [n for n in names if getattr(self, n) is not None]
+
+
+def _flags(names: list[str]) -> str:
+    return ", ".join("--" + n.replace("_", "-") for n in names)
+
+
+def config_from_options(opts: TrainOptions):
+    """A validated TrainConfig for a new run (UsageError, exit 2, for any bad option)."""
+    from ..config import ARCHITECTURES, LP_PLACEMENTS, PRESETS
+    from ..errors import HinrUsageError
+    from ..train.config import RECIPE_OVERRIDES, TrainConfig
+
+    if opts.arch is not None and opts.arch not in ARCHITECTURES:
+        raise UsageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {opts.arch!r}")
+    if opts.preset is not None and opts.preset not in PRESETS:
+        raise UsageError(f"--preset must be one of {', '.join(PRESETS)}, not {opts.preset!r}")
+    if opts.lp_placement is not None and opts.lp_placement not in LP_PLACEMENTS:
+        raise UsageError(f"--lp-placement must be one of {', '.join(LP_PLACEMENTS)}, not "
+                         f"{opts.lp_placement!r}")
+    if opts.steps is not None and opts.epochs is not None:
         raise UsageError("give --steps or --epochs, not both")
-    overrides = {k: opts[k] for k in MODEL_FLAGS if opts[k] not in (False, 0, "append")}
+    given_model = opts.given(*MODEL_FLAGS)
+    if opts.init_from is not None and given_model:
+        raise UsageError(f"{_flags(given_model)}: the model comes from --init-from {opts.init_from}; "
+                         "drop these options")
+    base = opts.preset == "base"  # the design as written: options past it stay off
+    overrides = {} if base or opts.init_from is not None else dict(RECIPE_OVERRIDES)
+    overrides.update({name: getattr(opts, name) for name in given_model})
+    fields = {name: getattr(opts, name) for name in (
+        "data", "arch", "preset", "steps", "epochs", "batch_size", "lr", "warmup", "queries",
+        "hr_size", "recon_weight", "val_every", "save_every", "seed", "device", "bf16", "ema",
+        "compile") if getattr(opts, name) is not None}
+    if opts.data_dir is not None:
+        fields["data_dir"] = str(opts.data_dir)
+    if opts.init_from is not None:
+        fields["init_from"] = str(opts.init_from)
     try:
-        return TrainConfig(
-            data=opts["data"], data_dir=str(opts["data_dir"]) if opts["data_dir"] else None,
-            arch=opts["arch"], preset=opts["preset"], model_overrides=overrides,
-            init_from=str(opts["init_from"]) if opts["init_from"] else None,
-            steps=opts["steps"] or 1000, epochs=opts["epochs"], batch_size=opts["batch_size"],
-            lr=opts["lr"], warmup=opts["warmup"], queries=opts["queries"], hr_size=opts["hr_size"],
-            recon_weight=opts["recon_weight"], val_every=opts["val_every"],
-            save_every=opts["save_every"], seed=opts["seed"], device=opts["device"],
-            bf16=opts["bf16"], ema=opts["ema"], compile=opts["compile"])
-    except ValueError as err:
+        return TrainConfig(model_overrides=overrides, **fields)
+    except HinrUsageError as err:
         raise UsageError(str(err)) from err
 
 
-def run_training(**opts) -> None:
-    from rich.logging import RichHandler
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from ..train import TrainConfig, Trainer
+def resumed_config(opts: TrainOptions):
+    """The run's own TrainConfig, with the few options a resume may change."""
+    from ..errors import HinrUsageError
+    from ..train.config import TrainConfig
     from ..train.trainer import CONFIG_NAME
-    from .app import stderr_console
 
-    console = stderr_console()
+    fixed = [n for n in TrainOptions.__dataclass_fields__ if n not in (*RESUMABLE, "resume")
+             and getattr(opts, n) is not None]
+    if fixed:
+        raise UsageError(f"{_flags(fixed)} cannot change on --resume (the run's "
+                         f"{CONFIG_NAME} holds them); only {_flags(list(RESUMABLE))} can")
+    if not (opts.resume / CONFIG_NAME).is_file():
+        raise UsageError(f"--resume {opts.resume}: no {CONFIG_NAME} there; pass a run folder made by "
+                         "hinr train")
+    cfg = TrainConfig.load(opts.resume / CONFIG_NAME)
+    changes = {n: getattr(opts, n) for n in RESUMABLE if getattr(opts, n) is not None}
+    if "steps" in changes:
+        changes["epochs"] = None
+    try:
+        return TrainConfig(**{**cfg.__dict__, **changes})
+    except HinrUsageError as err:
+        raise UsageError(str(err)) from err
+
+
+def run_training(opts: TrainOptions) -> None:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    from ..errors import HinrUsageError
+    from ..train import Trainer
+
+    console = Console(stderr=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s",
                         handlers=[RichHandler(console=console, show_path=False)])
     rank = int(os.environ.get("RANK", "0"))
-    resume = opts["resume"]
-    if resume is not None:
-        if not (Path(resume) / CONFIG_NAME).is_file():
-            raise UsageError(f"--resume {resume}: no {CONFIG_NAME} there; pass a run folder made by hinr train")
-        cfg = TrainConfig.load(Path(resume) / CONFIG_NAME)
-        if opts["steps"] is not None:
-            cfg.steps = opts["steps"]
-        run_dir = Path(resume)
-    else:
-        cfg = _config_from_options(opts)
-        run_dir = opts["out"] or Path("runs") / f"{cfg.arch}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise UsageError(f"{run_dir} exists and is not empty: choose another --out, or --resume it")
+    resume = opts.resume is not None
+    cfg = resumed_config(opts) if resume else config_from_options(opts)
+    run_dir = opts.resume if resume else (
+        opts.out or Path("runs") / f"{cfg.arch}-{cfg.preset}-{time.strftime('%Y%m%d-%H%M%S')}")
 
-    trainer = Trainer(cfg, run_dir, resume=resume is not None)
+    def status(message: str) -> None:
+        if rank == 0:
+            console.print(f"{message} …", highlight=False)
+
+    try:
+        trainer = Trainer(cfg, run_dir, resume=resume, on_status=status)
+    except HinrUsageError as err:
+        raise UsageError(str(err)) from err
     try:
         if rank == 0:
             console.print(f"[bold]hinr train[/] {cfg.arch}/{cfg.preset}, "
                           f"{trainer.model.num_parameters / 1e6:.2f} M params, {trainer.device}, "
-                          f"{trainer.world} process(es), steps {trainer.step}→{trainer.cfg.steps}")
-        columns = (TextColumn("step {task.completed}/{task.total}"), BarColumn(),
-                   TextColumn("loss {task.fields[loss]:.5f}  psnr {task.fields[psnr]:.2f} dB  "
-                              "val {task.fields[val]}  {task.fields[speed]:.1f} img/s"),
-                   TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console, disable=rank != 0) as progress:
-            task = progress.add_task("train", total=trainer.cfg.steps, completed=trainer.step,
-                                     loss=math.nan, psnr=math.nan, val="–", speed=0.0)
-            val = "–"
-
-            def on_step(m: dict) -> None:
-                nonlocal val
-                if "val_psnr" in m:
-                    val = f"{m['val_psnr']:.2f} dB"
-                    if "val_bicubic_psnr" in m:
-                        val += f" (bicubic {m['val_bicubic_psnr']:.2f})"
-                progress.update(task, completed=m["step"], loss=m["loss"], psnr=m["psnr"],
-                                val=val, speed=m["images_per_s"])
-
-            trainer.fit(on_step)
+                          f"{trainer.world} process(es), steps {trainer.step}→{trainer.cfg.steps}",
+                          highlight=False)
+            if trainer.cfg.steps < trainer.cfg.warmup:
+                console.print(f"[yellow]warning:[/] --steps {trainer.cfg.steps} is shorter than the "
+                              f"warm-up ({trainer.cfg.warmup} steps): the learning rate never reaches "
+                              f"--lr {trainer.cfg.lr:g}; lower --warmup", highlight=False)
+        if console.is_terminal:
+            _fit_with_bar(trainer, console, disable=rank != 0)
+        else:
+            _fit_with_lines(trainer, console, disable=rank != 0)
     finally:
         trainer.close()
     if rank == 0:
         print(run_dir)
+
+
+def _val_text(m: dict, previous: str) -> str:
+    if "val_psnr" not in m:
+        return previous
+    text = f"{m['val_psnr']:.2f} dB"
+    if "val_bicubic_psnr" in m:
+        text += f" (bicubic {m['val_bicubic_psnr']:.2f})"
+    return text
+
+
+def _stats(m: dict, val: str) -> str:
+    return (f"loss {m['loss']:.5f}  psnr {m['psnr']:.2f} dB  val {val}  "
+            f"{m['images_per_s']:.1f} img/s")
+
+
+def _fit_with_bar(trainer, console, *, disable: bool) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("step {task.completed}/{task.total}"), BarColumn(),
+               TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=disable) as progress:
+        task = progress.add_task("train", total=trainer.cfg.steps, completed=trainer.step,
+                                 stats="first step …")
+        val = "–"
+
+        def on_step(m: dict) -> None:
+            nonlocal val
+            val = _val_text(m, val)
+            progress.update(task, completed=m["step"], stats=_stats(m, val))
+
+        trainer.fit(on_step)
+
+
+def _fit_with_lines(trainer, console, *, disable: bool) -> None:
+    """No terminal (a log file, CI): one plain line every 50 steps or 30 s, and at the end."""
+    start = last_line = time.monotonic()
+    val = "–"
+
+    def on_step(m: dict) -> None:
+        nonlocal val, last_line
+        val = _val_text(m, val)
+        now = time.monotonic()
+        if disable or not (m["step"] % PLAIN_EVERY_STEPS == 0 or now - last_line >= PLAIN_EVERY_S
+                           or m["step"] == trainer.cfg.steps):
+            return
+        last_line = now
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(now - start))
+        console.print(f"step {m['step']}/{trainer.cfg.steps}  {_stats(m, val)}  {elapsed}",
+                      highlight=False, soft_wrap=True)
+
+    trainer.fit(on_step)

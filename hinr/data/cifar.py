@@ -23,7 +23,6 @@ import logging
 import os
 import pickle
 import tarfile
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -31,7 +30,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from hinr.atomic import WriteError, atomic_write
 from hinr.data.errors import DatasetCorruptError, DatasetNotFoundError
+from hinr.errors import OutputExistsError
 
 logger = logging.getLogger(__name__)
 
@@ -86,29 +87,33 @@ def _located_in(directory: Path) -> Path | None:
 
 
 def _download(url: str, destination: Path, *, expected_md5: str, timeout: float) -> None:
-    """Download ``url`` to ``destination`` via a temp file in the same folder, then rename."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(dir=destination.parent, prefix=destination.name, suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0)
-            done, next_report = 0, 0.0
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-                done += len(chunk)
-                if total and done / total >= next_report:
-                    logger.info("downloading %s: %.0f%%", url, 100 * done / total)
-                    next_report += 0.1
+    """Download ``url`` to ``destination`` through :func:`hinr.atomic.atomic_write` (temp file,
+    md5 checked, fsync, then published); a network failure is a DatasetNotFoundError."""
+
+    def fetch(tmp: str) -> None:
+        try:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                total = int(response.headers.get("Content-Length") or 0)
+                done, next_report = 0, 0.0
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if total and done / total >= next_report:
+                        logger.info("downloading %s: %.0f%%", url, 100 * done / total)
+                        next_report += 0.1
+        except OSError as exc:  # URLError, timeouts: the network, not the disk
+            raise DatasetNotFoundError(f"the download of {url} failed ({exc})") from exc
         actual = file_md5(tmp)
         if actual != expected_md5.lower():
             raise DatasetCorruptError(
                 f"the download of {url} has md5 {actual}, expected {expected_md5}: try again, or "
                 f"download it by hand and put it at {destination}"
             )
-        os.replace(tmp, destination)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    try:
+        atomic_write(destination, fetch, what="the CIFAR-10 archive")
+    except OutputExistsError:
+        pass  # another process published the same verified archive meanwhile
 
 
 def find_cifar10(
@@ -139,16 +144,18 @@ def find_cifar10(
             return found
 
     target = cache / ARCHIVE_NAME
-    where = f"put {ARCHIVE_NAME} (from {url}) in {cache}, or pass its folder as the data directory"
+    where = (f"put {ARCHIVE_NAME} (from {url}) in {cache}, or point --data-dir or ${DATA_DIR_ENV} "
+             "at the folder that holds it")
     looked = ", ".join(str(c) for c in candidates)
     if not download:
         raise DatasetNotFoundError(f"CIFAR-10 not found (looked in {looked}): {where}")
     logger.info("CIFAR-10 not found locally; downloading %s to %s", url, target)
     try:
         _download(url, target, expected_md5=expected_md5, timeout=timeout)
-    except OSError as exc:  # URLError, timeouts and disk errors are all OSError
+    except (DatasetNotFoundError, WriteError) as exc:
+        reason = exc.__cause__ if isinstance(exc, DatasetNotFoundError) and exc.__cause__ else exc
         raise DatasetNotFoundError(
-            f"CIFAR-10 not found (looked in {looked}) and the download failed ({exc}): {where}"
+            f"CIFAR-10 not found (looked in {looked}) and the download failed ({reason}): {where}"
         ) from exc
     return target
 

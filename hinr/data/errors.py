@@ -6,8 +6,10 @@ Every message is a single line that names the path involved and says how to fix 
 
 from __future__ import annotations
 
+from hinr.errors import HinrError
 
-class HinrDataError(Exception):
+
+class HinrDataError(HinrError):
     """Base class of every data error hinr raises on purpose."""
 
 

@@ -110,6 +110,9 @@ def load_rgb(path: str | Path) -> Image.Image:
             return to_rgb(image).copy()
     except FileNotFoundError as exc:
         raise DatasetNotFoundError(f"image {path} does not exist") from exc
+    except Image.DecompressionBombError as exc:  # Pillow refuses it before decoding
+        raise DatasetCorruptError(f"{path} is too large to decode safely ({exc}): reduce it, or "
+                                  "remove it from the folder") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DatasetCorruptError(f"cannot decode {path} ({exc}): re-save it as PNG or JPEG") from exc
 

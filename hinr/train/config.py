@@ -1,11 +1,28 @@
-"""Training settings: one JSON-friendly dataclass, saved in the run folder as train_config.json."""
+"""Training settings: one JSON-friendly dataclass, saved in the run folder as train_config.json.
+
+Every field is checked in ``__post_init__`` (types, ranges, finiteness), so a bad option fails as a
+usage error before any data is loaded or any file is created.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..errors import HinrError, HinrUsageError
+
+
+# The best measured recipe (the shipped model's: weights/README.md): what `hinr train` turns on
+# unless --preset base (the design as written) or a flag says otherwise.
+RECIPE_OVERRIDES: dict = {"residual": True, "locality": True, "cell_input": True, "local_pixels": 8,
+                          "lp_placement": "interleave"}
+
+
+class TrainConfigError(HinrError):
+    """A train_config.json that cannot be read back (damaged, or from another hinr)."""
 
 
 @dataclass
@@ -40,20 +57,88 @@ class TrainConfig:
     compile: bool = False  # torch.compile the decoder
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.queries < 1:
-            raise ValueError("steps, batch_size and queries must be positive")
-        if self.lr <= 0:
-            raise ValueError("lr must be positive")
+        for name in ("steps", "batch_size", "queries", "val_every", "val_images", "save_every"):
+            _whole(name, getattr(self, name), low=1)
+        _whole("warmup", self.warmup, low=0)
+        _whole("seed", self.seed, low=0)
+        if self.hr_size is not None:
+            _whole("hr_size", self.hr_size, low=32)
+        if self.epochs is not None:
+            _number("epochs", self.epochs)
+            if self.epochs <= 0:
+                raise HinrUsageError(f"--epochs must be positive, got {self.epochs}")
+        for name in ("lr", "clip"):
+            _number(name, getattr(self, name))
+            if getattr(self, name) <= 0:
+                raise HinrUsageError(f"--{name} must be positive, got {getattr(self, name)}")
+        for name in ("weight_decay", "recon_weight"):
+            _number(name, getattr(self, name))
+            if getattr(self, name) < 0:
+                raise HinrUsageError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+        _number("min_lr_ratio", self.min_lr_ratio)
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise HinrUsageError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        _number("val_fraction", self.val_fraction)
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise HinrUsageError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        _number("ema", self.ema)
         if not 0.0 <= self.ema < 1.0:
-            raise ValueError("ema must be in [0, 1)")
+            raise HinrUsageError(f"--ema must be in [0, 1) (0 = off), got {self.ema}")
+        if not isinstance(self.data, str) or not self.data:
+            raise HinrUsageError("--data must be 'cifar10' or a folder of images")
+        if not isinstance(self.model_overrides, dict):
+            raise HinrUsageError("model_overrides must be a mapping of ModelConfig fields")
+        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
+            raise HinrUsageError(f"--device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
         if self.hr_size is not None and self.data == "cifar10":
-            raise ValueError("--hr-size needs high-resolution photos: CIFAR-10 has none; pass --data FOLDER")
-        if self.hr_size is not None and self.hr_size < 32:
-            raise ValueError("--hr-size must be at least 32")
+            raise HinrUsageError("--hr-size needs high-resolution photos: CIFAR-10 has none; pass --data FOLDER")
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True))
+        from ..atomic import atomic_write
+
+        text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text), overwrite=True,
+                     what="training config")
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":
-        return cls(**json.loads(Path(path).read_text()))
+        """Read train_config.json; TrainConfigError naming the file when it is damaged."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise TrainConfigError(f"{path} cannot be read ({_first_line(err)}): restore it, or start "
+                                   "a new run") from err
+        if not isinstance(data, dict):
+            raise TrainConfigError(f"{path} is not a JSON object: restore it, or start a new run")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TrainConfigError(f"{path} has unknown fields {unknown} (made by a newer hinr?): "
+                                   "upgrade hinr, or start a new run")
+        try:
+            return cls(**data)
+        except (HinrUsageError, TypeError, ValueError) as err:
+            raise TrainConfigError(f"{path} holds invalid settings ({_first_line(err)}): restore it, "
+                                   "or start a new run") from err
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _whole(name: str, value, *, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HinrUsageError(f"--{_flag(name)} must be a whole number, got {value!r}")
+    if value < low:
+        raise HinrUsageError(f"--{_flag(name)} must be at least {low}, got {value}")
+
+
+def _number(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise HinrUsageError(f"--{_flag(name)} must be a finite number, got {value!r}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

@@ -9,6 +9,7 @@ function of (seed, step, rank) alone, so a resumed run sees exactly the batches 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -59,9 +60,13 @@ def split_files(files: list[Path], fraction: float) -> tuple[list[Path], list[Pa
     return [f for f in files if f not in val], val
 
 
-def build_train_data(cfg: TrainConfig) -> tuple[Dataset, list[dict[str, torch.Tensor]]]:
-    """The training dataset and a fixed validation list of full-grid samples."""
+def build_train_data(cfg: TrainConfig, *, on_status: Callable[[str], None] | None = None
+                     ) -> tuple[Dataset, list[dict[str, torch.Tensor]]]:
+    """The training dataset and a fixed validation list of full-grid samples; ``on_status`` hears
+    what is being loaded before the (possibly slow) decoding starts."""
+    say = on_status or (lambda message: None)
     if cfg.data == "cifar10":
+        say("loading CIFAR-10")
         train = Cifar10Dataset(cfg.data_dir, split="train")
         test = Cifar10Dataset(cfg.data_dir, split="test")
         val = [_full_grid(test[i], test[i]) for i in range(min(cfg.val_images, len(test)))]
@@ -71,6 +76,7 @@ def build_train_data(cfg: TrainConfig) -> tuple[Dataset, list[dict[str, torch.Te
     train_files, val_files = split_files(files, cfg.val_fraction)
     if not train_files:
         raise EmptyDatasetError(f"no training images in {root}")
+    say(f"loading {len(files)} photos from {root}")
     if cfg.hr_size is not None:
         sample_cfg = SRSampleConfig(hr_size=cfg.hr_size, queries=cfg.queries, degrade=cfg.degrade)
         train = SRCropDataset.from_paths(train_files, config=sample_cfg, samples_per_epoch=10**6,

@@ -3,7 +3,11 @@ autocast, EMA and torch.compile, atomic checkpoints every ``save_every`` steps, 
 DDP under torchrun (gloo on CPU, nccl on GPU; only rank 0 writes).
 
 A run folder holds ``model.safetensors`` (what ``hinr upscale --weights RUN/`` loads),
-``trainer_state.safetensors``, ``train_config.json``, ``metrics.jsonl`` and ``metrics.png``.
+``trainer_state.safetensors``, ``checkpoint.json`` (the manifest, published last: see
+:mod:`hinr.train.manifest`), ``train_config.json``, ``metrics.jsonl``, ``metrics.png`` and
+``.lock`` (one training per folder: see :mod:`hinr.train.lock`). Resuming drops metrics rows past
+the resumed step. A non-finite loss or gradient stops training with TrainingDivergedError before
+the weights are touched, so the last checkpoint stays the last good one.
 """
 
 from __future__ import annotations
@@ -21,18 +25,26 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..atomic import atomic_write
 from ..checkpoint import WEIGHTS_NAME, load_model, save_model
 from ..config import preset
+from ..errors import HinrError, HinrUsageError
 from ..models.hinr import HINR
 from ..models.bicubic import pil_bicubic
 from .config import TrainConfig
+from .lock import LOCK_NAME, RunLock, holds_only_lock
+from .manifest import plan_resume, publish_manifest
 from .plot import plot_metrics
 from .samples import batch_for_step, build_train_data, source_images
-from .state import STATE_NAME, load_state, save_state
+from .state import STATE_NAME, TrainStateError, load_state, read_state_step, save_state
 
 logger = logging.getLogger(__name__)
 CONFIG_NAME = "train_config.json"
 METRICS_NAME = "metrics.jsonl"
+
+
+class TrainingDivergedError(HinrError):
+    """The loss or the gradient became NaN or Inf; the weights were not updated with it."""
 
 
 def psnr(mse: float) -> float:
@@ -42,8 +54,8 @@ def psnr(mse: float) -> float:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but no CUDA device is available; use --device cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise HinrError(f"--device {name} asked for, but no CUDA device is available; use --device cpu")
     return torch.device(name)
 
 
@@ -64,12 +76,40 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+                 on_status: Callable[[str], None] | None = None) -> None:
+        """Prepare a run in ``run_dir`` (new, or ``resume``); ``on_status`` hears what is being
+        loaded (e.g. "loading 47 photos from …") for the CLI to show."""
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = resolve_device(cfg.device)
+        self._lock: RunLock | None = None
+        self.saved_step: int | None = None  # the step of the last checkpoint on disk
+        created = not self.run_dir.exists()
+        if resume and not (self.run_dir / STATE_NAME).is_file():
+            raise HinrUsageError(f"{self.run_dir} holds no {STATE_NAME}: nothing to resume; pass a run "
+                                 "folder made by hinr train")
+        if self.is_main:
+            self._lock = RunLock(self.run_dir)  # before anything is read or written there
+        try:
+            if self.is_main and not resume and not holds_only_lock(self.run_dir):
+                raise HinrUsageError(f"{self.run_dir} exists and is not empty: choose another --out, "
+                                     "or --resume it")
+            self._setup(resume, on_status)
+        except BaseException:
+            self._release()
+            if created and self.is_main:  # leave no trace of a run that never started
+                (self.run_dir / LOCK_NAME).unlink(missing_ok=True)
+                try:
+                    self.run_dir.rmdir()
+                except OSError:
+                    pass
+            raise
+
+    def _setup(self, resume: bool, on_status: Callable[[str], None] | None) -> None:
+        cfg = self.cfg
         if self.world > 1 and not dist.is_initialized():
             if self.device.type == "cuda":
                 local = int(os.environ.get("LOCAL_RANK", "0"))
@@ -77,7 +117,7 @@ class Trainer:
                 self.device = torch.device("cuda", local)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         # data first: a missing dataset must fail before anything is written
-        self.train_data, self.val = build_train_data(cfg)
+        self.train_data, self.val = build_train_data(cfg, on_status=on_status)
         if cfg.epochs is not None:
             cfg.steps = max(1, math.ceil(cfg.epochs * source_images(self.train_data)
                                          / (cfg.batch_size * self.world)))
@@ -93,9 +133,18 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
                                            betas=(0.9, 0.99))
         self.step = 0
+        repair = False
         if resume:
-            self.step, _ = load_state(self.run_dir / STATE_NAME, model=self.model,
-                                      optimizer=self.optimizer, ema=self.ema)
+            state_path = self.run_dir / STATE_NAME
+            state_step = read_state_step(state_path)
+            plan = plan_resume(self.run_dir, state_name=STATE_NAME, state_step=state_step,
+                               weights_name=WEIGHTS_NAME)
+            self.step, _ = load_state(state_path, model=self.model, optimizer=self.optimizer,
+                                      ema=self.ema, config_name=CONFIG_NAME)
+            if self.step != plan.step:
+                raise TrainStateError(f"{state_path} changed while it was being read: retry")
+            repair = plan.repair and self.is_main
+            self.saved_step = self.step
         self.net = self.model
         if cfg.compile:
             # compile in place: the parameter names (and so the checkpoints) stay the same
@@ -105,8 +154,20 @@ class Trainer:
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.run_dir / CONFIG_NAME)
-            if not resume:
-                (self.run_dir / METRICS_NAME).write_text("")
+            metrics = self.run_dir / METRICS_NAME
+            kept = [r for r in read_records(metrics) if r.get("step", 0) <= self.step] if resume else []
+            text = "".join(json.dumps(r) + "\n" for r in kept)
+            atomic_write(metrics, lambda tmp: Path(tmp).write_text(text), overwrite=True,
+                         what="training metrics")
+            if repair:
+                logger.warning("%s: %s; rewriting its checkpoint from the trainer state at step %d",
+                               self.run_dir, plan.reason, self.step)
+                self.save()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     @property
     def is_main(self) -> bool:
@@ -139,9 +200,11 @@ class Trainer:
         err = (pred - target).pow(2)
         loss = err[:, :q].mean()
         total = loss + cfg.recon_weight * err[:, q:].mean() if cfg.recon_weight > 0 else loss
+        self._check_finite(total, "loss")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+        self._check_finite(grad_norm, "gradient norm")
         self.optimizer.step()
         if self.ema is not None:
             with torch.no_grad():
@@ -153,6 +216,18 @@ class Trainer:
         self.step += 1
         return {"step": self.step, "loss": loss.item(), "psnr": psnr(loss.item()),
                 "grad_norm": float(grad_norm), "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def _check_finite(self, value: torch.Tensor, what: str) -> None:
+        """TrainingDivergedError (on every rank at once) when ``value`` is NaN or Inf."""
+        bad = (~torch.isfinite(value.detach().float())).float().reshape(1)
+        if self.world > 1:
+            dist.all_reduce(bad)
+        if bad.item() > 0:
+            kept = (f"the last good checkpoint (step {self.saved_step}) is kept in {self.run_dir}"
+                    if self.saved_step is not None else "no checkpoint was written yet")
+            raise TrainingDivergedError(
+                f"training diverged at step {self.step + 1}: the {what} is NaN or Inf (lr "
+                f"{self.optimizer.param_groups[0]['lr']:.3g}); lower --lr or raise --warmup; {kept}")
 
     @torch.no_grad()
     def validate(self) -> dict:
@@ -184,22 +259,31 @@ class Trainer:
         return model.eval()
 
     def save(self) -> None:
+        """Write the weights, then the trainer state, then publish the manifest naming both."""
         if not self.is_main:
             return
         weights = self._eval_model()
-        save_model(weights, self.run_dir / WEIGHTS_NAME,
+        save_model(weights, self.run_dir / WEIGHTS_NAME, overwrite=True,
                    extra_metadata={"train_step": str(self.step), "train_data": str(self.cfg.data)})
         save_state(self.run_dir / STATE_NAME, model=self.model, optimizer=self.optimizer,
                    ema=self.ema, step=self.step)
+        publish_manifest(self.run_dir, step=self.step, files=[WEIGHTS_NAME, STATE_NAME])
+        self.saved_step = self.step
         self.model.train()
 
     def fit(self, on_step: Callable[[dict], None] | None = None) -> dict:
         """Train to ``cfg.steps``; ``on_step`` gets each step's metrics (for progress bars)."""
+        try:
+            return self._fit(on_step)
+        finally:
+            self._release()  # training is over: the folder is free again
+
+    def _fit(self, on_step: Callable[[dict], None] | None) -> dict:
         cfg = self.cfg
         self.model.train()
         last: dict = {}
         metrics_file = self.run_dir / METRICS_NAME
-        records = _read_records(metrics_file) if self.is_main else []
+        records = read_records(metrics_file) if self.is_main else []
         tick, images_done = time.perf_counter(), 0
         while self.step < cfg.steps:
             last = self.train_step()
@@ -220,6 +304,7 @@ class Trainer:
         return last
 
     def close(self) -> None:
+        self._release()
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 
@@ -235,7 +320,16 @@ def _random_pixels(images: torch.Tensor, k: int, *, seed: tuple[int, int, int]) 
     return coords, torch.gather(pixels, 1, flat.unsqueeze(-1).expand(-1, -1, 3))
 
 
-def _read_records(path: Path) -> list[dict]:
+def read_records(path: Path) -> list[dict]:
+    """The rows of metrics.jsonl; a line cut short by a kill is skipped."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            records.append(row)
+    return records
