@@ -86,7 +86,7 @@ def models() -> None:
 def train(
     data: Optional[str] = typer.Option(None, show_default="cifar10", help="'cifar10' or a folder of images (recursive; a MANIFEST.tsv split is honoured)."),
     data_dir: Optional[Path] = typer.Option(None, help="Where cifar-10-python.tar.gz or cifar-10-batches-py/ is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
-    arch: Optional[str] = typer.Option(None, show_default="hybrid", help="hybrid | mamba-ginr | scent."),
+    arch: Optional[str] = typer.Option(None, show_default="hybrid", help="hybrid | mamba-ginr | scent | liif (EDSR-baseline + LIIF's local MLP)."),
     preset: Optional[str] = typer.Option(None, show_default="tiny", help="base | small | tiny. base is the design as written: the decoder options below default off."),
     steps: Optional[int] = typer.Option(None, show_default="1000", help="Optimizer steps (at least 1)."),
     epochs: Optional[float] = typer.Option(None, help="Instead of --steps: passes over the training set (> 0)."),
@@ -101,6 +101,10 @@ def train(
     cell_input: Optional[bool] = typer.Option(None, "--cell-input/--no-cell-input", show_default="on; off with --preset base", help="Decoder sees the output pixel size (LIIF cell)."),
     local_pixels: Optional[int] = typer.Option(None, show_default="8; 0 with --preset base", help="Decoder sees the k×k input pixels around the query (0 = off; even, up to 12)."),
     lp_placement: Optional[str] = typer.Option(None, show_default="interleave; append with --preset base", help="append | interleave (LP tokens among the patches, as MAMBA-GINR)."),
+    readout: Optional[str] = typer.Option(None, show_default="attention", help="attention (global cross-attention, the design) | local (LIIF's local ensemble on the latent grid: cost per pixel independent of the latents)."),
+    decoder_dim: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder width (the local read-out's hidden layers)."),
+    decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers)."),
+    degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur)."),
     out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/<arch>-<preset>-<time>). One training per folder at a time."),
     resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where its last checkpoint stopped (only --steps, --device, --val-every and --save-every can change)."),
     init_from: Optional[Path] = typer.Option(None, help="Start from these weights (run folder or .safetensors); the model options come from them."),
@@ -123,7 +127,8 @@ def train(
         data=data, data_dir=data_dir, arch=arch, preset=preset, steps=steps, epochs=epochs,
         batch_size=batch_size, lr=lr, warmup=warmup, queries=queries, hr_size=hr_size,
         recon_weight=recon_weight, residual=residual, locality=locality, cell_input=cell_input,
-        local_pixels=local_pixels, lp_placement=lp_placement, out=out, resume=resume,
+        local_pixels=local_pixels, lp_placement=lp_placement, readout=readout,
+        decoder_dim=decoder_dim, decoder_depth=decoder_depth, degrade=degrade, out=out, resume=resume,
         init_from=init_from, device=device, bf16=bf16, ema=ema, compile=compile,
         val_every=val_every, save_every=save_every, seed=seed))
 

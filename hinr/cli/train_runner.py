@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .errors import UsageError
 
-MODEL_FLAGS = ("residual", "locality", "cell_input", "local_pixels", "lp_placement")
+MODEL_FLAGS = ("residual", "locality", "cell_input", "local_pixels", "lp_placement", "readout",
+               "decoder_dim", "decoder_depth")
 RESUMABLE = ("steps", "device", "val_every", "save_every")  # what --resume may change
 PLAIN_EVERY_STEPS, PLAIN_EVERY_S = 50, 30.0
 
@@ -43,6 +44,10 @@ class TrainOptions:
     cell_input: bool | None = None
     local_pixels: int | None = None
     lp_placement: str | None = None
+    readout: str | None = None
+    decoder_dim: int | None = None
+    decoder_depth: int | None = None
+    degrade: str | None = None
     out: Path | None = None
     resume: Path | None = None
     init_from: Path | None = None
@@ -82,12 +87,14 @@ def config_from_options(opts: TrainOptions):
         raise UsageError(f"{_flags(given_model)}: the model comes from --init-from {opts.init_from}; "
                          "drop these options")
     base = opts.preset == "base"  # the design as written: options past it stay off
-    overrides = {} if base or opts.init_from is not None else dict(RECIPE_OVERRIDES)
+    # liif is LIIF as published: the recipe's options are the hinr decoders'
+    recipe = base or opts.init_from is not None or opts.arch == "liif"
+    overrides = {} if recipe else dict(RECIPE_OVERRIDES)
     overrides.update({name: getattr(opts, name) for name in given_model})
     fields = {name: getattr(opts, name) for name in (
         "data", "arch", "preset", "steps", "epochs", "batch_size", "lr", "warmup", "queries",
         "hr_size", "recon_weight", "val_every", "save_every", "seed", "device", "bf16", "ema",
-        "compile") if getattr(opts, name) is not None}
+        "compile", "degrade") if getattr(opts, name) is not None}
     if opts.data_dir is not None:
         fields["data_dir"] = str(opts.data_dir)
     if opts.init_from is not None:

@@ -63,6 +63,13 @@ class TrainConfig:
         _whole("seed", self.seed, low=0)
         if self.hr_size is not None:
             _whole("hr_size", self.hr_size, low=32)
+        from ..data.degrade import DEGRADATIONS
+
+        if self.degrade not in DEGRADATIONS:
+            raise HinrUsageError(f"--degrade must be one of {', '.join(DEGRADATIONS)}, not {self.degrade!r}")
+        if self.degrade != "none" and self.hr_size is None:
+            raise HinrUsageError("--degrade needs super-resolution training (--hr-size): it degrades "
+                                 "the low-resolution input, and reconstruction has none")
         if self.epochs is not None:
             _number("epochs", self.epochs)
             if self.epochs <= 0:
