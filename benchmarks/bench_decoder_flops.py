@@ -63,7 +63,10 @@ def decoder_flops_per_query(config) -> int:
         raise ValueError("query self-attention makes a query's cost depend on Q; not counted")
     w, f, m = c.decoder_dim, c.fourier_features, c.num_latents
     inner = c.decoder_heads * c.decoder_dim_head
-    extra = 2 * c.locality + 2 * c.cell_input + (3 * c.local_pixels**2 + 2 if c.local_pixels else 0)
+    from hinr.models.query_extras import QueryExtras
+
+    extra = QueryExtras(image_size=c.image_size, latent_grid=c.latent_grid, locality=c.locality,
+                        cell_input=c.cell_input, local_pixels=c.local_pixels).out_dim
     flops = 2 * 2 * f
     if 2 * f + extra != w:
         flops += 2 * (2 * f + extra) * w

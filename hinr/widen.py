@@ -1,9 +1,9 @@
 """Growing a trained model's local-pixel neighbourhood (the ``local_pixels`` decoder option) from
 k×k to a larger K×K without changing what it computes, so that training can continue from it.
 
-The decoder reads the k×k taps through the first columns of ``decoder.query_proj`` after the
-Fourier features and the locality/cell inputs, laid out (row, column, channel) as
-``hinr.models.bicubic.pixel_neighbourhood`` returns them. The k×k taps are the centre of the K×K
+The decoder reads the k×k taps through the columns of ``decoder.query_proj`` after the Fourier
+features, at the ``taps`` slice of the query extras (``QueryExtras.slices``), laid out (row,
+column, channel) as ``hinr.models.bicubic.pixel_neighbourhood`` returns them. The k×k taps are the centre of the K×K
 ones, so their columns move to the matching positions and the new outer taps get zero weights: the
 widened model's output equals the original's (to float rounding). The shipped weights were made
 this way (4×4 → 6×6 → 8×8, trained on after each; see weights/README.md).
@@ -20,18 +20,22 @@ def widen_local_pixels(model: HINR, k: int) -> HINR:
     """A copy of ``model`` whose decoder sees k×k input pixels, computing the same function."""
     c = model.config
     old = c.local_pixels
-    if c.arch == "mamba-ginr":
-        raise ValueError("widening covers the SCENT decoder (hybrid, scent), not LAINR's")
+    if c.arch not in ("hybrid", "scent") or c.readout != "attention":
+        raise ValueError("widening covers the SCENT attention decoder (hybrid, scent); the local "
+                         "read-out's pixel view belongs to the latents")
     if old == 0 or k <= old or (k - old) % 2:
         raise ValueError(f"can widen {old}×{old} taps only to a larger size of the same parity, "
                          f"not {k}×{k}" if old else "the model has no local pixels to widen")
     wide = HINR(replace(c, local_pixels=k)).to(next(model.parameters()).device)
     state = model.state_dict()
     weight = state["decoder.query_proj.weight"]  # (W, F + E)
-    head = model.decoder.fourier.out_dim + 2 * c.locality + 2 * c.cell_input
-    grown = weight.new_zeros(weight.shape[0], weight.shape[1] + 3 * (k * k - old * old))
+    fourier = model.decoder.fourier.out_dim
+    old_slices, new_slices = model.extras.slices, wide.extras.slices
+    head = fourier + old_slices["taps"].start
+    grown = weight.new_zeros(weight.shape[0], fourier + wide.extras.out_dim)
     grown[:, :head] = weight[:, :head]
-    grown[:, -2:] = weight[:, -2:]  # the sub-pixel position comes last
+    new_sub, old_sub = new_slices["subpixel"], old_slices["subpixel"]
+    grown[:, fourier + new_sub.start:fourier + new_sub.stop] = weight[:, fourier + old_sub.start:fourier + old_sub.stop]
     shift = (k - old) // 2
     for y in range(old):
         for x in range(old):

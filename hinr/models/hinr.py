@@ -122,7 +122,7 @@ class HINR(nn.Module):
         # bicubic would be off by up to 2 grey levels
         with torch.autocast(coords.device.type, enabled=False):
             base = pil_bicubic(images, coords, cell) if (self.residual_gate is not None
-                                                         or self.extras.local_pixels) else None
+                                                         or self.extras.needs_base) else None
             extras = self.extras(coords, cell, images, base)
         if context is None:
             context = self.prepare(latents)

@@ -26,7 +26,26 @@ class QueryExtras(nn.Module):
         self.locality = locality
         self.cell_input = cell_input
         self.local_pixels = local_pixels
-        self.out_dim = 2 * locality + 2 * cell_input + (3 * local_pixels**2 + 2 if local_pixels else 0)
+        self.slices = self.layout(locality=locality, cell_input=cell_input, local_pixels=local_pixels)
+        self.out_dim = max((s.stop for s in self.slices.values()), default=0)
+
+    @staticmethod
+    def layout(*, locality: bool, cell_input: bool, local_pixels: int) -> dict[str, slice]:
+        """Where each input sits in the extras vector, in order: ``offset`` (locality), ``cell``,
+        ``taps`` (k×k pixels, laid out (row, column, channel)), ``subpixel`` (local pixels)."""
+        widths = {"offset": 2 * locality, "cell": 2 * cell_input,
+                  "taps": 3 * local_pixels**2, "subpixel": 2 if local_pixels else 0}
+        out, start = {}, 0
+        for name, width in widths.items():
+            if width:
+                out[name] = slice(start, start + width)
+                start += width
+        return out
+
+    @property
+    def needs_base(self) -> bool:
+        """Whether ``forward`` needs the bicubic value at the query (the taps are relative to it)."""
+        return bool(self.local_pixels)
 
     def forward(self, coords: torch.Tensor, cell: torch.Tensor, images: torch.Tensor,
                 base: torch.Tensor) -> torch.Tensor | None:
