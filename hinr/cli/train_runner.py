@@ -45,7 +45,7 @@ def run_training(**opts) -> None:
 
     from ..train import TrainConfig, Trainer
     from ..train.trainer import CONFIG_NAME
-    from .app import stderr_console
+    from .console import stderr_console
 
     console = stderr_console()
     logging.basicConfig(level=logging.INFO, format="%(message)s",
