@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import WEIGHTS_NAME, load_model, save_model
 from ..config import preset
+from ..device import resolve_device
 from ..models.hinr import HINR
 from ..models.bicubic import pil_bicubic
 from .config import TrainConfig
@@ -37,14 +38,6 @@ METRICS_NAME = "metrics.jsonl"
 
 def psnr(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-12))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but no CUDA device is available; use --device cpu")
-    return torch.device(name)
 
 
 def lr_factor(step: int, *, warmup: int, total: int, min_ratio: float) -> float:
