@@ -130,6 +130,11 @@ def test_cli_errors_are_hinr_errors():
 @pytest.mark.parametrize("error, code, line", [
     (HinrError("the photo is bad: pass another"), 1, "hinr: error: the photo is bad: pass another"),
     (HinrUsageError("--size is bad"), 2, "hinr: error: --size is bad"),
+    (MemoryError(), 1, "hinr: error: out of memory: choose a smaller --size, or a smaller --chunk or "
+     "--batch-size"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 120000000000 bytes"), 1,
+     "hinr: error: out of memory: choose a smaller --size, or a smaller --chunk or --batch-size"),
     (ZeroDivisionError("division by zero"), 1,
      "hinr: internal error: ZeroDivisionError: division by zero — please report it at the hinr "
      "issue tracker; HINR_DEBUG=1 shows the traceback"),

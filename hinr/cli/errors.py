@@ -4,6 +4,7 @@ HINR_DEBUG=1.
 - ``hinr.errors.HinrError`` (and its CLI subclasses below): the user can fix it; one line
   "hinr: error: …", exit 1 (2 for usage errors, ``HinrUsageError``).
 - ``Interrupted``: Ctrl-C, SIGTERM or SIGHUP; one line, exit 128 + the signal number (130 for Ctrl-C).
+- The allocator giving up: one "out of memory" line saying what to make smaller, exit 1.
 - Anything else is a bug in hinr: one "internal error … please report it" line, exit 1.
 """
 
@@ -51,6 +52,15 @@ def _known_library_errors() -> tuple[type[BaseException], ...]:
     return (CheckpointError, HinrDataError)
 
 
+def _out_of_memory(err: BaseException) -> bool:
+    """The allocator gave up (MemoryError, torch's CPU or CUDA out-of-memory RuntimeError): the
+    job was too large for this machine, not a bug."""
+    if isinstance(err, MemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
 def debug_enabled() -> bool:
     return os.environ.get("HINR_DEBUG", "") not in ("", "0")
 
@@ -74,6 +84,10 @@ def report(err: BaseException) -> int:
         return err.exit_code
     if isinstance(err, _known_library_errors()):
         print(f"hinr: error: {_first_line(err)}", file=sys.stderr)
+        return 1
+    if _out_of_memory(err):
+        print("hinr: error: out of memory: choose a smaller --size, or a smaller --chunk or "
+              "--batch-size", file=sys.stderr)
         return 1
     print(f"hinr: internal error: {type(err).__name__}: {_first_line(err)} — please report it at "
           f"{ISSUES}; HINR_DEBUG=1 shows the traceback", file=sys.stderr)
