@@ -175,6 +175,8 @@ def test_output_folder_with_trailing_slash(tmp_path, capsys, monkeypatch, weight
     assert code == 0, err
     assert out.strip() == str(tmp_path / "newdir" / "a.png")
     assert Image.open(tmp_path / "newdir" / "a.png").size == (40, 40)
+    code, out, err = run(capsys, monkeypatch, "encode", src, "-o", f"{tmp_path / 'lat'}/", "-w", weights)
+    assert (code, out.strip()) == (0, str(tmp_path / "lat" / "a.latents.safetensors")), err
 
 
 # --- eval --out --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Results go to stdout; progress and errors to stderr.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -113,7 +114,7 @@ def train(
 
 _WEIGHTS_HELP = ("Weights: a .safetensors file, a training run folder, or hf:owner/name[@rev] "
                  "(HF_HUB_OFFLINE=1 uses the cache only). Default: the model shipped with hinr.")
-_DEVICE_HELP = "auto | cpu | cuda | cuda:N."
+_DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")
 _OVERWRITE_HELP = ("Replace existing output files (without it, a file that exists, or appears "
@@ -232,7 +233,7 @@ def eval_(
     limit: Optional[int] = typer.Option(None, help="At most N photos, in manifest order (cifar10: N test images, default 500)."),
     out: Optional[Path] = typer.Option(None, help="Folder for results.json, results.md and grid.png "
                                        "(checked before any work; earlier results need --overwrite)."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
     data_dir: Optional[Path] = typer.Option(None, help="Where CIFAR-10 is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
     batch_size: int = typer.Option(8, help="Images encoded and rendered at once."),
     chunk: int = typer.Option(16384, help="Queries decoded at once per image (bounds memory; "
@@ -281,9 +282,17 @@ def cli():
     return command
 
 
+_MAIN_PID = os.getpid()
+
+
 def _stop(signum: int, frame) -> None:
+    """SIGTERM/SIGHUP: delete pending temporary files and unwind (each writer removes its own)."""
     from ..atomic import remove_pending
 
+    if os.getpid() != _MAIN_PID:  # a forked child (a data worker) just dies as it would have
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     remove_pending()
     raise Interrupted(signum)
 
@@ -298,12 +307,14 @@ def main() -> None:
     """
     from ..atomic import remove_pending
 
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         code = cli()(standalone_mode=False, prog_name="hinr")
     except typer.Exit as err:
         code = err.exit_code
-    except (typer.Abort, KeyboardInterrupt) as err:
+    except (typer.Abort, KeyboardInterrupt):
         remove_pending()
         sys.exit(report(Interrupted(signal.SIGINT)))
     except Interrupted as err:

@@ -18,7 +18,7 @@ from ..sizes import check_limit, check_size_options, parse_size, target_size
 from .console import progress_bar
 from .errors import RuntimeFailure, UsageError
 from .outputs import (check_not_inputs, check_outputs, default_image_outputs, default_latents_output,
-                      image_output_suffix, latents_stem, plan_outputs, publish)
+                      image_output_suffix, is_folder_spec, latents_stem, plan_outputs, publish)
 
 
 # --- options ------------------------------------------------------------------------------------
@@ -149,7 +149,12 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
                batch_size: int, overwrite: bool) -> None:
     check_counts(batch_size=batch_size, chunk=1)
     check_inputs(images)
-    out = default_latents_output(images) if output is None else Path(output)
+    if output is None:
+        out = default_latents_output(images)
+    elif is_folder_spec(output) or Path(output).is_dir():  # -o DIR/: the default name, in DIR
+        out = Path(output) / default_latents_output(images).name
+    else:
+        out = Path(output)
     if out.suffix != ".safetensors":
         raise UsageError(f"-o {output} must end in .safetensors")
     if output is None:
