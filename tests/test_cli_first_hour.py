@@ -81,6 +81,11 @@ def test_version_and_completion(capsys, monkeypatch):
     assert code == 0 and re.fullmatch(r"hinr \d+\.\d+\.\d+\S*\n", out)
     code, out, _ = run(capsys, monkeypatch, "-h")
     assert "--install-completion" in out and "--show-completion" in out
+    monkeypatch.setenv("_HINR_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "hinr up")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    code, out, _ = run(capsys, monkeypatch)
+    assert (code, out.split()) == (0, ["upscale"])
 
 
 # --- progress ----------------------------------------------------------------------------------
