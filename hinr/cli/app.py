@@ -6,6 +6,8 @@ Results go to stdout; progress and errors to stderr.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -13,16 +15,17 @@ from typing import Optional
 import typer
 
 from .. import __version__
-from .errors import UsageError, report
+from .errors import Interrupted, report
 
 app = typer.Typer(
     name="hinr",
     help="Arbitrary-resolution image upsampling with a hybrid implicit neural representation.\n\n"
          "Encode a 32×32 image once into latent tokens, render it at any size.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -36,12 +39,6 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Show the version and exit.")) -> None:
     pass
-
-
-def stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 @app.command()
@@ -137,8 +134,13 @@ def train(
 
 _WEIGHTS_HELP = ("Weights: a .safetensors file, a training run folder, or hf:owner/name[@rev] "
                  "(HF_HUB_OFFLINE=1 uses the cache only). Default: the model shipped with hinr.")
-_DEVICE_HELP = "auto | cpu | cuda | cuda:N."
-_CHUNK_HELP = "Queries decoded at once: bounds memory whatever the output size."
+_DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
+_CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
+               "chunk stays under 512 MiB).")
+_OVERWRITE_HELP = ("Replace existing output files (without it, a file that exists, or appears "
+                   "while hinr runs, is never replaced).")
+_FORCE_HELP = ("Allow outputs over 16384 px on a side (a size that needs more memory than is "
+               "available is still refused).")
 _ENSEMBLE_HELP = ("Average N flipped/rotated passes (1, 2, 4 or 8): +0.08–0.14 dB on the val "
                   "photos with 8, at N times the time.")
 _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 where the CPU or GPU "
@@ -146,7 +148,7 @@ _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 wh
 
 
 @app.command(epilog="Examples:\n\n"
-             "  hinr upscale photo.png --size 256 -o photo_256.png\n\n"
+             "  hinr upscale photo.png --size 256   (writes photo_256.png beside it)\n\n"
              "  hinr upscale photo.jpg --scale 4 -o big.webp\n\n"
              "  hinr upscale a.png b.jpg --size 1920x1080 -o out/   (writes out/a.png, out/b.png)\n\n"
              "A 32×32 image is encoded once; larger ones are cut into overlapping 32×32 tiles that "
@@ -155,10 +157,15 @@ _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 wh
 def upscale(
     images: list[Path] = typer.Argument(..., help="Images to upscale (png, jpg, webp, tiff, bmp, …).",
                                         show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Output file (one input; format from its "
-                                "extension) or folder (several inputs: FOLDER/<stem>.png)."),
-    size: Optional[str] = typer.Option(None, "--size", help="N (longer side, aspect kept) or WxH."),
-    scale: Optional[float] = typer.Option(None, "--scale", help="Instead of --size: K times the input."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="PATH",
+        help="Output file (one input; format from its extension) or folder (several inputs, an "
+             "existing folder or a path ending in /: FOLDER/<stem>.png; a stem two inputs share gets "
+             "-2, -3, … in command-line order). Default: beside each input, <stem>_<size>.<ext>."),
+    size: Optional[str] = typer.Option(None, "--size", metavar="N|WxH",
+                                       help="N (longer side, aspect kept) or WxH."),
+    scale: Optional[float] = typer.Option(None, "--scale", metavar="K",
+                                          help="Instead of --size: K times the input."),
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help=_WEIGHTS_HELP),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Tiles encoded at once."),
@@ -167,8 +174,8 @@ def upscale(
     ensemble: int = typer.Option(1, help=_ENSEMBLE_HELP),
     stride: int = typer.Option(24, help="Tile stride in input pixels (1..24) for inputs over 32×32: "
                                "smaller blends more tiles per pixel (16: +0.01 dB, 1.8× the time)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    force: bool = typer.Option(False, "--force", help="Allow outputs over 16384 px on a side."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
 ) -> None:
     """Upscale (or resize) images of any size to any size."""
     options = dict(locals())
@@ -177,16 +184,20 @@ def upscale(
     run_upscale(**options)
 
 
-@app.command(epilog="Example:\n\n  hinr encode a.png b.png -o latents.safetensors\n\n"
+@app.command(epilog="Examples:\n\n  hinr encode photo.png   (writes photo.latents.safetensors beside it)\n\n"
+             "  hinr encode a.png b.png -o latents.safetensors\n\n"
              "Each input is resized to the model's 32×32 (bicubic, antialiased) and encoded; use "
              "`hinr upscale` to keep the detail of larger images.")
 def encode(
     images: list[Path] = typer.Argument(..., help="Images to encode.", show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="The latents file (.safetensors)."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="FILE",
+        help="The latents file (.safetensors). Default: <stem>.latents.safetensors beside the input "
+             "(several inputs: latents.safetensors beside the first)."),
     weights: Optional[str] = typer.Option(None, "--weights", "-w", help=_WEIGHTS_HELP),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Images encoded at once."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
 ) -> None:
     """Encode images into latents (N, tokens, width) that `hinr render` draws at any size."""
     options = dict(locals())
@@ -195,23 +206,28 @@ def encode(
     run_encode(**options)
 
 
-@app.command(epilog="Examples:\n\n  hinr render latents.safetensors --res 1024 -o big.png\n\n"
+@app.command(epilog="Examples:\n\n  hinr render latents.safetensors --res 128   (writes latents_128.png)\n\n"
+             "  hinr render latents.safetensors --res 1024 -o big.png\n\n"
              "  hinr render latents.safetensors --size 640x480 -o renders/")
 def render(
     latents: Path = typer.Argument(..., help="A latents file written by `hinr encode`.",
                                    show_default=False),
-    output: Path = typer.Option(..., "--output", "-o", help="Output file (one latent) or folder "
-                                "(several: FOLDER/<source stem>.png)."),
-    res: Optional[int] = typer.Option(None, "--res", help="Render N×N."),
-    size: Optional[str] = typer.Option(None, "--size", help="Render WxH (or N for N×N)."),
+    output: Optional[str] = typer.Option(
+        None, "--output", "-o", metavar="PATH",
+        help="Output file (one latent) or folder (several, or a path ending in /: FOLDER/<source "
+             "stem>.png). Default: beside the latents file, <latents stem>_<size>.png (several: "
+             "<source stem>_<size>.png)."),
+    res: Optional[int] = typer.Option(None, "--res", metavar="N", help="Render N×N."),
+    size: Optional[str] = typer.Option(None, "--size", metavar="N|WxH",
+                                       help="Render WxH (or N for N×N)."),
     weights: Optional[str] = typer.Option(None, "--weights", "-w",
                                           help="The weights that encoded the latents. " + _WEIGHTS_HELP),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(1, help="Latents rendered at once (memory grows with it)."),
     chunk: int = typer.Option(16384, help=_CHUNK_HELP),
     precision: str = typer.Option("auto", help=_PRECISION_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    force: bool = typer.Option(False, "--force", help="Allow outputs over 16384 px on a side."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
 ) -> None:
     """Render latents at any resolution, chunked so memory does not grow with it."""
     options = dict(locals())
@@ -223,7 +239,7 @@ def render(
 # --- evaluation ------------------------------------------------------------------------------
 
 @app.command("eval", epilog="Examples:\n\n"
-             "  hinr eval --data ../shared/photos --weights runs/a --weights runs/b --out eval/\n\n"
+             "  hinr eval --data examples/val_photos --weights runs/a --weights runs/b --out eval/\n\n"
              "  hinr eval --data cifar10 --weights runs/cifar --limit 1000\n\n"
              "Each HR image is reduced to 32×32 (PIL bicubic, antialiased) for the input and to 32·k "
              "for the ground truth. Nearest, bilinear, bicubic and Lanczos are scored beside the "
@@ -235,13 +251,17 @@ def eval_(
     split: Optional[str] = typer.Option(None, help="Manifest split of a photo folder (default val)."),
     crops: Optional[int] = typer.Option(None, help="N deterministic square crops per photo (default: its centre square)."),
     limit: Optional[int] = typer.Option(None, help="At most N photos, in manifest order (cifar10: N test images, default 500)."),
-    out: Optional[Path] = typer.Option(None, help="Folder for results.json, results.md and grid.png."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
+    out: Optional[Path] = typer.Option(None, help="Folder for results.json, results.md and grid.png "
+                                       "(checked before any work; earlier results need --overwrite)."),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
     data_dir: Optional[Path] = typer.Option(None, help="Where CIFAR-10 is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
     batch_size: int = typer.Option(8, help="Images encoded and rendered at once."),
-    chunk: int = typer.Option(16384, help="Queries decoded at once per image (bounds memory)."),
+    chunk: int = typer.Option(16384, help="Queries decoded at once per image (bounds memory; "
+                              "capped so one chunk stays under 512 MiB)."),
     precision: str = typer.Option("auto", help=_PRECISION_HELP),
     ensemble: int = typer.Option(1, help=_ENSEMBLE_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results of an earlier "
+                                   "evaluation in --out."),
 ) -> None:
     """Score models against nearest, bilinear, bicubic and Lanczos: PSNR, SSIM and speed per scale."""
     options = dict(locals())
@@ -250,27 +270,89 @@ def eval_(
     run_eval(**options)
 
 
-def main() -> None:
-    """Console entry point: run the app, turning failures into one line and an exit code.
+def _help_types(command) -> None:
+    """Help shows a value's metavar (or TEXT, INTEGER, …) and nothing for flags and arguments,
+    instead of typer's ``<bool>``, ``<str>`` and ``<list[Path]>``."""
+    names = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT", "Path": "PATH"}
+    for param in command.params:
+        if param.param_type_name == "argument" or getattr(param, "is_flag", False):
+            shown = None
+        elif param.metavar is not None:
+            shown = param.metavar
+        else:
+            shown = names.get(param.bare_type().removeprefix("list[").removesuffix("]"), "VALUE")
+        param.display_type_rich = lambda ctx=None, shown=shown: shown
+    make_help_option = command.get_help_option
 
-    Usage errors exit 2; everything else (bad files, missing data, CheckpointError, …) exits 1.
-    Nothing heavy is imported here, so ``hinr --help`` stays fast.
+    def get_help_option(ctx, make=make_help_option):
+        option = make(ctx)
+        if option is not None:
+            option.display_type_rich = lambda ctx=None: None
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in getattr(command, "commands", {}).values():
+        _help_types(sub)
+
+
+def cli():
+    """The click command behind ``app``, with the help display above."""
+    command = typer.main.get_command(app)
+    _help_types(command)
+    return command
+
+
+_MAIN_PID = os.getpid()
+
+
+def _stop(signum: int, frame) -> None:
+    """SIGTERM/SIGHUP: delete pending temporary files and unwind (each writer removes its own)."""
+    from ..atomic import remove_pending
+
+    if os.getpid() != _MAIN_PID:  # a forked child (a data worker) just dies as it would have
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    remove_pending()
+    raise Interrupted(signum)
+
+
+def main() -> None:
+    """Console entry point: run the app, turning every ending into one line and an exit code.
+
+    HinrError (and known library errors): "hinr: error: …", exit 1 (2 for usage errors). Ctrl-C:
+    exit 130; SIGTERM/SIGHUP: temporary files removed, exit 128 + the signal. Anything else is a
+    bug: one "internal error" line, exit 1. Nothing heavy is imported here, so ``hinr --help``
+    stays fast.
     """
+    from ..atomic import remove_pending
+
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        app(standalone_mode=False)
-    except UsageError as err:
-        sys.exit(report(err))
+        code = cli()(standalone_mode=False, prog_name="hinr")
     except typer.Exit as err:
-        sys.exit(err.exit_code)
+        code = err.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        print("hinr: interrupted", file=sys.stderr)
-        sys.exit(130)
+        remove_pending()
+        sys.exit(report(Interrupted(signal.SIGINT)))
+    except Interrupted as err:
+        remove_pending()
+        sys.exit(report(err))
     except Exception as err:
-        # click's (or Typer's vendored click's) usage errors know their message and exit code
+        # click's (typer's vendored click's) usage errors know their message and exit code
         if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
             err.show()
             sys.exit(err.exit_code)
         sys.exit(report(err))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if code == 130:  # typer turns Ctrl-C into Exit(130), returned in non-standalone mode
+        remove_pending()
+        sys.exit(report(Interrupted(signal.SIGINT)))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -1,31 +1,94 @@
-"""How the CLI reports failure: one actionable line on stderr, exit 1 (runtime) or 2 (usage),
-a traceback only with HINR_DEBUG=1."""
+"""How the CLI reports failure: one line on stderr and an exit code, a traceback only with
+HINR_DEBUG=1.
+
+- ``hinr.errors.HinrError`` (and its CLI subclasses below): the user can fix it; one line
+  "hinr: error: …", exit 1 (2 for usage errors, ``HinrUsageError``).
+- ``Interrupted``: Ctrl-C, SIGTERM or SIGHUP; one line, exit 128 + the signal number (130 for Ctrl-C).
+- The allocator giving up: one "out of memory" line saying what to make smaller, exit 1.
+- Anything else is a bug in hinr: one "internal error … please report it" line, exit 1.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
+from ..errors import HinrError, HinrUsageError
 
-class UsageError(Exception):
+ISSUES = "the hinr issue tracker"
+
+
+class UsageError(HinrUsageError):
     """Bad arguments: exit code 2."""
 
 
-class RuntimeFailure(Exception):
+class RuntimeFailure(HinrError):
     """A failure at run time that the user can fix (bad file, missing data): exit code 1."""
+
+
+class Interrupted(BaseException):
+    """A signal asked hinr to stop (a BaseException, so no ``except Exception`` swallows it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        if self.signum == signal.SIGINT:
+            return "interrupted"
+        return f"stopped by {signal.Signals(self.signum).name}"
+
+
+def _known_library_errors() -> tuple[type[BaseException], ...]:
+    """Library errors the user can fix that do not derive from HinrError yet (being converted)."""
+    from ..checkpoint import CheckpointError
+    from ..data.errors import HinrDataError
+
+    return (CheckpointError, HinrDataError)
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """The allocator gave up (MemoryError, torch's CPU or CUDA out-of-memory RuntimeError): the
+    job was too large for this machine, not a bug."""
+    if isinstance(err, MemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
 
 
 def debug_enabled() -> bool:
     return os.environ.get("HINR_DEBUG", "") not in ("", "0")
 
 
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def report(err: BaseException) -> int:
-    """Print the one-line message for ``err`` and return the exit code."""
-    code = 2 if isinstance(err, UsageError) else 1
-    if debug_enabled():
+    """Print the one line for ``err`` on stderr and return the exit code."""
+    if debug_enabled() and not isinstance(err, Interrupted):
         import traceback
 
         traceback.print_exception(err, file=sys.stderr)
-    message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    print(f"hinr: error: {message}", file=sys.stderr)
-    return code
+    if isinstance(err, Interrupted):
+        print(f"hinr: {err}", file=sys.stderr)
+        return err.exit_code
+    if isinstance(err, HinrError):
+        print(f"hinr: error: {_first_line(err)}", file=sys.stderr)
+        return err.exit_code
+    if isinstance(err, _known_library_errors()):
+        print(f"hinr: error: {_first_line(err)}", file=sys.stderr)
+        return 1
+    if _out_of_memory(err):
+        print("hinr: error: out of memory: choose a smaller --size, or a smaller --chunk or "
+              "--batch-size", file=sys.stderr)
+        return 1
+    print(f"hinr: internal error: {type(err).__name__}: {_first_line(err)} — please report it at "
+          f"{ISSUES}; HINR_DEBUG=1 shows the traceback", file=sys.stderr)
+    return 1

@@ -1,25 +1,63 @@
-"""``hinr eval``: check the options, load the models and images, run :func:`hinr.evaluate.evaluate`
-under a progress bar on stderr, print the markdown table on stdout and write the result files."""
+"""``hinr eval``: check the options (and that --out can be written) before any work, load the models
+and images, run :func:`hinr.evaluate.evaluate` under a progress bar on stderr, print the markdown
+table on stdout and write the result files (never over earlier ones without --overwrite)."""
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 from pathlib import Path
 from typing import Optional
 
 from .errors import RuntimeFailure, UsageError
 
+RESULT_FILES = ("results.json", "results.md", "grid.png")
+
+
+def check_out_folder(out: Path, *, overwrite: bool) -> None:
+    """--out must be a folder we can write, holding no earlier results unless --overwrite."""
+    from .outputs import check_writable
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: pass a folder")
+    if not overwrite:
+        for name in RESULT_FILES:
+            if (out / name).exists():
+                raise RuntimeFailure(f"{out / name} exists (an earlier evaluation): pass --overwrite "
+                                     "to replace its results, or choose another --out")
+    check_writable(out, option="--out")
+
+
+def write_results(result, out: Path, *, overwrite: bool) -> list[Path]:
+    """results.json, results.md and grid.png in ``out``, each published whole (hinr.atomic)."""
+    from .. import eval_report
+    from ..atomic import atomic_write
+
+    png = io.BytesIO()
+    eval_report.draw_grid(result).save(png, format="PNG")
+    payloads = {
+        "results.json": (json.dumps(eval_report.result_json(result), indent=1, allow_nan=False,
+                                    ensure_ascii=False) + "\n").encode(),
+        "results.md": eval_report.markdown_table(result).encode(),
+        "grid.png": png.getvalue(),
+    }
+    paths = []
+    for name, payload in payloads.items():
+        paths.append(atomic_write(out / name, lambda tmp, payload=payload: Path(tmp).write_bytes(payload),
+                                  overwrite=overwrite, what="evaluation results"))
+    return paths
+
 
 def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], split: Optional[str],
-              crops: Optional[int], limit: Optional[int], out: Optional[Path], device: str,
-              data_dir: Optional[Path], batch_size: int, chunk: int, precision: str,
-              ensemble: int) -> None:
-    from rich.progress import Progress
-
+             crops: Optional[int], limit: Optional[int], out: Optional[Path], device: str,
+             data_dir: Optional[Path], batch_size: int, chunk: int, precision: str,
+             ensemble: int, overwrite: bool) -> None:
     from .. import eval_report, evaluate
-    from .app import stderr_console
-    from .inference import check_ensemble, check_precision, pick_device
     from ..data.folder import select_images
+    from ..memory import cap_chunk
+    from .console import progress_bar
+    from .inference import check_ensemble, check_precision, pick_device
 
     cifar = data == "cifar10"
     try:
@@ -33,32 +71,30 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
     check_ensemble(ensemble)
-    if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file: pass a folder")
+    if out is not None:
+        check_out_folder(out, overwrite=overwrite)
     if not cifar and not Path(data).expanduser().is_dir():
         raise RuntimeFailure(f"--data {data} is not a folder: pass a folder of photos or 'cifar10'")
     dev = pick_device(device)
     precision = check_precision(precision, dev)
     models = evaluate.load_models(weights or [None], device=dev)
     size = models[0].model.config.image_size
-    console = stderr_console()
-    with Progress(console=console, transient=True, disable=not console.is_terminal) as bars:
-        def bar(description: str):
-            task = bars.add_task(description, total=None)
-            return lambda done, total: bars.update(task, completed=done, total=total)
-
-        if cifar:
-            samples = evaluate.cifar_samples(data_dir, limit=limit or evaluate.CIFAR_DEFAULT_LIMIT)
-        else:
-            root = Path(data).expanduser()
-            paths = select_images(root, split=split or "val")[:limit]
+    chunk = min(cap_chunk(chunk, m.model.config, batch=batch_size) for m in models)
+    if cifar:
+        samples = evaluate.cifar_samples(data_dir, limit=limit or evaluate.CIFAR_DEFAULT_LIMIT)
+    else:
+        root = Path(data).expanduser()
+        paths = select_images(root, split=split or "val")[:limit]
+        with progress_bar("loading images", count=True) as progress:
             samples = evaluate.photo_samples(paths, scale_list, root=root, crops=crops,
-                                             input_size=size, progress=bar("loading images"))
+                                             input_size=size, progress=progress)
+    with progress_bar("evaluating", count=True) as progress:
         result = evaluate.evaluate(samples, models, scale_list, data=data,
                                    split=None if cifar else split or "val", device=dev,
                                    batch_size=batch_size, chunk=chunk, precision=precision,
-                                   ensemble=ensemble, progress=bar("evaluating"))
+                                   ensemble=ensemble, progress=progress)
     sys.stdout.write(eval_report.markdown_table(result))
     if out is not None:
-        eval_report.write_results(result, out)
-        print(f"hinr: wrote {out}/results.json, results.md and grid.png ({result.seconds:.0f} s)", file=sys.stderr)
+        write_results(result, out, overwrite=overwrite)
+        print(f"hinr: wrote {out}/results.json, results.md and grid.png ({result.seconds:.0f} s)",
+              file=sys.stderr)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from ..atomic import atomic_write
 from ..checkpoint import WEIGHTS_NAME, load_model, save_model
 from ..config import preset
+from ..device import resolve_device
 from ..errors import HinrError, HinrUsageError
 from ..models.hinr import HINR
 from ..models.bicubic import pil_bicubic
@@ -49,14 +50,6 @@ class TrainingDivergedError(HinrError):
 
 def psnr(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-12))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise HinrError(f"--device {name} asked for, but no CUDA device is available; use --device cpu")
-    return torch.device(name)
 
 
 def lr_factor(step: int, *, warmup: int, total: int, min_ratio: float) -> float:

@@ -1,0 +1,73 @@
+"""What a render needs in memory, estimated before it starts, so that a size that cannot fit is
+refused in one clear line instead of failing in the allocator (or swapping) halfway.
+
+Two parts grow with the job:
+
+- the decoder's working set: ``bytes_per_query(config)`` per query decoded at once (attention
+  scores and feed-forward activations). The shipped model measured 7–10 KB a query on the CPU
+  (fp32, 4 096–65 536 queries a chunk); the estimate is about 1.5× that, to stay on the safe side.
+  ``cap_chunk`` keeps one chunk under ``CHUNK_BUDGET`` whatever ``--chunk`` asks.
+- the output: ``BYTES_PER_PIXEL`` for each output pixel (float buffers, then 8- or 16-bit planes
+  while the file is written); measured 27 (upscale) to 48 (render) bytes at 2048².
+
+A decoder with query self-attention cannot be chunked: its working set is quadratic in the pixels.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .config import ModelConfig
+
+CHUNK_BUDGET = 512 * 2**20  # bytes one chunk of queries may take
+BYTES_PER_PIXEL = 64  # output buffers and the file being written, per output pixel
+ENSEMBLE_BYTES_PER_PIXEL = 24  # extra per pixel when passes are averaged
+BASE_BYTES = 400 * 2**20  # torch, the model and the process itself
+
+
+def bytes_per_query(config: ModelConfig) -> int:
+    """Estimated decoder working set per query, in bytes (float32)."""
+    if config.arch == "mamba-ginr":
+        heads, width, mult = config.lainr_heads, config.lainr_hidden, 1
+    else:
+        heads, width, mult = config.decoder_heads, config.decoder_dim, config.decoder_ff_mult
+    floats = (2 * heads * config.num_latents  # attention scores and their softmax
+              + 2 * width * mult + 4 * width  # GEGLU hidden and the residual stream
+              + 2 * config.fourier_features + 6 * config.local_pixels ** 2)
+    return 4 * floats
+
+
+def cap_chunk(chunk: int, config: ModelConfig, *, batch: int = 1, budget: int = CHUNK_BUDGET) -> int:
+    """``chunk`` lowered so that ``batch`` images × chunk queries stay under ``budget`` bytes."""
+    return max(1, min(chunk, budget // (bytes_per_query(config) * max(1, batch))))
+
+
+def render_bytes(config: ModelConfig, height: int, width: int, *, chunk: int, batch: int = 1,
+                 ensemble: int = 1) -> int:
+    """Estimated peak bytes of rendering ``batch`` images of height × width, ``chunk`` queries a call."""
+    pixels = height * width
+    per_pixel = BYTES_PER_PIXEL + (ENSEMBLE_BYTES_PER_PIXEL if ensemble > 1 else 0)
+    if config.chunkable:
+        working = batch * min(chunk, pixels) * bytes_per_query(config)
+    else:  # query self-attention: every query attends to every other
+        working = batch * pixels * (bytes_per_query(config) + 4 * config.heads * pixels)
+    return BASE_BYTES + batch * pixels * per_pixel + working
+
+
+def available_bytes() -> int | None:
+    """Memory available to a new allocation here (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
