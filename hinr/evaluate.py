@@ -166,6 +166,17 @@ def parse_scales(text: str) -> list[int]:
     return sorted(scales)
 
 
+def check_request(data: str, scales: Sequence[int], *, crops: int | None = None,
+                  split: str | None = None, jpeg: int | None = None) -> None:
+    """ValueError (one line) for an evaluation that has no ground truth: CIFAR-10 images are 32×32,
+    so only scale 1 of the test split, whole, can be scored there."""
+    if data == "cifar10" and (list(scales) != [1] or crops or split not in (None, "test")):
+        raise ValueError("cifar10 images are 32×32, so only --scales 1 (reconstruction) of the test "
+                         "split has ground truth, without --crops: evaluate upsampling on a photo folder")
+    if jpeg is not None and not 1 <= jpeg <= 100:
+        raise ValueError(f"--jpeg must be a quality in 1..100, got {jpeg}")
+
+
 def photo_samples(paths: Sequence[Path], scales: Sequence[int], *, root: Path | None = None,
                   crops: int | None = None, input_size: int = 32,
                   progress: Progress | None = None) -> list[EvalSample]:

@@ -262,12 +262,20 @@ def eval_(
     ensemble: int = typer.Option(1, help=_ENSEMBLE_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results of an earlier "
                                    "evaluation in --out."),
+    jpeg: Optional[int] = typer.Option(None, help="Score JPEG inputs: every method gets the 32×32 "
+                                       "input after a JPEG round trip at this quality (1–100)."),
+    latent_gain: bool = typer.Option(True, "--latent-gain/--no-latent-gain", help="Also render each "
+                                     "image from the next image's latents and report the PSNR lost "
+                                     "(what the latents carry); doubles the model work."),
 ) -> None:
-    """Score models against nearest, bilinear, bicubic and Lanczos: PSNR, SSIM and speed per scale."""
-    options = dict(locals())
+    """Score models against nearest, bilinear, bicubic and Lanczos: PSNR, SSIM, latent gain, grid
+    score (1.0 = no pattern locked to the input pixels) and speed per scale."""
     from .eval_runner import run_eval
 
-    run_eval(**options)
+    run_eval(data=data, weights=weights, scales=scales, split=split, crops=crops, limit=limit,
+             out=out, device=device, data_dir=data_dir, batch_size=batch_size, chunk=chunk,
+             precision=precision, ensemble=ensemble, overwrite=overwrite, jpeg=jpeg,
+             latent_gain=latent_gain)
 
 
 def _help_types(command) -> None:

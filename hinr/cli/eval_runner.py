@@ -4,8 +4,6 @@ table on stdout and write the result files (never over earlier ones without --ov
 
 from __future__ import annotations
 
-import io
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -29,30 +27,11 @@ def check_out_folder(out: Path, *, overwrite: bool) -> None:
     check_writable(out, option="--out")
 
 
-def write_results(result, out: Path, *, overwrite: bool) -> list[Path]:
-    """results.json, results.md and grid.png in ``out``, each published whole (hinr.atomic)."""
-    from .. import eval_report
-    from ..atomic import atomic_write
-
-    png = io.BytesIO()
-    eval_report.draw_grid(result).save(png, format="PNG")
-    payloads = {
-        "results.json": (json.dumps(eval_report.result_json(result), indent=1, allow_nan=False,
-                                    ensure_ascii=False) + "\n").encode(),
-        "results.md": eval_report.markdown_table(result).encode(),
-        "grid.png": png.getvalue(),
-    }
-    paths = []
-    for name, payload in payloads.items():
-        paths.append(atomic_write(out / name, lambda tmp, payload=payload: Path(tmp).write_bytes(payload),
-                                  overwrite=overwrite, what="evaluation results"))
-    return paths
-
-
 def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], split: Optional[str],
              crops: Optional[int], limit: Optional[int], out: Optional[Path], device: str,
              data_dir: Optional[Path], batch_size: int, chunk: int, precision: str,
-             ensemble: int, overwrite: bool) -> None:
+             ensemble: int, overwrite: bool, jpeg: Optional[int] = None,
+             latent_gain: bool = True) -> None:
     from .. import eval_report, evaluate
     from ..data.folder import select_images
     from ..memory import cap_chunk
@@ -64,9 +43,10 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         scale_list = evaluate.parse_scales(scales or ("1" if cifar else "1,2,4,8"))
     except ValueError as err:
         raise UsageError(f"--scales: {err}") from err
-    if cifar and (scale_list != [1] or crops or split not in (None, "test")):
-        raise UsageError("cifar10 images are 32×32, so only --scales 1 (reconstruction) of the test "
-                         "split has ground truth, without --crops: evaluate upsampling on a photo folder")
+    try:
+        evaluate.check_request(data, scale_list, crops=crops, split=split, jpeg=jpeg)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
     for name, value in (("--crops", crops), ("--limit", limit), ("--batch-size", batch_size), ("--chunk", chunk)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
@@ -92,9 +72,10 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         result = evaluate.evaluate(samples, models, scale_list, data=data,
                                    split=None if cifar else split or "val", device=dev,
                                    batch_size=batch_size, chunk=chunk, precision=precision,
-                                   ensemble=ensemble, progress=progress)
+                                   ensemble=ensemble, jpeg=jpeg, latent_gain=latent_gain,
+                                   progress=progress)
     sys.stdout.write(eval_report.markdown_table(result))
     if out is not None:
-        write_results(result, out, overwrite=overwrite)
+        eval_report.write_results(result, out, overwrite=overwrite)
         print(f"hinr: wrote {out}/results.json, results.md and grid.png ({result.seconds:.0f} s)",
               file=sys.stderr)

@@ -18,7 +18,7 @@ from ..sizes import check_limit, check_size_options, parse_size, target_size
 from .console import progress_bar
 from .errors import RuntimeFailure, UsageError
 from .outputs import (check_not_inputs, check_outputs, default_image_outputs, default_latents_output,
-                      image_output_suffix, is_folder_spec, latents_stem, plan_outputs, publish)
+                      image_output_suffix, is_folder_spec, latents_stem, plan_outputs)
 
 
 # --- options ------------------------------------------------------------------------------------
@@ -140,8 +140,7 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
                                 stride=stride, precision=precision, ensemble=ensemble,
                                 progress=progress)
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
-        publish(out, lambda tmp: save_image(tmp, rgb, alpha=alpha, grey=image.grey, bits=image.bits),
-                overwrite=overwrite)
+        save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits, overwrite=overwrite)
         typer.echo(str(out))
 
 
@@ -177,9 +176,8 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
         sizes.append((image.width, image.height))
     with progress_bar(f"encoding {len(inputs)} image(s)", count=True) as progress:
         latents = encode_images(model, torch.stack(inputs), batch_size=batch_size, progress=progress)
-    publish(out, lambda tmp: save_latents(tmp, latents, model=model, sources=[p.name for p in images],
-                                          input_sizes=sizes),
-            overwrite=overwrite, what="latents")
+    save_latents(out, latents, model=model, sources=[p.name for p in images], input_sizes=sizes,
+                 overwrite=overwrite)
     typer.echo(str(out))
 
 
@@ -228,6 +226,6 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
             rendered = render_latents(model, batch, height, width, chunk=chunk, precision=precision,
                                       progress=progress)
         for out, rgb in zip(outputs[first:first + batch_size], rendered):
-            publish(out, lambda tmp, rgb=rgb: save_image(tmp, rgb), overwrite=overwrite)
+            save_image(out, rgb, overwrite=overwrite)
             typer.echo(str(out))
 

@@ -8,9 +8,10 @@ deterministically: the first input in command-line order keeps it, each later on
 free ``-2``, ``-3``, … suffix (a name some other input produces naturally is never taken), so a
 run always writes one file per input.
 
-Publishing. The library writers write a complete file to a temporary name; ``publish`` then links
-it to the target name, which fails if the target exists (even one that appeared during the run)
-unless --overwrite was given. A signal or failure leaves no temporary file (``hinr.atomic``).
+Publishing is the library writers' (``save_image``, ``save_latents``, through ``hinr.atomic``):
+a complete temporary file is linked to the target name, which fails if the target exists (even
+one that appeared during the run) unless --overwrite was given; a signal or failure leaves no
+temporary file.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
 
-from ..atomic import PENDING, atomic_write
 from ..sizes import size_tag
 from .errors import RuntimeFailure, UsageError
 
@@ -135,21 +134,3 @@ def check_writable(folder: Path, *, option: str) -> None:
     except OSError as err:
         raise RuntimeFailure(f"cannot write into {folder} ({err.strerror or err}): choose another "
                              f"{option}") from err
-
-
-def publish(path: Path, write_to: Callable[[Path], object], *, overwrite: bool,
-            what: str = "output") -> Path:
-    """Have ``write_to(p)`` write the whole result to a temporary ``p`` (with ``path``'s extension,
-    so format-by-extension writers work), then publish it as ``path``: without ``overwrite`` this
-    fails with OutputExistsError if ``path`` exists, whenever it appeared."""
-    def write(tmp: str) -> None:
-        staged = Path(f"{tmp}{path.suffix}")
-        PENDING.add(str(staged))
-        try:
-            write_to(staged)
-            os.replace(staged, tmp)
-        finally:
-            staged.unlink(missing_ok=True)
-            PENDING.discard(str(staged))
-
-    return atomic_write(path, write, overwrite=overwrite, what=what)
