@@ -1,10 +1,9 @@
 """Decoding precision: fp32, or bf16 autocast where the hardware has native bf16 arithmetic.
 
 Under bf16 only the decoder's matmuls run in bf16: the Fourier features, the bicubic base, the
-pixel taps and the locality-biased attention stay fp32 (see their modules), so rendering the
-shipped model in bf16 scores the same PSNR as fp32 to 0.001 dB on the validation photos while
-running 1.5× faster on an AVX512-BF16 CPU (benchmarks/RESULTS.md). CPUs without native bf16
-emulate it, which cannot be expected to gain anything (not measured here), hence ``auto``.
+pixel taps and the locality-biased attention stay fp32 (see their modules), so bf16 renders
+score as fp32 does (benchmarks/RESULTS.md has the figures). CPUs without native bf16 emulate it,
+which cannot be expected to gain anything, hence ``auto``.
 """
 
 from __future__ import annotations

@@ -141,8 +141,8 @@ _OVERWRITE_HELP = ("Replace existing output files (without it, a file that exist
                    "while hinr runs, is never replaced).")
 _FORCE_HELP = ("Allow outputs over 16384 px on a side (a size that needs more memory than is "
                "available is still refused).")
-_ENSEMBLE_HELP = ("Average N flipped/rotated passes (1, 2, 4 or 8): +0.08–0.14 dB on the val "
-                  "photos with 8, at N times the time.")
+_ENSEMBLE_HELP = ("Average N flipped/rotated passes (1, 2, 4 or 8), at N times the time (the README "
+                  "has what it gains).")
 _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 where the CPU or GPU "
                    "has native bf16 (same PSNR, faster), else fp32.")
 
@@ -173,7 +173,7 @@ def upscale(
     precision: str = typer.Option("auto", help=_PRECISION_HELP),
     ensemble: int = typer.Option(1, help=_ENSEMBLE_HELP),
     stride: int = typer.Option(24, help="Tile stride in input pixels (1..24) for inputs over 32×32: "
-                               "smaller blends more tiles per pixel (16: +0.01 dB, 1.8× the time)."),
+                               "smaller decodes more overlap (slower; README has the trade-off)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
 ) -> None:

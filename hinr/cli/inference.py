@@ -37,8 +37,13 @@ def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> N
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     if chunk < 1:
         raise UsageError(f"--chunk must be at least 1, got {chunk}")
-    if stride is not None and not 1 <= stride <= 24:
-        raise UsageError(f"--stride must be in 1..24 (tiles are 32 px and must overlap), got {stride}")
+    if stride is not None:
+        from ..tiling import check_stride  # the one stride rule
+
+        try:
+            check_stride(stride, tile=32)
+        except ValueError as err:
+            raise UsageError(f"--stride: {err}") from err
 
 
 def check_precision(name: str, device) -> str:

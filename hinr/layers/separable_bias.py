@@ -4,7 +4,7 @@ A bias of the form ``bias[b, h, q, m] = ⟨f(b, h, q), g(h, m)⟩ + c(b, h, q)``
 along m drops out of the softmax) need not be materialised as a (B, H, Q, M) tensor: appending
 ``f / scale`` to the queries and ``g`` to the keys makes the attention kernel add it to q·k for
 free. For the decoder's 2D locality bias this removes the largest tensor of a render and lets
-SDPA use its fused kernel (1.3–1.6× faster rendering on the CPU, see benchmarks/RESULTS.md).
+SDPA use its fused kernel (benchmarks/RESULTS.md has the speed-up).
 
 The fold is exact in fp32 but not in bf16: the factors are large (hundreds to thousands) and
 cancel, so in bf16 they would lose the small differences that matter. Low-precision attention
