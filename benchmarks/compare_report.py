@@ -75,7 +75,7 @@ def plot(runs: list[dict], path: Path) -> None:
 
 
 def report(args) -> None:
-    from hinr import evaluate, eval_report  # noqa: F401  (eval_report: same protocol as hinr eval)
+    from hinr import evaluate
     from hinr.checkpoint import load_model
     from hinr.data.folder import select_images
 

@@ -7,7 +7,6 @@ for by ``-m slow``; the plain ``python -m pytest`` skips them so it stays quick 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -101,17 +100,9 @@ def options_model() -> HINR:
 @pytest.fixture
 def run_cli(monkeypatch, capsys) -> Callable[..., tuple[int, str, str]]:
     """Run ``hinr ARGS`` through main() in this process: returns (exit code, stdout, stderr)."""
-    from hinr.cli.app import main
+    from cli_helpers import run
 
-    def run(*args, debug: bool = False) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["hinr", *map(str, args)])
-        monkeypatch.setenv("HINR_DEBUG", "1" if debug else "0")
-        code = 0
-        try:
-            main()
-        except SystemExit as exit_:
-            code = exit_.code or 0
-        out, err = capsys.readouterr()
-        return code, out, err
+    def run_here(*args, debug: bool = False) -> tuple[int, str, str]:
+        return run(capsys, monkeypatch, *args, debug=debug)
 
-    return run
+    return run_here

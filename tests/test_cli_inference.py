@@ -13,8 +13,9 @@ from PIL import Image
 
 from hinr import HINR, preset, save_model
 from hinr.checkpoint import weights_fingerprint
-from hinr.cli.app import main
 from hinr.latents_io import load_latents
+
+from cli_helpers import run
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +33,6 @@ def other_weights(tmp_path_factory):
     return save_model(model, tmp_path_factory.mktemp("w2"))
 
 
-def run(capsys, monkeypatch, *args, debug=False):
-    """Run ``hinr ARGS`` through main(): (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["hinr", *map(str, args)])
-    monkeypatch.setenv("HINR_DEBUG", "1" if debug else "0")
-    code = 0
-    try:
-        main()
-    except SystemExit as exit_:
-        code = exit_.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _photo(path, h=32, w=32, mode="RGB", seed=0):

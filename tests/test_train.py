@@ -116,9 +116,9 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
     assert all(torch.equal(written[k], a[k]) for k in written)
 
 
-def _cli(*args, cwd):
+def _cli(*args, cwd, env=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HINR_DATA_DIR": str(cwd / "no-data"),
-           "XDG_CACHE_HOME": str(cwd / "cache")}
+           "XDG_CACHE_HOME": str(cwd / "cache"), **(env or {})}
     return subprocess.run([sys.executable, "-m", "hinr.cli.app", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=300)
 
@@ -132,10 +132,12 @@ def test_wrong_md5_is_refused_and_nothing_written(fake_cifar, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_missing_dataset_is_a_one_line_error(tmp_path, monkeypatch):
-    import urllib.request
-
-    result = _cli("train", "--data", "cifar10", "--out", "run", cwd=tmp_path)
+def test_missing_dataset_is_a_one_line_error(tmp_path):
+    # the network is blocked for the child, not assumed absent: its downloads go to a closed port
+    dead = "http://127.0.0.1:9"
+    result = _cli("train", "--data", "cifar10", "--out", "run", cwd=tmp_path,
+                  env={"http_proxy": dead, "https_proxy": dead, "HTTP_PROXY": dead,
+                       "HTTPS_PROXY": dead, "no_proxy": "", "NO_PROXY": ""})
     assert result.returncode == 1
     assert "cifar-10-python.tar.gz" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from einops import rearrange
 from torch import nn
 
 from ..config import ModelConfig
