@@ -87,11 +87,14 @@ def read_header(path: str | Path) -> tuple[dict[str, str], dict[str, tuple[int, 
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> HINR:
     """Load a model saved by ``save_model`` (strictly: every tensor must match the config).
 
-    ``path``: None for the weights shipped with hinr, a ``.safetensors`` file, a folder holding
-    ``model.safetensors`` (a training run), or ``hf:owner/name[@revision][:file]`` (Hugging Face
-    Hub; see :mod:`hinr.weights`).
+    ``path``: None (or "default") for the weights shipped with hinr, "jpeg" for the shipped model
+    tuned for JPEG inputs, a ``.safetensors`` file, a folder holding ``model.safetensors`` (a
+    training run), or ``hf:owner/name[@revision][:file]`` (Hugging Face Hub; see
+    :mod:`hinr.weights`).
     """
-    if path is None or str(path).startswith("hf:"):
+    from .weights import SHIPPED
+
+    if path is None or str(path).startswith("hf:") or (str(path) in SHIPPED and not Path(path).exists()):
         from .weights import resolve_weights
 
         path = resolve_weights(path)

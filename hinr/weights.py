@@ -1,7 +1,10 @@
 """Finding the weights that ``--weights`` names.
 
-- nothing: the model shipped with hinr (the repository's ``weights/`` folder, installed as the
-  package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
+- nothing (or ``default``): the model shipped with hinr (the repository's ``weights/`` folder,
+  installed as the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
+- ``jpeg``: the shipped model fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs,
+  for photos that went through JPEG (see weights/README.md); a file or folder of that name in the
+  working directory wins;
 - a ``.safetensors`` file, or a folder (a training run) holding ``model.safetensors``;
 - ``hf:owner/name[@revision][:file]``: a Hugging Face Hub repository, downloaded once into the hub
   cache by ``huggingface_hub``; with ``HF_HUB_OFFLINE=1``, or when the Hub cannot be reached within
@@ -28,13 +31,16 @@ HUB_PROBE_TIMEOUT_S = 2.0  # DNS + TCP connect to the Hub; past this, treat the 
 _HF_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:]+))?(?::(?P<file>.+))?$")
 
 
-def shipped_weights() -> Path:
-    """The default weights file shipped with hinr (it may be missing in a bare checkout)."""
+SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors"}  # --weights NAME → shipped file
+
+
+def shipped_weights(name: str = "default") -> Path:
+    """A weights file shipped with hinr, by name (it may be missing in a bare checkout)."""
     package = Path(__file__).resolve().parent
     for folder in (package / "_weights", package.parent / "weights"):
-        if (folder / WEIGHTS_NAME).is_file():
-            return folder / WEIGHTS_NAME
-    return package / "_weights" / WEIGHTS_NAME
+        if (folder / SHIPPED[name]).is_file():
+            return folder / SHIPPED[name]
+    return package / "_weights" / SHIPPED[name]
 
 
 def resolve_weights(spec: str | Path | None) -> Path:
@@ -49,6 +55,11 @@ def resolve_weights(spec: str | Path | None) -> Path:
     if text.startswith(HF_PREFIX):
         return download_hub_weights(text[len(HF_PREFIX):])
     path = Path(text).expanduser()
+    if text in SHIPPED and not path.exists():
+        path = shipped_weights(text)
+        if not path.is_file():
+            raise CheckpointError(f"this hinr install has no shipped '{text}' weights")
+        return path
     if path.is_dir():
         path = path / WEIGHTS_NAME
         if not path.is_file():

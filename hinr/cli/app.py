@@ -132,8 +132,9 @@ def train(
 
 # --- inference: upscale, encode, render ------------------------------------------------------
 
-_WEIGHTS_HELP = ("Weights: a .safetensors file, a training run folder, or hf:owner/name[@rev] "
-                 "(HF_HUB_OFFLINE=1 uses the cache only). Default: the model shipped with hinr.")
+_WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the shipped model tuned "
+                 "for JPEG-compressed inputs), a .safetensors file, a training run folder, or "
+                 "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")

@@ -1,0 +1,30 @@
+"""The shipped weights by name: `default` and `jpeg` load from anywhere, a local path of the
+same name wins, and the two models are different models of the same architecture."""
+
+import os
+
+import pytest
+import torch
+
+import hinr
+from hinr.checkpoint import weights_fingerprint
+from hinr.errors import HinrError
+from hinr.weights import resolve_weights
+
+
+def test_named_shipped_weights_load_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    default, jpeg = hinr.load_model(), hinr.load_model("jpeg")
+    assert weights_fingerprint(hinr.load_model("default")) == weights_fingerprint(default)
+    assert default.config == jpeg.config
+    assert weights_fingerprint(default) != weights_fingerprint(jpeg)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert (default.render(default.encode(x), 64, 64) - jpeg.render(jpeg.encode(x), 64, 64)).abs().max() > 1e-3
+
+
+def test_a_local_path_named_like_a_shipped_model_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("jpeg")
+    with pytest.raises(HinrError, match="holds no model.safetensors"):
+        resolve_weights("jpeg")
