@@ -9,8 +9,9 @@ enlargement, not a reduction: PSNR is only taken over the photos whose crop cove
 ("—" where none does). Likewise a photo smaller than the input size is enlarged into it.
 
 Each (case, method) runs in a fresh interpreter (``harness.run_worker``): peak RSS is that worker's
-peak (imports, weights and the upscales; see ``peak_rss_mib``); the wall time covers the upscales of all photos
-after a warm-up, not start-up or weight loading (shown apart for hinr). Outputs are rounded to 8
+peak (imports, weights and the upscales; see ``peak_rss_mib``); the wall time, and the CPU time of
+all its threads (which another process on the same cores inflates less than the wall time), cover
+the upscales of all photos after a warm-up, not start-up or weight loading (shown apart for hinr). Outputs are rounded to 8
 bits before PSNR (RGB, peak 255), as the CLI saves them. Methods:
 
 - ``hinr``: ``hinr.upscale.upscale_image(model, rgb, (H, W), precision="auto")``, the CLI's path,
@@ -165,9 +166,11 @@ def _upscaler(spec: dict):
         sr = dnn_superres.DnnSuperResImpl_create()
         sr.readModel(spec["model"])
         sr.setModel(spec["method"], case.scale)
-        # dnn_superres takes and gives BGR
-        return (lambda rgb: np.ascontiguousarray(sr.upsample(np.ascontiguousarray(rgb[:, :, ::-1]))[:, :, ::-1]),
-                time.perf_counter() - start)
+        def opencv(rgb):  # dnn_superres takes and gives BGR
+            bgr = sr.upsample(np.ascontiguousarray(rgb[:, :, ::-1]))
+            return np.ascontiguousarray(bgr[:, :, ::-1])
+
+        return opencv, time.perf_counter() - start
     import torch
 
     from hinr import load_model
@@ -184,6 +187,12 @@ def _upscaler(spec: dict):
     return hinr, time.perf_counter() - start
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker(spec: dict) -> dict:
     """Upscale every photo of the spec for one (case, method); runs in a fresh interpreter."""
     import numpy as np
@@ -194,16 +203,17 @@ def worker(spec: dict) -> dict:
     photos = [Image.open(p).convert("RGB") for p in spec["photos"]]
     inputs = [np.asarray(prepare(p, (case.width, case.height))) for p in photos]
     upscale(inputs[0][:40, :40])  # warm-up: first-call allocations and kernel selection
-    seconds, scores = 0.0, []
+    seconds, cpu, scores = 0.0, 0.0, []
     for photo, rgb in zip(photos, inputs):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         out = upscale(rgb)
         seconds += time.perf_counter() - start
+        cpu += _cpu_seconds() - cpu_start
         if out.shape != (case.output[1], case.output[0], 3):
             raise RuntimeError(f"{spec['method']} gave {out.shape}, expected {case.output[::-1]}")
         if covers(photo.size, case.output):
             scores.append(psnr_8bit(out, np.asarray(prepare(photo, case.output))))
-    return {"seconds": seconds, "load": load_seconds, "psnr": scores, "photos": len(photos),
+    return {"seconds": seconds, "cpu": cpu, "load": load_seconds, "psnr": scores, "photos": len(photos),
             "rss_mib": peak_rss_mib()}
 
 
@@ -215,9 +225,10 @@ def val_photos(folder: Path, split: str) -> list[Path]:
 
 def run_table(args, cases: list[Case], photos: list[Path]) -> None:
     missing = opencv_missing(args.opencv_models)
-    header = (f"{'case':<12}{'output':>11}{'method':>9}{'wall s':>9}{'s/photo':>9}{'Mpx/s':>9}"
-              f"{'peak RSS MiB':>14}{'PSNR dB':>9}{'PSNR n':>8}  note")
+    header = (f"{'case':<12}{'output':>11}{'method':>9}{'wall s':>9}{'CPU s':>9}{'s/photo':>9}"
+              f"{'Mpx/s':>9}{'peak RSS MiB':>14}{'PSNR dB':>9}{'PSNR n':>8}  note")
     lines, notes = [header], []
+    dashes = "".join(f"{'—':>{width}}" for width in (9, 9, 9, 9, 14, 9, 8))
     for case in cases:
         out_w, out_h = case.output
         for method in args.methods:
@@ -228,20 +239,21 @@ def run_table(args, cases: list[Case], photos: list[Path]) -> None:
                 model = opencv_model(args.opencv_models, method, case.scale)
                 if missing or model is None:
                     note = missing or f"no {OPENCV[method]}_x{case.scale}.pb in {args.opencv_models}"
-                    lines.append(f"{row}{'—':>9}{'—':>9}{'—':>9}{'—':>14}{'—':>9}{'—':>8}  skipped: {note}")
+                    lines.append(f"{row}{dashes}  skipped: {note}")
                     continue
                 spec["model"] = str(model)
             print(f"  {case.name} {method} …", file=sys.stderr, flush=True)
             result = run_worker(__file__, spec, timeout=args.timeout)
             if "error" in result:
-                lines.append(f"{row}{'—':>9}{'—':>9}{'—':>9}{'—':>14}{'—':>9}{'—':>8}  {result['error']}")
+                lines.append(f"{row}{dashes}  {result['error']}")
                 continue
             n = result["photos"]
             mpx = out_w * out_h * n / 1e6 / result["seconds"]
             scores = result["psnr"]
             psnr = f"{statistics.mean(scores):.3f}" if scores else "—"
             note = f"load {result['load']:.1f} s" if method == "hinr" else ""
-            lines.append(f"{row}{result['seconds']:>9.2f}{result['seconds'] / n:>9.2f}{mpx:>9.3f}"
+            lines.append(f"{row}{result['seconds']:>9.2f}{result['cpu']:>9.2f}"
+                         f"{result['seconds'] / n:>9.2f}{mpx:>9.3f}"
                          f"{result['rss_mib']:>14.0f}{psnr:>9}{f'{len(scores)}/{n}':>8}  {note}")
             print(f"    {result['seconds']:.1f} s", file=sys.stderr, flush=True)
     if missing:
@@ -302,31 +314,37 @@ def profile(args, photo: Path) -> None:
           f"{args.weights or 'shipped'}, precision auto: {seconds:.1f} s under the profiler")
     print()
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile_top))
-    regions, kinds = {}, {}
+    regions, kinds, ops = {}, {}, {}
     total = 0.0
     for event in prof.events():
         self_us = event.self_cpu_time_total
-        if event.name.startswith("#") or self_us <= 0:
-            if event.name.startswith("#"):
-                total += self_us  # the label's own overhead
-                regions[event.name[1:]] = regions.get(event.name[1:], 0.0) + self_us
+        if self_us <= 0:
             continue
         region, parent = "outside the model (tiling, blend, copies)", event.cpu_parent
-        while parent is not None:
+        if event.name.startswith("#"):  # a label's own time: the Python between the ops it holds
+            region = event.name[1:]
+        while parent is not None and not event.name.startswith("#"):
             if parent.name.startswith("#"):
                 region = parent.name[1:]
                 break
             parent = parent.cpu_parent
+        kind = "python between ops" if event.name.startswith("#") else op_kind(event.name)
         regions[region] = regions.get(region, 0.0) + self_us
-        kind = op_kind(event.name)
         kinds[kind] = kinds.get(kind, 0.0) + self_us
+        ops.setdefault(region, {})
+        ops[region][event.name] = ops[region].get(event.name, 0.0) + self_us
         total += self_us
     for title, table in (("by model part (self CPU time of the ops inside)", regions),
                          ("by op kind (self CPU time)", kinds)):
         print(title)
         for name, us in sorted(table.items(), key=lambda kv: -kv[1]):
-            print(f"  {name:<44}{us / 1e6:>9.2f} s{100 * us / total:>7.1f} %")
+            print(f"  {name:<48}{us / 1e6:>9.2f} s{100 * us / total:>7.1f} %")
         print()
+    print("top ops of each model part (self CPU time, % of all)")
+    for region, _ in sorted(regions.items(), key=lambda kv: -kv[1]):
+        top = sorted(ops[region].items(), key=lambda kv: -kv[1])[:6]
+        print(f"  {region}: " + ", ".join(f"{name.removeprefix('aten::')} {100 * us / total:.1f} %"
+                                          for name, us in top))
 
 
 def op_kind(name: str) -> str:
@@ -340,14 +358,19 @@ def op_kind(name: str) -> str:
     if n in {"index_select", "gather", "index", "take", "take_along_dim", "grid_sample",
              "embedding", "index_put_", "scatter", "scatter_add_", "_index_put_impl_"}:
         return "gathers / index (bicubic taps, local read-out)"
+    if n in {"select", "slice", "view", "reshape", "permute", "expand", "unsqueeze", "squeeze",
+             "as_strided", "transpose", "t", "unbind", "split", "chunk", "narrow", "flatten",
+             "unflatten", "_unsafe_view", "alias", "detach", "lift_fresh", "expand_as", "view_as"}:
+        return "views / reshapes (no data moved)"
     if n in {"copy_", "to", "_to_copy", "contiguous", "clone", "cat", "stack", "empty_like",
              "zeros", "empty", "empty_strided", "fill_", "zero_", "full", "resize_", "new_zeros"}:
         return "copies / allocation"
-    if n in {"cumsum", "exp", "softplus", "logcumsumexp", "flip", "cumprod"}:
+    if n in {"cumsum", "exp", "exp_", "softplus", "logcumsumexp", "flip", "cumprod"}:
         return "scan-type (cumsum, exp, softplus, flip)"
     if n in {"layer_norm", "native_layer_norm", "gelu", "silu", "mul", "add", "sub", "div", "mul_",
              "add_", "sub_", "div_", "neg", "sigmoid", "sin", "cos", "floor", "clamp", "clamp_",
-             "abs", "pow", "sqrt", "rsqrt", "where", "sum", "mean", "addcmul_", "lerp"}:
+             "abs", "pow", "sqrt", "rsqrt", "where", "sum", "mean", "addcmul_", "lerp",
+             "gelu_", "silu_", "sigmoid_", "relu", "relu_", "addcmul", "square", "sin_", "cos_"}:
         return "elementwise / norms / reductions"
     return "other"
 
