@@ -11,8 +11,8 @@ enlargement, not a reduction: PSNR is only taken over the photos whose crop cove
 Each (case, method) runs in a fresh interpreter (``harness.run_worker``): peak RSS is that worker's
 peak (imports, weights and the upscales; see ``peak_rss_mib``); the wall time, and the CPU time of
 all its threads (which another process on the same cores inflates less than the wall time), cover
-the upscales of all photos after a warm-up, not start-up or weight loading (shown apart for hinr). Outputs are rounded to 8
-bits before PSNR (RGB, peak 255), as the CLI saves them. Methods:
+the upscales of all photos after a warm-up, not start-up or weight loading (shown apart for
+hinr). Outputs are rounded to 8 bits before PSNR (RGB, peak 255), as the CLI saves them. Methods:
 
 - ``hinr``: ``hinr.upscale.upscale_image(model, rgb, (H, W), precision="auto")``, the CLI's path,
   with the shipped weights (``hinr.load_model()``) or ``--weights``;
