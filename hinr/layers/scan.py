@@ -150,12 +150,18 @@ class _SelectiveScanCore(torch.autograd.Function):
         B_row = rearrange(B, "l b n -> l b 1 n")
         # One (L, B, D, N) buffer holds every state; step t writes the contiguous slice states[t].
         states = u.new_empty(*u.shape, A.shape[1])
-        decay = torch.empty_like(states[0])
-        torch.mul(drive_in[0], B_row[0], out=states[0])
-        for t in range(1, states.shape[0]):
-            torch.mul(rearrange(delta[t], "b d -> b d 1"), A, out=decay).exp_()
-            torch.mul(drive_in[t], B_row[t], out=states[t])
-            states[t].addcmul_(decay, states[t - 1])
+        L, Bsz, Din, N = states.shape
+        # The decays and drives of a chunk of T steps are computed in one call each (a per-step
+        # exp costs more in call overhead than in arithmetic); the loop is left one addcmul a step.
+        T = max(1, _CHUNK_BYTES // (Bsz * Din * N * states.element_size()))
+        decay_buf = states.new_empty(T, Bsz, Din, N)
+        torch.mul(drive_in, B_row, out=states)
+        for s in range(1, L, T):
+            e = min(L, s + T)
+            decay = decay_buf[: e - s]
+            torch.mul(rearrange(delta[s:e], "t b d -> t b d 1"), A, out=decay).exp_()
+            for t in range(s, e):
+                states[t].addcmul_(decay[t - s], states[t - 1])
         y = _contract_n(states, C)
         ctx.save_for_backward(u, delta, A, B, C, states)
         return y
