@@ -30,7 +30,6 @@ hinr). Outputs are rounded to 8 bits before PSNR (RGB, peak 255), as the CLI sav
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
