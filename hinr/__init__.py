@@ -23,7 +23,7 @@ _EXPORTS = {
     "preset": "hinr.config", "HINR": "hinr.models.hinr", "Latents": "hinr.models.hinr",
     "CheckpointError": "hinr.checkpoint", "load_model": "hinr.checkpoint",
     "save_model": "hinr.checkpoint", "upscale_image": "hinr.upscale",
-    "render_latents": "hinr.render",
+    "render_latents": "hinr.render", "HinrError": "hinr.errors",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
