@@ -60,10 +60,13 @@ def models() -> None:
             cfg = preset(name, arch=arch)
             with torch.device("meta"):
                 model = HINR(cfg)
-            encoder = (f"Perceiver ×{cfg.perceiver_blocks}" if arch == "scent"
-                       else f"BiMamba ×{cfg.encoder_depth}")
-            decoder = ("LAINR multi-band" if arch == "mamba-ginr"
-                       else f"SCENT {cfg.decoder_dim}, {cfg.decoder_depth} FF")
+            encoder = {"scent": f"Perceiver ×{cfg.perceiver_blocks}",
+                       "liif": f"EDSR ×{cfg.encoder_depth}"}.get(arch, f"BiMamba ×{cfg.encoder_depth}")
+            if cfg.readout == "local":
+                decoder = f"local MLP {cfg.decoder_dim} × {cfg.decoder_depth}"
+            else:
+                decoder = ("LAINR multi-band" if arch == "mamba-ginr"
+                           else f"SCENT {cfg.decoder_dim}, {cfg.decoder_depth} FF")
             table.add_row(arch, name, f"{model.num_parameters / 1e6:.2f} M",
                           f"{cfg.num_latents} × {cfg.dim}", encoder, decoder)
     Console().print(table)
