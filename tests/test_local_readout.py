@@ -153,3 +153,9 @@ def test_save_load_round_trip(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded.render(loaded.encode(x), 40, 40),
                                    model.render(model.encode(x), 40, 40))
+
+
+def test_models_lists_liif(run_cli):
+    code, out, _ = run_cli("models")
+    assert code == 0
+    assert "liif" in out and "EDSR ×16" in out and "local MLP" in out
