@@ -92,13 +92,9 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     training run), or ``hf:owner/name[@revision][:file]`` (Hugging Face Hub; see
     :mod:`hinr.weights`).
     """
-    from .weights import SHIPPED
+    from .weights import resolve_weights  # every spelling of --weights, resolved in one place
 
-    if path is None or str(path).startswith("hf:") or (str(path) in SHIPPED and not Path(path).exists()):
-        from .weights import resolve_weights
-
-        path = resolve_weights(path)
-    path = resolve_weights_file(path)
+    path = resolve_weights(path)
     metadata, shapes = read_header(path)
     config = config_from_metadata(metadata, source=path)
     check_config_fits_file(config, shapes, source=path)

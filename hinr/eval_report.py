@@ -180,6 +180,17 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, w
     return text + "..."
 
 
+RESULT_FILES = ("results.json", "results.md", "grid.png")
+
+
+def check_no_results(out_dir: str | Path) -> None:
+    """OutputExistsError if ``out_dir`` holds results of an earlier evaluation."""
+    for name in RESULT_FILES:
+        if (Path(out_dir) / name).exists():
+            raise OutputExistsError(f"{Path(out_dir) / name} exists (an earlier evaluation): pass "
+                                    "--overwrite to replace its results, or choose another --out")
+
+
 def write_results(result: EvalResult, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
     """Write results.json, results.md and grid.png into ``out_dir`` (each through
     :func:`hinr.atomic.atomic_write`). Without ``overwrite``, refuse before writing anything if
@@ -195,10 +206,7 @@ def write_results(result: EvalResult, out_dir: str | Path, *, overwrite: bool = 
         "grid.png": png.getvalue(),
     }
     if not overwrite:
-        for name in files:
-            if (out_dir / name).exists():
-                raise OutputExistsError(f"{out_dir / name} exists; pass --overwrite to replace the "
-                                        "results in it, or choose another --out")
+        check_no_results(out_dir)
     return [atomic_write(out_dir / name, _bytes_writer(payload), overwrite=overwrite,
                          what="evaluation results") for name, payload in files.items()]
 

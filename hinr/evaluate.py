@@ -356,6 +356,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
 
         for m, result in zip(models, results):
             sums = {k: 0.0 for k in scales}
+            swapped_sums = {k: 0.0 for k in scales}
             for symmetry in passes:
                 _sync(device)
                 clock = time.perf_counter()
@@ -372,10 +373,14 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                     result.render_s += time.perf_counter() - clock
                     result.render_pixels += len(batch) * side * side
                     sums[k] = sums[k] + symmetry.undo(rendered.cpu())
-            if latent_gain:
-                _record_swapped(m.model, result, low, partners, targets, scales, passes, device,
-                                chunk, precision)
+                if latent_gain:
+                    for k, rendered in _render_swapped(m.model, latents, symmetry.apply(partners),
+                                                       targets, scales, chunk, precision):
+                        swapped_sums[k] = swapped_sums[k] + symmetry.undo(rendered)
             for k in scales:
+                if latent_gain:
+                    result.swapped_psnr.setdefault(k, []).extend(
+                        psnr(_quantize(swapped_sums[k] / len(passes)), targets[k]).tolist())
                 rendered = _quantize(sums[k] / len(passes))
                 result.record(k, rendered, targets[k])
                 if k == top:
@@ -395,24 +400,17 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                       truth_grid={k: p.score for k, p in truth.items()})
 
 
-def _record_swapped(model: HINR, result: MethodResult, low: torch.Tensor, partners: torch.Tensor,
-                    targets: dict[int, torch.Tensor], scales: Sequence[int], passes, device,
-                    chunk: int, precision: str) -> None:
-    """Render each image of the batch from its partner's latents (tokens only: the image's own
-    pixels stay, for the options that read them) and record the PSNR; not timed."""
-    sums = {k: 0.0 for k in scales}
-    for symmetry in passes:
-        with torch.inference_mode():
-            own = model.encode(symmetry.apply(low).to(device))
-            other = model.encode(symmetry.apply(partners).to(device))
-        swapped = Latents(other.tokens, own.images)
-        for k in scales:
-            side = targets[k].shape[-1]
-            rendered = model.render(swapped, side, side, chunk=chunk, precision=precision)
-            sums[k] = sums[k] + symmetry.undo(rendered.cpu())
+def _render_swapped(model: HINR, latents: Latents, partners: torch.Tensor,
+                    targets: dict[int, torch.Tensor], scales: Sequence[int], chunk: int,
+                    precision: str):
+    """Yield (scale, render) of each image of the batch from its partner's tokens, the image's own
+    pixels kept (for the options that read them); not timed. ``latents``: the batch's own."""
+    with torch.inference_mode():
+        other = model.encode(partners.to(latents.tokens.device))
+    swapped = Latents(other.tokens, latents.images)
     for k in scales:
-        result.swapped_psnr.setdefault(k, []).extend(
-            psnr(_quantize(sums[k] / len(passes)), targets[k]).tolist())
+        side = targets[k].shape[-1]
+        yield k, model.render(swapped, side, side, chunk=chunk, precision=precision).cpu()
 
 
 def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int,

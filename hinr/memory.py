@@ -4,7 +4,7 @@ refused in one clear line instead of failing in the allocator (or swapping) half
 Two parts grow with the job:
 
 - the decoder's working set: ``bytes_per_query(config)`` per query decoded at once (attention
-  scores and feed-forward activations). The shipped model measured 7–10 KB a query on the CPU
+  scores and feed-forward activations; for the local read-out, four corners' hidden layers). The shipped model measured 7–10 KB a query on the CPU
   (fp32, 4 096–65 536 queries a chunk); the estimate is about 1.5× that, to stay on the safe side.
   ``cap_chunk`` keeps one chunk under ``CHUNK_BUDGET`` whatever ``--chunk`` asks.
 - the output: ``BYTES_PER_PIXEL`` for each output pixel (float buffers, then 8- or 16-bit planes
@@ -27,6 +27,8 @@ BASE_BYTES = 400 * 2**20  # torch, the model and the process itself
 
 def bytes_per_query(config: ModelConfig) -> int:
     """Estimated decoder working set per query, in bytes (float32)."""
+    if config.readout == "local":  # four corners through the MLP, whatever the number of latents
+        return 4 * (4 * 3 * config.decoder_dim + 32)
     if config.arch == "mamba-ginr":
         heads, width, mult = config.lainr_heads, config.lainr_hidden, 1
     else:

@@ -67,7 +67,7 @@ def resolve_weights(spec: str | Path | None) -> Path:
                                   "or a .safetensors file")
         return path
     if not path.exists():
-        raise CheckpointError(f"weights {path} do not exist: pass a run folder, a .safetensors file "
+        raise CheckpointError(f"no weights at {path}: pass a run folder, a .safetensors file "
                               "or hf:owner/name")
     return path
 

@@ -159,3 +159,13 @@ def test_models_lists_liif(run_cli):
     code, out, _ = run_cli("models")
     assert code == 0
     assert "liif" in out and "EDSR ×16" in out and "local MLP" in out
+
+
+def test_memory_estimate_of_the_local_read_out_does_not_grow_with_the_latents():
+    from hinr.memory import bytes_per_query
+
+    small = preset("tiny", readout="local", decoder_dim=64)
+    many = preset("tiny", arch="liif", decoder_dim=64)  # 1024 latents, not 256
+    assert many.num_latents == 4 * small.num_latents
+    assert bytes_per_query(small) == bytes_per_query(many)
+    assert bytes_per_query(many) < bytes_per_query(preset("tiny", decoder_dim=64, num_latents=1024))

@@ -10,9 +10,6 @@ from typing import Optional
 
 from .errors import RuntimeFailure, UsageError
 
-RESULT_FILES = ("results.json", "results.md", "grid.png")
-
-
 def check_out_folder(out: Path, *, overwrite: bool) -> None:
     """--out must be a folder we can write, holding no earlier results unless --overwrite."""
     from .outputs import check_writable
@@ -20,10 +17,9 @@ def check_out_folder(out: Path, *, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: pass a folder")
     if not overwrite:
-        for name in RESULT_FILES:
-            if (out / name).exists():
-                raise RuntimeFailure(f"{out / name} exists (an earlier evaluation): pass --overwrite "
-                                     "to replace its results, or choose another --out")
+        from ..eval_report import check_no_results
+
+        check_no_results(out)  # before any work, not only when the results are written
     check_writable(out, option="--out")
 
 
