@@ -42,8 +42,7 @@ def tile_offsets(length: int, *, tile: int, stride: int) -> list[int]:
     """Offsets of tiles of side ``tile`` every ``stride`` px, the last snapped to ``length − tile``."""
     if length < tile:
         raise ValueError(f"an axis of {length} px is shorter than one {tile} px tile: enlarge it first")
-    if not 0 < stride < tile:
-        raise ValueError(f"stride must be in 1..{tile - 1}, got {stride}")
+    check_stride(stride, tile=tile)
     count = math.ceil((length - tile) / stride) + 1
     return [min(i * stride, length - tile) for i in range(count)]
 
