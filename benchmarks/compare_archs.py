@@ -51,7 +51,8 @@ def train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(data=args.data, arch=args.arch, preset=args.preset, model_overrides=overrides,
                       steps=10**6, batch_size=16, lr=args.lr, warmup=200, queries=512,
                       hr_size=256, recon_weight=0.25, degrade=args.degrade, val_every=10**9,
-                      save_every=10**9, seed=args.seed, device="cpu", val_images=32)
+                      save_every=10**9, seed=args.seed, device="cpu", val_images=32,
+                      init_from=args.init_from)
     out = Path(args.out)
     trainer = Trainer(cfg, out)
     budget = args.minutes * 60.0
@@ -100,6 +101,7 @@ def main() -> None:
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--val-points", type=int, default=12)
     t.add_argument("--overrides", help="JSON of extra ModelConfig fields")
+    t.add_argument("--init-from", help="start from these weights (their config wins over --overrides)")
     r = sub.add_parser("report")
     r.add_argument("runs", nargs="+")
     r.add_argument("--out", default="benchmarks/compare")

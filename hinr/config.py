@@ -76,6 +76,9 @@ class ModelConfig:
     lainr_freqs_per_band: int = 16
     # --- options beyond the design (all off in base) -----------------------------------------
     residual: bool = False  # output = PIL-exact bicubic of the input + the decoder's correction
+    # output = the decoder's + s·(bicubic − ½), s a learned per-channel weight (LTE's skip of the
+    # upsampled input); unlike ``residual`` it can be added to a trained model at s = 0
+    base_skip: bool = False
     locality: bool = False  # 2D distance bias in cross-attention + query offset from its cell
     cell_input: bool = False  # the decoder sees the output pixel size (LIIF cell decoding)
     local_pixels: int = 0  # k > 0: the decoder sees the k×k input pixels around the query
@@ -95,6 +98,8 @@ class ModelConfig:
             raise ValueError("liif has one latent per input pixel: num_latents must be image_size²")
         if self.readout == "local" and self.image_size % self.latent_grid:
             raise ValueError("the local read-out needs image_size to be a multiple of the latent grid side")
+        if self.base_skip and self.residual:
+            raise ValueError("base_skip and residual both add the bicubic base: choose one")
         if self.lp_placement not in LP_PLACEMENTS:
             raise ValueError(f"unknown lp_placement {self.lp_placement!r}; choose {LP_PLACEMENTS}")
         if self.lp_interleave not in LP_INTERLEAVES:

@@ -1,5 +1,10 @@
-"""Growing a trained model's local-pixel neighbourhood (the ``local_pixels`` decoder option) from
-k×k to a larger K×K without changing what it computes, so that training can continue from it.
+"""Growing a trained model without changing what it computes, so that training can continue from it:
+
+- ``widen_local_pixels``: the ``local_pixels`` neighbourhood of the attention decoder, k×k → K×K;
+- ``add_base_skip``: the ``base_skip`` path (the bicubic base added to the output through a
+  learned per-channel weight), added at weight 0.
+
+Widening:
 
 The decoder reads the k×k taps through the columns of ``decoder.query_proj`` after the Fourier
 features, at the ``taps`` slice of the query extras (``QueryExtras.slices``), laid out (row,
@@ -12,6 +17,8 @@ this way (4×4 → 6×6 → 8×8, trained on after each; see weights/README.md).
 from __future__ import annotations
 
 from dataclasses import replace
+
+import torch
 
 from .models.hinr import HINR
 
@@ -45,3 +52,15 @@ def widen_local_pixels(model: HINR, k: int) -> HINR:
     state["decoder.query_proj.weight"] = grown
     wide.load_state_dict(state)
     return wide.train(model.training)
+
+
+def add_base_skip(model: HINR) -> HINR:
+    """A copy of ``model`` with the ``base_skip`` path at weight 0: the same function, and the
+    weight learns from the next step on (its gradient is the output's, times the base − ½)."""
+    c = model.config
+    if c.base_skip or c.residual:
+        raise ValueError("the model already adds the bicubic base (base_skip or residual)")
+    grown = HINR(replace(c, base_skip=True)).to(next(model.parameters()).device)
+    state = dict(model.state_dict(), base_skip=torch.zeros(3))
+    grown.load_state_dict(state)
+    return grown.train(model.training)

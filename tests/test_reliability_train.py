@@ -78,6 +78,7 @@ def test_cli_refuses_bad_options_before_loading_data(tmp_path, args, flag):
 
 
 def test_defaults_are_the_best_recipe_and_base_stays_the_design():
+    from hinr.cli.errors import UsageError
     from hinr.cli.train_runner import TrainOptions, config_from_options
 
     recipe = config_from_options(TrainOptions()).model_overrides
@@ -89,6 +90,11 @@ def test_defaults_are_the_best_recipe_and_base_stays_the_design():
                                      "local_pixels": 0}
     assert config_from_options(TrainOptions(preset="base", locality=True)).model_overrides == {
         "locality": True}
+    # --base-skip replaces the recipe's residual; both given is refused before any data loads
+    skip = config_from_options(TrainOptions(base_skip=True)).model_overrides
+    assert skip["base_skip"] is True and skip["residual"] is False
+    with pytest.raises(UsageError, match="choose one"):
+        config_from_options(TrainOptions(base_skip=True, residual=True))
 
 
 # --- one training per run folder ---------------------------------------------------------------

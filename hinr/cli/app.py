@@ -97,6 +97,7 @@ def train(
     hr_size: Optional[int] = typer.Option(None, help="Super-resolution training: HR crops up to this side; the 32×32 input is their antialiased reduction."),
     recon_weight: Optional[float] = typer.Option(None, show_default="0", help="With --hr-size: weight of an added 32×32 reconstruction loss."),
     residual: Optional[bool] = typer.Option(None, "--residual/--no-residual", show_default="on; off with --preset base", help="Decoder predicts a correction over PIL bicubic."),
+    base_skip: Optional[bool] = typer.Option(None, "--base-skip/--no-base-skip", show_default="off", help="Add PIL bicubic to the decoder's output through a learned per-channel weight (LTE's skip; exclusive with --residual)."),
     locality: Optional[bool] = typer.Option(None, "--locality/--no-locality", show_default="on; off with --preset base", help="2D locality bias in cross-attention + query offset."),
     cell_input: Optional[bool] = typer.Option(None, "--cell-input/--no-cell-input", show_default="on; off with --preset base", help="Decoder sees the output pixel size (LIIF cell)."),
     local_pixels: Optional[int] = typer.Option(None, show_default="8; 0 with --preset base", help="Decoder sees the k×k input pixels around the query (0 = off; even, up to 12)."),
@@ -126,7 +127,7 @@ def train(
     run_training(TrainOptions(
         data=data, data_dir=data_dir, arch=arch, preset=preset, steps=steps, epochs=epochs,
         batch_size=batch_size, lr=lr, warmup=warmup, queries=queries, hr_size=hr_size,
-        recon_weight=recon_weight, residual=residual, locality=locality, cell_input=cell_input,
+        recon_weight=recon_weight, residual=residual, base_skip=base_skip, locality=locality, cell_input=cell_input,
         local_pixels=local_pixels, lp_placement=lp_placement, readout=readout,
         decoder_dim=decoder_dim, decoder_depth=decoder_depth, degrade=degrade, out=out, resume=resume,
         init_from=init_from, device=device, bf16=bf16, ema=ema, compile=compile,

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from .errors import UsageError
 
-MODEL_FLAGS = ("residual", "locality", "cell_input", "local_pixels", "lp_placement", "readout",
-               "decoder_dim", "decoder_depth")
+MODEL_FLAGS = ("residual", "base_skip", "locality", "cell_input", "local_pixels", "lp_placement",
+               "readout", "decoder_dim", "decoder_depth")
 RESUMABLE = ("steps", "device", "val_every", "save_every")  # what --resume may change
 PLAIN_EVERY_STEPS, PLAIN_EVERY_S = 50, 30.0
 
@@ -40,6 +40,7 @@ class TrainOptions:
     hr_size: int | None = None
     recon_weight: float | None = None
     residual: bool | None = None
+    base_skip: bool | None = None
     locality: bool | None = None
     cell_input: bool | None = None
     local_pixels: int | None = None
@@ -91,6 +92,8 @@ def config_from_options(opts: TrainOptions):
     recipe = base or opts.init_from is not None or opts.arch == "liif"
     overrides = {} if recipe else dict(RECIPE_OVERRIDES)
     overrides.update({name: getattr(opts, name) for name in given_model})
+    if overrides.get("base_skip") and "residual" not in given_model:
+        overrides["residual"] = False  # the skip replaces the recipe's residual
     fields = {name: getattr(opts, name) for name in (
         "data", "arch", "preset", "steps", "epochs", "batch_size", "lr", "warmup", "queries",
         "hr_size", "recon_weight", "val_every", "save_every", "seed", "device", "bf16", "ema",
@@ -99,6 +102,13 @@ def config_from_options(opts: TrainOptions):
         fields["data_dir"] = str(opts.data_dir)
     if opts.init_from is not None:
         fields["init_from"] = str(opts.init_from)
+    if opts.init_from is None:  # the model options must make a model before any data loads
+        from ..config import preset
+
+        try:
+            preset(opts.preset or "tiny", arch=opts.arch or "hybrid", **overrides)
+        except ValueError as err:
+            raise UsageError(str(err)) from err
     try:
         return TrainConfig(model_overrides=overrides, **fields)
     except HinrUsageError as err:

@@ -75,6 +75,9 @@ class HINR(nn.Module):
             self.residual_gate = nn.Parameter(torch.ones(3) if self.local else torch.zeros(3))
             if self.local:
                 self.decoder.zero_output()
+        # base_skip: a fresh model starts as bicubic plus its decoder; ``widen.add_base_skip`` sets
+        # s = 0 in a trained model, so that it computes what it did
+        self.base_skip = nn.Parameter(torch.ones(3)) if c.base_skip else None
 
     # ----------------------------------------------------------------------------------------
     @property
@@ -120,8 +123,9 @@ class HINR(nn.Module):
         # the bicubic base and the pixel taps stay fp32 under autocast: in bf16 the "exact"
         # bicubic would be off by up to 2 grey levels
         with torch.autocast(coords.device.type, enabled=False):
-            base = pil_bicubic(images, coords, cell) if (self.residual_gate is not None
-                                                         or self.extras.needs_base) else None
+            needs_base = (self.residual_gate is not None or self.base_skip is not None
+                          or self.extras.needs_base)
+            base = pil_bicubic(images, coords, cell) if needs_base else None
             extras = self.extras(coords, cell, images, base)
         if context is None:
             context = self.prepare(latents)
@@ -133,6 +137,8 @@ class HINR(nn.Module):
             out = self.decoder(coords, extras, context).float()
         if self.residual_gate is not None:
             return base + self.residual_gate * out
+        if self.base_skip is not None:
+            out = out + self.base_skip * (base - 0.5)
         return out + 0.5  # the decoder works around mid-grey
 
     def forward(self, images: torch.Tensor, coords: torch.Tensor,
