@@ -102,7 +102,24 @@ class LocalDecoder(nn.Module):
                 base: torch.Tensor | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2) output pixel size in [0, 1] units; context from
         ``prepare`` (B, M, hidden); base (B, Q, 3) in [0, 1], the bicubic value at each query
-        (with ``base_input``) → RGB (B, Q, 3), centred on 0."""
+        (with ``base_input``) → RGB (B, Q, 3), centred on 0.
+
+        Outside training the queries go through in blocks of about ``BLOCK_ROWS`` (query, corner)
+        rows, so that the hidden activations stay in the CPU's cache: the MLP is bound by memory
+        traffic, not arithmetic, and runs 1.3–1.6× faster that way (bench: benchmarks/RESULTS.md)."""
+        b, q, _ = coords.shape
+        step = max(1, self.BLOCK_ROWS // (4 * b))
+        if self.training or q <= step:
+            return self._decode(coords, cell, context, base)
+        return torch.cat([self._decode(coords[:, i:i + step], cell[:, i:i + step], context,
+                                       None if base is None else base[:, i:i + step])
+                          for i in range(0, q, step)], dim=1)
+
+    BLOCK_ROWS = 8192
+
+    def _decode(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor,
+                base: torch.Tensor | None) -> torch.Tensor:
+        """``forward`` for one block of queries."""
         index, offset, weight = self.corners(coords)
         b, q, _ = index.shape
         m = context.shape[1]
