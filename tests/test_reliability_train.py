@@ -242,6 +242,19 @@ def test_cli_without_a_terminal_prints_plain_progress(tmp_path):
     assert result.stdout.strip() == "run"
 
 
+def test_cli_names_the_architecture_of_the_init_weights(tmp_path):
+    """--init-from takes the model from the weights: the header says which, not the --arch default."""
+    from hinr import HINR, preset, save_model
+
+    init = save_model(HINR(preset("tiny", arch="liif", decoder_depth=1)), tmp_path / "liif.safetensors")
+    result = _cli("train", "--data", str(photos(tmp_path / "photos")), "--out", "run", "--steps", "1",
+                  "--warmup", "1", "--hr-size", "64", "--batch-size", "1", "--queries", "16",
+                  "--init-from", str(init), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"hinr train liif from {init}" in " ".join(result.stderr.split())
+    assert load_model(tmp_path / "run").config.arch == "liif"
+
+
 def test_metrics_plot_shows_a_single_validation_point(tmp_path):
     from hinr.train.plot import plot_metrics
 

@@ -165,7 +165,10 @@ def run_training(opts: TrainOptions) -> None:
         raise UsageError(str(err)) from err
     try:
         if rank == 0:
-            console.print(f"[bold]hinr train[/] {cfg.arch}/{cfg.preset}, "
+            # with --init-from the model (and so its architecture) comes from the weights
+            model = (f"{trainer.model.config.arch} from {cfg.init_from}" if cfg.init_from
+                     else f"{cfg.arch}/{cfg.preset}")
+            console.print(f"[bold]hinr train[/] {model}, "
                           f"{trainer.model.num_parameters / 1e6:.2f} M params, {trainer.device}, "
                           f"{trainer.world} process(es), steps {trainer.step}→{trainer.cfg.steps}",
                           highlight=False)
