@@ -361,7 +361,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                 _sync(device)
                 clock = time.perf_counter()
                 with torch.inference_mode():
-                    latents = m.model.encode(symmetry.apply(low).to(device), precision=precision)
+                    latents = m.model.encode(symmetry.apply(low).to(device))
                 _sync(device)
                 result.encode_s += time.perf_counter() - clock
                 result.encode_images += len(batch)
@@ -406,7 +406,7 @@ def _render_swapped(model: HINR, latents: Latents, partners: torch.Tensor,
     """Yield (scale, render) of each image of the batch from its partner's tokens, the image's own
     pixels kept (for the options that read them); not timed. ``latents``: the batch's own."""
     with torch.inference_mode():
-        other = model.encode(partners.to(latents.tokens.device), precision=precision)
+        other = model.encode(partners.to(latents.tokens.device))
     swapped = Latents(other.tokens, latents.images)
     for k in scales:
         side = targets[k].shape[-1]
@@ -417,7 +417,7 @@ def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int,
              precision: str) -> None:
     """One untimed encode + render, so one-off costs (allocator, kernels) stay out of the speed."""
     with torch.inference_mode():
-        latents = model.encode(image_to_tensor(sample.low).unsqueeze(0).to(device), precision=precision)
+        latents = model.encode(image_to_tensor(sample.low).unsqueeze(0).to(device))
     model.render(latents, sample.low.size[1], sample.low.size[0], chunk=chunk, precision=precision)
     _sync(device)
 

@@ -4,7 +4,7 @@ refused in one clear line instead of failing in the allocator (or swapping) half
 Two parts grow with the job:
 
 - the decoder's working set: ``bytes_per_query(config)`` per query decoded at once (attention
-  scores and feed-forward activations; for the local read-out, four corners' hidden layers). The shipped model measured 7–10 KB a query on the CPU
+  scores and feed-forward activations; for the local read-out, four corners' hidden layers). The hybrid attention model (``--weights hybrid``) measured 7–10 KB a query on the CPU
   (fp32, 4 096–65 536 queries a chunk); the estimate is about 1.5× that, to stay on the safe side.
   ``cap_chunk`` keeps one chunk under ``CHUNK_BUDGET`` whatever ``--chunk`` asks.
 - the output: ``BYTES_PER_PIXEL`` for each output pixel (float buffers, then 8- or 16-bit planes

@@ -4,8 +4,8 @@ any size (what ``hinr encode``, ``hinr render`` and ``hinr upscale`` call).
 Rendering decodes blocks of at most ``chunk`` queries into a preallocated output on the CPU, so
 memory is bounded by the chunk, not by the output size (a decoder with query self-attention cannot
 be chunked and decodes each image or tile whole). ``precision`` ('fp32', 'bf16' or 'auto', see
-``hinr.precision``) sets the decoder's arithmetic, and the encoder's where it is convolutional
-(``HINR.encode``); ``encode_images`` (what ``hinr encode`` stores) always encodes in fp32.
+``hinr.precision``) sets the decoder's arithmetic; encoding stays fp32 (for the convolutional
+encoder bf16 cost 0.02 dB and saved no time in a 1080p upscale).
 
 ``upscale_image`` sizes the input to the model (the model reads S×S images, S = 32):
 
@@ -139,7 +139,7 @@ def _upscale_once(model: HINR, image: torch.Tensor, size: tuple[int, int], *, ch
         for start in range(0, len(tiles), batch_size):
             batch = tiles[start:start + batch_size]
             crops = torch.stack([plan.crop(image, y, x) for y, x in batch])
-            latents = model.encode(crops.to(device), precision=precision)
+            latents = model.encode(crops.to(device))
             y0, x0 = batch[0]
             for r0, r1, c0, c1, rgb in decode_grid(model, latents, x0.local, y0.local, cell,
                                                    chunk=max(1, chunk // len(batch)),

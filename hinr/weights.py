@@ -3,8 +3,9 @@
 - nothing (or ``default``): the model shipped with hinr (the repository's ``weights/`` folder,
   installed as the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
 - ``jpeg``: the shipped model fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs,
-  for photos that went through JPEG (see weights/README.md); a file or folder of that name in the
-  working directory wins;
+  for photos that went through JPEG; ``hybrid``: the hybrid design (BiMamba encoder, SCENT
+  processor and decoder) trained for photos, the default until the ``liif`` model overtook it
+  (see weights/README.md); a file or folder of such a name in the working directory wins;
 - a ``.safetensors`` file, or a folder (a training run) holding ``model.safetensors``;
 - ``hf:owner/name[@revision][:file]``: a Hugging Face Hub repository, downloaded once into the hub
   cache by ``huggingface_hub``; with ``HF_HUB_OFFLINE=1``, or when the Hub cannot be reached within
@@ -31,7 +32,8 @@ HUB_PROBE_TIMEOUT_S = 2.0  # DNS + TCP connect to the Hub; past this, treat the 
 _HF_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:]+))?(?::(?P<file>.+))?$")
 
 
-SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors"}  # --weights NAME → shipped file
+SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAME → shipped file
+           "hybrid": "hybrid.safetensors"}
 
 
 def shipped_weights(name: str = "default") -> Path:

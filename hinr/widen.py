@@ -10,8 +10,9 @@ The decoder reads the k×k taps through the columns of ``decoder.query_proj`` af
 features, at the ``taps`` slice of the query extras (``QueryExtras.slices``), laid out (row,
 column, channel) as ``hinr.models.bicubic.pixel_neighbourhood`` returns them. The k×k taps are the centre of the K×K
 ones, so their columns move to the matching positions and the new outer taps get zero weights: the
-widened model's output equals the original's (to float rounding). The shipped weights were made
-this way (4×4 → 6×6 → 8×8, trained on after each; see weights/README.md).
+widened model's output equals the original's (to float rounding). The shipped hybrid weights
+(``--weights hybrid``) were made this way (4×4 → 6×6 → 8×8, trained on after each; see
+weights/README.md).
 """
 
 from __future__ import annotations

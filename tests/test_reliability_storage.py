@@ -229,7 +229,7 @@ def test_huge_config_in_a_small_file_is_refused_before_reading_or_building(tmp_p
 def test_load_model_without_argument_loads_the_shipped_weights_from_anywhere(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     model = load_model()
-    assert isinstance(model, HINR) and model.config.local_pixels == 8
+    assert isinstance(model, HINR) and model.config.arch == "liif"  # weights/README.md
 
 
 def test_load_model_takes_hf_names(tmp_path, monkeypatch, tiny_model):

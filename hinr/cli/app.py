@@ -79,10 +79,11 @@ def models() -> None:
              "  hinr train --data cifar10 --preset small --steps 20000\n\n"
              "  hinr train --preset base --data cifar10   (the design as written: options off)\n\n"
              "  hinr train --resume runs/sr --steps 40000\n\n"
-             "Defaults are the best measured recipe, the shipped model's (weights/README.md): LP "
-             "tokens interleaved, --residual, --locality, --cell-input, --local-pixels 8. With "
-             "--preset base they default off, so base stays the design as written; any option "
-             "given on the command line wins either way.")
+             "Defaults are the best measured recipe for the hybrid, the shipped 'hybrid' weights' "
+             "(weights/README.md): LP tokens interleaved, --residual, --locality, --cell-input, "
+             "--local-pixels 8. With --preset base they default off, so base stays the design as "
+             "written; --arch liif is LIIF as published (the default weights' architecture; their "
+             "command is in weights/README.md); any option given on the command line wins.")
 def train(
     data: Optional[str] = typer.Option(None, show_default="cifar10", help="'cifar10' or a folder of images (recursive; a MANIFEST.tsv split is honoured)."),
     data_dir: Optional[Path] = typer.Option(None, help="Where cifar-10-python.tar.gz or cifar-10-batches-py/ is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
@@ -137,7 +138,8 @@ def train(
 # --- inference: upscale, encode, render ------------------------------------------------------
 
 _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the shipped model tuned "
-                 "for JPEG-compressed inputs), a .safetensors file, a training run folder, or "
+                 "for JPEG-compressed inputs), 'hybrid' (the hybrid design, the earlier default), "
+                 "a .safetensors file, a training run folder, or "
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "

@@ -23,10 +23,6 @@ class ResBlock(nn.Module):
 
 
 class EdsrEncoder(nn.Module):
-    # convolutions and ReLUs only: bf16 autocast changes a render by well under a grey level and
-    # runs 2–3× faster on a CPU with native bf16 (HINR.encode's ``precision``)
-    bf16_safe = True
-
     def __init__(self, *, dim: int, depth: int, res_scale: float = 1.0) -> None:
         super().__init__()
         self.head = nn.Conv2d(3, dim, 3, padding=1)

@@ -84,23 +84,12 @@ class HINR(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def encode(self, images: torch.Tensor, *, precision: str = "fp32") -> Latents:
-        """images (B, 3, S, S) in [0, 1], S = config.image_size → Latents with tokens (B, M, D).
-
-        ``precision`` ('fp32', 'bf16', 'auto'; see hinr.precision) applies to encoders that say
-        they are safe in bf16 (``bf16_safe``: the convolutional one); the Mamba scan and the
-        Perceiver stay fp32 whatever it says. The tokens come back fp32 either way."""
+    def encode(self, images: torch.Tensor) -> Latents:
+        """images (B, 3, S, S) in [0, 1], S = config.image_size → Latents with tokens (B, M, D)."""
         s = self.config.image_size
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[-2:] != (s, s):
             raise ValueError(f"encode takes (B, 3, {s}, {s}) images, got {tuple(images.shape)}")
-        if getattr(self.encoder, "bf16_safe", False) and precision != "fp32":
-            from ..precision import autocast
-
-            with autocast(precision, images.device):
-                tokens = self.encoder(images * 2.0 - 1.0)
-            tokens = tokens.float()
-        else:
-            tokens = self.encoder(images * 2.0 - 1.0)
+        tokens = self.encoder(images * 2.0 - 1.0)
         if self.processor is not None:
             tokens = self.processor(tokens)
         return Latents(tokens, images)

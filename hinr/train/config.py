@@ -15,8 +15,9 @@ from pathlib import Path
 from ..errors import HinrError, HinrUsageError
 
 
-# The best measured recipe (the shipped model's: weights/README.md): what `hinr train` turns on
-# unless --preset base (the design as written) or a flag says otherwise.
+# The best measured recipe for the hybrid (the shipped `hybrid` weights': weights/README.md): what
+# `hinr train` turns on unless --preset base (the design as written), --arch liif (LIIF as
+# published; the default weights' recipe) or a flag says otherwise.
 RECIPE_OVERRIDES: dict = {"residual": True, "locality": True, "cell_input": True, "local_pixels": 8,
                           "lp_placement": "interleave"}
 
