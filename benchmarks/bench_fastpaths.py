@@ -5,8 +5,10 @@ A script run by hand, not a test. Each variant renders the same 32×32 input at 
 speed-up over the baseline and the largest difference from the fp32 reference render in grey
 levels (of 255). The variants run in ``--rounds`` interleaved rounds and each keeps its best
 round (the median of ``--repeats`` renders): on a shared VM whose speed drifts by tens of per cent
-over minutes, one pass in a fixed order ranked the variants by when they ran. The model is the shipped one by default (``--model small`` etc.: a random-weight
-preset with the shipped options: residual, locality, cell_input, local_pixels=4).
+over minutes, one pass in a fixed order ranked the variants by when they ran. The fast paths are
+the attention read-out's, so the model is the shipped hybrid (``--weights hybrid``) by default
+(``--model small`` etc.: a random-weight preset with its options: residual, locality,
+cell_input, local_pixels=4).
 
 Variants (each changes one thing from the row it names):
 
@@ -109,7 +111,7 @@ def worker(spec: dict) -> dict:
         _fused_feedforward()
     torch.manual_seed(0)
     if spec["model"] == "shipped":
-        model = load_model(resolve_weights(None)).eval()
+        model = load_model(resolve_weights("hybrid")).eval()
     else:
         model = hinr.HINR(hinr.preset(spec["model"], **OPTIONS)).eval()
         with torch.no_grad():
@@ -143,8 +145,8 @@ def worker(spec: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="shipped", help="shipped, or a preset (tiny/small/base) "
-                        "with random weights and the shipped options")
+    parser.add_argument("--model", default="shipped", help="shipped (the hybrid weights), or a preset "
+                        "(tiny/small/base) with random weights and their options")
     parser.add_argument("--res", type=int, default=256, help="square render side")
     parser.add_argument("--repeats", type=int, default=5, help="renders per round (median kept)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best kept)")
