@@ -20,18 +20,28 @@ class DeviceUnavailableError(HinrError):
     """A valid device name for a device this machine does not have."""
 
 
+def check_device_name(name: str | torch.device) -> re.Match | None:
+    """HinrUsageError unless ``name`` is one of DEVICE_NAMES (whether this machine has it or not);
+    the match (its group 1 the CUDA index, if any), or None for ``auto``."""
+    name = str(name).strip().lower()
+    if name == "auto":
+        return None
+    match = re.fullmatch(r"cpu|mps|cuda(?::(\d+))?", name)
+    if match is None:
+        raise HinrUsageError(f"--device must be {DEVICE_NAMES}, not {name!r}")
+    return match
+
+
 def resolve_device(name: str | torch.device) -> torch.device:
     """``name`` → a torch.device that exists here.
 
     HinrUsageError for a name that is none of DEVICE_NAMES; DeviceUnavailableError (exit 1) for a
     device this machine lacks.
     """
-    name = str(name).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    match = re.fullmatch(r"cpu|mps|cuda(?::(\d+))?", name)
+    match = check_device_name(name)
     if match is None:
-        raise HinrUsageError(f"--device must be {DEVICE_NAMES}, not {name!r}")
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = match[0]
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise DeviceUnavailableError("CUDA is not available here: use --device cpu (or auto)")

@@ -52,6 +52,8 @@ def stop_at(step):
     dict(lr=float("nan")), dict(val_every=0), dict(save_every=0), dict(batch_size=0),
     dict(warmup=-1), dict(clip=0.0), dict(ema=1.0), dict(recon_weight=float("inf")),
     dict(steps=2.5), dict(queries=True), dict(device="tpu"),
+    dict(model_overrides={"residual": True, "base_skip": True}),  # no such model
+    dict(model_overrides={"no_such_field": 1}),
 ])
 def test_bad_training_options_are_usage_errors(change):
     with pytest.raises(HinrUsageError) as info:
@@ -75,6 +77,14 @@ def test_cli_refuses_bad_options_before_loading_data(tmp_path, args, flag):
     assert result.returncode == 2, result.stderr
     assert flag in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+def test_training_device_names_follow_the_one_device_rule():
+    from hinr.device import DEVICE_NAMES
+
+    assert TrainConfig(device="mps").device == "mps"  # a name --device accepts everywhere
+    with pytest.raises(HinrUsageError, match=DEVICE_NAMES):
+        TrainConfig(device="cuda1")
 
 
 def test_defaults_are_the_best_recipe_and_base_stays_the_design():

@@ -209,7 +209,7 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
     precision = check_precision(precision, torch_device)
 
     from ..imageio import save_image
-    from ..latents_io import load_latents
+    from ..latents_io import check_latents_match, load_latents
     from ..upscale import render_latents
 
     found = load_latents(latents)  # a corrupt file fails before the model loads
@@ -222,7 +222,7 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
         outputs = plan_outputs(found.sources, output)
     check_outputs(outputs, overwrite=overwrite)
     model = load_weights(weights, torch_device)
-    found = load_latents(latents, model=model)
+    check_latents_match(found, model, source=latents)
     chunk = fit_memory(model, [(width, height)], chunk=chunk, batch=min(batch_size, len(outputs)))
     for first in range(0, len(outputs), batch_size):
         batch = found.latents[first:first + batch_size]

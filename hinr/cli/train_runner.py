@@ -102,13 +102,6 @@ def config_from_options(opts: TrainOptions):
         fields["data_dir"] = str(opts.data_dir)
     if opts.init_from is not None:
         fields["init_from"] = str(opts.init_from)
-    if opts.init_from is None:  # the model options must make a model before any data loads
-        from ..config import preset
-
-        try:
-            preset(opts.preset or "tiny", arch=opts.arch or "hybrid", **overrides)
-        except ValueError as err:
-            raise UsageError(str(err)) from err
     try:
         return TrainConfig(model_overrides=overrides, **fields)
     except HinrUsageError as err:

@@ -34,6 +34,8 @@ from torch import nn
 
 
 class LocalDecoder(nn.Module):
+    BLOCK_ROWS = 8192  # (query, corner) rows decoded at once outside training (see ``forward``)
+
     def __init__(self, *, context_dim: int, side: int, image_size: int, hidden: int, depth: int,
                  unfold: bool, cell_input: bool, pixel_view: int, base_input: bool = False) -> None:
         super().__init__()
@@ -114,8 +116,6 @@ class LocalDecoder(nn.Module):
         return torch.cat([self._decode(coords[:, i:i + step], cell[:, i:i + step], context,
                                        None if base is None else base[:, i:i + step])
                           for i in range(0, q, step)], dim=1)
-
-    BLOCK_ROWS = 8192
 
     def _decode(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor,
                 base: torch.Tensor | None) -> torch.Tensor:

@@ -96,8 +96,16 @@ class TrainConfig:
             raise HinrUsageError("--data must be 'cifar10' or a folder of images")
         if not isinstance(self.model_overrides, dict):
             raise HinrUsageError("model_overrides must be a mapping of ModelConfig fields")
-        if self.device != "auto" and self.device != "cpu" and not self.device.startswith("cuda"):
-            raise HinrUsageError(f"--device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        from ..device import check_device_name
+
+        check_device_name(self.device)  # the one rule; whether this machine has it, the trainer checks
+        if self.init_from is None:  # the model options must make a model before any data loads
+            from ..config import preset
+
+            try:
+                preset(self.preset, arch=self.arch, **self.model_overrides)
+            except (TypeError, ValueError) as err:
+                raise HinrUsageError(str(err)) from err
         if self.hr_size is not None and self.data == "cifar10":
             raise HinrUsageError("--hr-size needs high-resolution photos: CIFAR-10 has none; pass --data FOLDER")
 
