@@ -88,9 +88,9 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     """Load a model saved by ``save_model`` (strictly: every tensor must match the config).
 
     ``path``: None (or "default") for the weights shipped with hinr, "jpeg" for the shipped model
-    tuned for JPEG inputs, "hybrid" for the shipped hybrid-design model, a ``.safetensors`` file, a folder holding ``model.safetensors`` (a
-    training run), or ``hf:owner/name[@revision][:file]`` (Hugging Face Hub; see
-    :mod:`hinr.weights`).
+    tuned for JPEG inputs, "hybrid" for the shipped hybrid-design model, a ``.safetensors`` file,
+    a folder holding ``model.safetensors`` (a training run), or ``hf:owner/name[@revision][:file]``
+    (Hugging Face Hub; see :mod:`hinr.weights`).
     """
     from .weights import resolve_weights  # every spelling of --weights, resolved in one place
 

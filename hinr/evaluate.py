@@ -242,12 +242,11 @@ def model_label(spec: str | None, path: Path) -> str:
     """A short label: the run folder's name, the file's stem, or the hf: spec."""
     if spec is not None and str(spec).startswith("hf:"):
         return str(spec)[3:]
-    if spec is None or str(spec) == "default":
-        return "hinr (shipped)"
-    from .weights import SHIPPED
+    from .weights import shipped_name  # the rule resolve_weights follows
 
-    if str(spec) in SHIPPED and not Path(spec).exists():
-        return f"hinr ({spec})"
+    name = shipped_name(spec)
+    if name is not None:
+        return "hinr (shipped)" if name == "default" else f"hinr ({name})"
     path = Path(path).resolve()
     return path.parent.name if path.name == WEIGHTS_NAME else path.stem
 

@@ -45,6 +45,15 @@ def shipped_weights(name: str = "default") -> Path:
     return package / "_weights" / SHIPPED[name]
 
 
+def shipped_name(spec: str | Path | None) -> str | None:
+    """The shipped model ``spec`` names ("default" for nothing), or None when it names something
+    else: a local file or folder of a shipped model's name wins over the shipped one."""
+    if spec is None or str(spec) == "":
+        return "default"
+    text = str(spec)
+    return text if text in SHIPPED and not Path(text).expanduser().exists() else None
+
+
 def resolve_weights(spec: str | Path | None) -> Path:
     """The weights file that ``spec`` names (see the module docstring); CheckpointError if none."""
     if spec is None or str(spec) == "":
@@ -57,7 +66,7 @@ def resolve_weights(spec: str | Path | None) -> Path:
     if text.startswith(HF_PREFIX):
         return download_hub_weights(text[len(HF_PREFIX):])
     path = Path(text).expanduser()
-    if text in SHIPPED and not path.exists():
+    if shipped_name(text) is not None:
         path = shipped_weights(text)
         if not path.is_file():
             raise CheckpointError(f"this hinr install has no shipped '{text}' weights")

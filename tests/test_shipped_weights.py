@@ -31,3 +31,15 @@ def test_a_local_path_named_like_a_shipped_model_wins(tmp_path, monkeypatch):
     os.mkdir("jpeg")
     with pytest.raises(HinrError, match="holds no model.safetensors"):
         resolve_weights("jpeg")
+
+
+def test_eval_labels_follow_the_same_rule_as_loading(tmp_path, monkeypatch):
+    """A shipped name is labelled as such, unless a local path of that name is what loads."""
+    from hinr.evaluate import model_label
+
+    monkeypatch.chdir(tmp_path)
+    assert model_label(None, resolve_weights(None)) == "hinr (shipped)"
+    assert model_label("default", resolve_weights("default")) == "hinr (shipped)"
+    assert model_label("jpeg", resolve_weights("jpeg")) == "hinr (jpeg)"
+    os.mkdir("jpeg")
+    assert model_label("jpeg", tmp_path / "jpeg" / "model.safetensors") == "jpeg"
