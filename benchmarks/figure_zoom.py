@@ -1,7 +1,8 @@
 """The README's magnified ×8 crops: bicubic | each model | ground truth, side by side, so a grid
 pattern or ringing that PSNR does not see is visible.
 
-    python benchmarks/figure_zoom.py --weights weights --weights OLD.safetensors --out examples/zoom_x8.png
+    python benchmarks/figure_zoom.py --photos examples/val_photos --weights hybrid --weights default \
+        --label "hinr hybrid (earlier default)" --label "hinr default (liif)"
 
 For each chosen val photo: its centre square reduced to 32×32 (the input) and to 256×256 (the
 ground truth), the input upscaled ×8 by each method, a 64×64 crop of each magnified ×4 (nearest).
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--weights", action="append", default=None, help="repeatable; default: shipped")
     parser.add_argument("--label", action="append", default=None, help="one per --weights")
     parser.add_argument("--photos", default=str(ROOT.parent / "shared" / "photos"))
-    parser.add_argument("--names", default="opencv_baboon.jpg,mate_wood.jpg")
+    parser.add_argument("--names", default="skimage_motorcycle_left.jpg,opencv_baboon.jpg")
     parser.add_argument("--crop", type=int, nargs=2, default=(96, 96), help="top-left (x, y) in the ×8 image")
     parser.add_argument("--out", default="examples/zoom_x8.png")
     args = parser.parse_args()
