@@ -1,7 +1,9 @@
 """Finding the weights that ``--weights`` names.
 
-- nothing (or ``default``): the model shipped with hinr (the repository's ``weights/`` folder,
-  installed as the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
+- ``default``: the model shipped with hinr (the repository's ``weights/`` folder, installed as
+  the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
+- nothing: ``default`` — except that ``hinr upscale`` gives a JPEG file saved below quality
+  ``JPEG_WEIGHTS_BELOW`` to ``jpeg`` (:func:`weights_for_input`);
 - ``jpeg``: the shipped model fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs,
   for photos that went through JPEG; ``hybrid``: the hybrid design (BiMamba encoder, SCENT
   processor and decoder) trained for photos, the default until the ``liif`` model overtook it
@@ -34,6 +36,19 @@ _HF_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:]+))?(?::(?P<fi
 
 SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAME → shipped file
            "hybrid": "hybrid.safetensors"}
+
+
+JPEG_WEIGHTS_BELOW = 95  # a JPEG input saved below this quality is upscaled with 'jpeg' weights
+
+
+def weights_for_input(jpeg_quality: int | None) -> str:
+    """The shipped weights for an input when none are named: ``jpeg`` for a JPEG file saved below
+    quality ``JPEG_WEIGHTS_BELOW`` (``LoadedImage.jpeg_quality``) when they are installed, else
+    ``default``. Measured in weights/README.md: on JPEG inputs the ``jpeg`` weights beat the
+    default, on clean ones (and near-lossless JPEG) the default wins."""
+    if jpeg_quality is not None and jpeg_quality < JPEG_WEIGHTS_BELOW and shipped_weights("jpeg").is_file():
+        return "jpeg"
+    return "default"
 
 
 def shipped_weights(name: str = "default") -> Path:

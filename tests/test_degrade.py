@@ -39,6 +39,9 @@ def test_presets_and_clean_share():
     changed = sum(degradation("mixed")(image, np.random.default_rng(i)).tobytes() != image.tobytes()
                   for i in range(200))
     assert 70 < changed < 130  # half the inputs stay clean
+    changed = sum(degradation("jpeg-all")(image, np.random.default_rng(i)).tobytes() != image.tobytes()
+                  for i in range(50))
+    assert changed == 50  # every input goes through JPEG
 
 
 def test_degraded_training_samples_keep_clean_targets():

@@ -106,7 +106,7 @@ def train(
     readout: Optional[str] = typer.Option(None, show_default="attention", help="attention (global cross-attention, the design) | local (LIIF's local ensemble on the latent grid: cost per pixel independent of the latents)."),
     decoder_dim: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder width (the local read-out's hidden layers)."),
     decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers)."),
-    degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur)."),
+    degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights)."),
     out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/<arch>-<preset>-<time>). One training per folder at a time."),
     resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where its last checkpoint stopped (only --steps, --device, --val-every and --save-every can change)."),
     init_from: Optional[Path] = typer.Option(None, help="Start from these weights (run folder or .safetensors); the model options come from them."),
@@ -141,6 +141,10 @@ _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the 
                  "for JPEG-compressed inputs), 'hybrid' (the hybrid design, the earlier default), "
                  "a .safetensors file, a training run folder, or "
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
+# the rule of hinr.weights.weights_for_input (a test checks the number), kept here as text so that
+# `hinr --help` does not import torch
+_UPSCALE_WEIGHTS_DEFAULT = ("Default: 'jpeg' for a JPEG file saved below quality 95 (read from the "
+                            "file), else 'default'.")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")
@@ -173,7 +177,9 @@ def upscale(
                                        help="N (longer side, aspect kept) or WxH."),
     scale: Optional[float] = typer.Option(None, "--scale", metavar="K",
                                           help="Instead of --size: K times the input."),
-    weights: Optional[str] = typer.Option(None, "--weights", "-w", help=_WEIGHTS_HELP),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", "-w", show_default=False,
+        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + _UPSCALE_WEIGHTS_DEFAULT),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Tiles encoded at once."),
     chunk: int = typer.Option(16384, help=_CHUNK_HELP),

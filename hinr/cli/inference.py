@@ -136,14 +136,30 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     from ..imageio import load_image, save_image
     from ..upscale import resize_bicubic, upscale_image
 
-    model = load_weights(weights, torch_device)
-    chunk = fit_memory(model, targets, chunk=chunk, ensemble=ensemble)
+    from ..weights import weights_for_input
+
+    models: dict[str | None, tuple] = {}  # weights spec → (model, chunk), loaded on first use
+
+    def model_for(spec: str | None) -> tuple:
+        if spec not in models:
+            model = load_weights(spec, torch_device)
+            models[spec] = model, fit_memory(model, targets, chunk=chunk, ensemble=ensemble)
+        return models[spec]
+
+    if weights is not None:
+        model_for(weights)  # bad weights fail before the first image is decoded
     for path, out, (width, height) in zip(images, outputs, targets):
         image = load_image(path)
-        with progress_bar(f"{path.name} → {width}×{height}") as progress:
-            rgb = upscale_image(model, image.rgb, (height, width), chunk=chunk, batch_size=batch_size,
-                                stride=stride, precision=precision, ensemble=ensemble,
-                                progress=progress)
+        spec, label = weights, f"{path.name} → {width}×{height}"
+        if weights is None:  # no --weights: the shipped weights for this input
+            spec = weights_for_input(image.jpeg_quality)
+            if spec != "default":
+                label += f" ({spec} weights: JPEG quality {image.jpeg_quality})"
+        model, model_chunk = model_for(spec)
+        with progress_bar(label) as progress:
+            rgb = upscale_image(model, image.rgb, (height, width), chunk=model_chunk,
+                                batch_size=batch_size, stride=stride, precision=precision,
+                                ensemble=ensemble, progress=progress)
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
         save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits, overwrite=overwrite)
         typer.echo(str(out))

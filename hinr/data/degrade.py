@@ -9,7 +9,10 @@ JPEG (the order a camera and an encoder apply them). Presets, by name (``hinr tr
 - ``jpeg``  — half the inputs JPEG-compressed at a random quality in [40, 95];
 - ``mixed`` — ``jpeg`` plus mild Gaussian noise (σ ≤ 3 grey levels, 20 % of inputs) and mild
   Gaussian blur (σ ≤ 0.8 px, 20 % of inputs); half the inputs stay clean either way, so
-  clean inputs are not served worse.
+  clean inputs are not served worse;
+- ``jpeg-all`` — ``mixed`` without the clean half: every input JPEG-compressed (and some noisy or
+  blurred). For weights that are only ever given JPEG files (``hinr upscale`` picks them for a
+  JPEG input), so none of their capacity goes to clean inputs.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ DEGRADATIONS: dict[str, Degradation | None] = {
     "none": None,
     "jpeg": Degradation(jpeg_prob=1.0, clean_prob=0.5),
     "mixed": Degradation(jpeg_prob=1.0, noise_prob=0.2, blur_prob=0.2, clean_prob=0.5),
+    "jpeg-all": Degradation(jpeg_prob=1.0, noise_prob=0.2, blur_prob=0.2, clean_prob=0.0),
 }
 
 

@@ -1,0 +1,82 @@
+"""A JPEG file's quality is read back from its tables, and `hinr upscale` without --weights gives
+a JPEG file saved below JPEG_WEIGHTS_BELOW to the `jpeg` weights and anything else to `default`."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hinr.imageio import load_image
+from hinr.jpeg_quality import estimate_quality, scaled_table
+from hinr.weights import JPEG_WEIGHTS_BELOW, weights_for_input
+
+from cli_helpers import run
+
+
+def _noise(size: int = 32, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def _tables(image: Image.Image, **save) -> dict:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", **save)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.quantization
+
+
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_every_pillow_quality_is_read_back(subsampling):
+    image = _noise()
+    for quality in range(1, 101):
+        assert estimate_quality(_tables(image, quality=quality, subsampling=subsampling)) == quality
+
+
+def test_greyscale_custom_and_missing_tables():
+    assert estimate_quality(_tables(_noise().convert("L"), quality=80)) == 80
+    assert estimate_quality({}) is None
+    assert estimate_quality({1: [1] * 64}) is None  # no luminance table
+    # tables of another encoder: the IJG quality that quantises as coarsely overall
+    custom = {0: [v + 1 for v in scaled_table(range(1, 65), 50)]}
+    assert 1 <= estimate_quality(custom) <= 100
+    assert estimate_quality({0: [1] * 64, 1: [1] * 64}) == 100
+
+
+def test_load_image_reports_the_quality_of_jpeg_files_only(tmp_path):
+    _noise().save(tmp_path / "a.jpg", quality=62)
+    _noise().save(tmp_path / "a.png")
+    assert load_image(tmp_path / "a.jpg").jpeg_quality == 62
+    assert load_image(tmp_path / "a.png").jpeg_quality is None
+
+
+def test_the_rule():
+    assert weights_for_input(None) == "default"
+    assert weights_for_input(JPEG_WEIGHTS_BELOW - 1) == "jpeg"
+    assert weights_for_input(JPEG_WEIGHTS_BELOW) == "default"
+    assert weights_for_input(40) == "jpeg"
+
+
+def test_upscale_without_weights_follows_the_rule(tmp_path, capsys, monkeypatch):
+    image = _noise(seed=3)
+    image.save(tmp_path / "low.jpg", quality=JPEG_WEIGHTS_BELOW - 20)
+    image.save(tmp_path / "clean.png")
+    outputs = {}
+    for name in ("low.jpg", "clean.png"):
+        for weights in (None, "default", "jpeg"):
+            out = tmp_path / f"{name}-{weights}.png"
+            args = ["upscale", tmp_path / name, "--size", 64, "-o", out]
+            code, _, err = run(capsys, monkeypatch, *args, *(["--weights", weights] if weights else []))
+            assert code == 0, err
+            outputs[name, weights] = np.asarray(Image.open(out))
+    assert np.array_equal(outputs["low.jpg", None], outputs["low.jpg", "jpeg"])
+    assert not np.array_equal(outputs["low.jpg", None], outputs["low.jpg", "default"])
+    assert np.array_equal(outputs["clean.png", None], outputs["clean.png", "default"])
+    assert not np.array_equal(outputs["clean.png", None], outputs["clean.png", "jpeg"])
+
+
+def test_help_states_the_rule(capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, "upscale", "--help")
+    assert code == 0
+    assert f"below quality {JPEG_WEIGHTS_BELOW}" in " ".join(out.replace("│", " ").split())
