@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from hinr import load_model
+from hinr.checkpoint import read_metadata
 from hinr.train import TrainConfig, Trainer
 
 TINY = dict(preset="tiny", batch_size=2, queries=64, val_images=2, val_every=1000, save_every=1000)
@@ -54,6 +55,8 @@ def test_trains_super_resolution_from_a_folder(tmp_path):
     last = Trainer(cfg, tmp_path / "run").fit()
     assert "val_bicubic_psnr" in last
     assert load_model(tmp_path / "run").config.residual
+    # the weights name their data, not the trainer's directory layout
+    assert read_metadata(tmp_path / "run" / "model.safetensors")["train_data"] == "photos"
 
 
 def test_epochs_set_the_step_count(tmp_path):

@@ -257,7 +257,7 @@ class Trainer:
             return
         weights = self._eval_model()
         save_model(weights, self.run_dir / WEIGHTS_NAME, overwrite=True,
-                   extra_metadata={"train_step": str(self.step), "train_data": str(self.cfg.data)})
+                   extra_metadata={"train_step": str(self.step), "train_data": data_name(self.cfg.data)})
         save_state(self.run_dir / STATE_NAME, model=self.model, optimizer=self.optimizer,
                    ema=self.ema, step=self.step)
         publish_manifest(self.run_dir, step=self.step, files=[WEIGHTS_NAME, STATE_NAME])
@@ -326,3 +326,9 @@ def read_records(path: Path) -> list[dict]:
         if isinstance(row, dict):
             records.append(row)
     return records
+
+
+def data_name(data: str) -> str:
+    """What the weights' metadata records of the training data: ``cifar10``, or a folder's own
+    name — not its path, which would publish the trainer's directory layout with the weights."""
+    return data if data == "cifar10" else (Path(data).name or str(data))
