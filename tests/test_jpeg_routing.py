@@ -76,7 +76,32 @@ def test_upscale_without_weights_follows_the_rule(tmp_path, capsys, monkeypatch)
     assert not np.array_equal(outputs["clean.png", None], outputs["clean.png", "jpeg"])
 
 
-def test_help_states_the_rule(capsys, monkeypatch):
-    code, out, _ = run(capsys, monkeypatch, "upscale", "--help")
+def test_encode_picks_as_upscale_does_and_render_finds_the_encoder(tmp_path, capsys, monkeypatch):
+    """encode → render without --weights gives upscale's pixels for a JPEG input and a PNG one."""
+    image = _noise(seed=4)
+    image.save(tmp_path / "low.jpg", quality=JPEG_WEIGHTS_BELOW - 20)
+    image.save(tmp_path / "clean.png")
+    for name in ("low.jpg", "clean.png"):
+        src, latents = tmp_path / name, tmp_path / f"{name}.safetensors"
+        assert run(capsys, monkeypatch, "upscale", src, "--size", 64, "-o", tmp_path / "up.png",
+                   "--overwrite")[0] == 0
+        assert run(capsys, monkeypatch, "encode", src, "-o", latents)[0] == 0
+        code, _, err = run(capsys, monkeypatch, "render", latents, "--res", 64, "-o",
+                           tmp_path / "back.png", "--overwrite")
+        assert code == 0, err
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "up.png")),
+                              np.asarray(Image.open(tmp_path / "back.png")))
+    # inputs that would get different weights are encoded together by the default
+    code, _, err = run(capsys, monkeypatch, "encode", tmp_path / "low.jpg", tmp_path / "clean.png",
+                       "-o", tmp_path / "both.safetensors")
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "render", tmp_path / "both.safetensors", "--res", 64,
+                       "--weights", "jpeg", "-o", tmp_path / "out/")
+    assert code == 1 and "other weights" in err
+
+
+@pytest.mark.parametrize("command", ["upscale", "encode"])
+def test_help_states_the_rule(capsys, monkeypatch, command):
+    code, out, _ = run(capsys, monkeypatch, command, "--help")
     assert code == 0
     assert f"below quality {JPEG_WEIGHTS_BELOW}" in " ".join(out.replace("│", " ").split())

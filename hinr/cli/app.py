@@ -143,8 +143,7 @@ _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the 
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 # the rule of hinr.weights.weights_for_input (a test checks the number), kept here as text so that
 # `hinr --help` does not import torch
-_UPSCALE_WEIGHTS_DEFAULT = ("Default: 'jpeg' for a JPEG file saved below quality 95 (read from the "
-                            "file), else 'default'.")
+_JPEG_RULE = "a JPEG file saved below quality 95 (read from the file)"
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")
@@ -179,7 +178,8 @@ def upscale(
                                           help="Instead of --size: K times the input."),
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
-        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + _UPSCALE_WEIGHTS_DEFAULT),
+        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_JPEG_RULE}, "
+             "else 'default'."),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Tiles encoded at once."),
     chunk: int = typer.Option(16384, help=_CHUNK_HELP),
@@ -207,7 +207,10 @@ def encode(
         None, "--output", "-o", metavar="FILE",
         help="The latents file (.safetensors). Default: <stem>.latents.safetensors beside the input "
              "(several inputs: latents.safetensors beside the first)."),
-    weights: Optional[str] = typer.Option(None, "--weights", "-w", help=_WEIGHTS_HELP),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", "-w", show_default=False,
+        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + "Default: 'jpeg' when every input is "
+             f"{_JPEG_RULE}, else 'default' (as upscale picks)."),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Images encoded at once."),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
@@ -233,8 +236,10 @@ def render(
     res: Optional[int] = typer.Option(None, "--res", metavar="N", help="Render N×N."),
     size: Optional[str] = typer.Option(None, "--size", metavar="N|WxH",
                                        help="Render WxH (or N for N×N)."),
-    weights: Optional[str] = typer.Option(None, "--weights", "-w",
-                                          help="The weights that encoded the latents. " + _WEIGHTS_HELP),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", "-w", show_default=False,
+        help="The weights that encoded the latents. " + _WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")]
+             + "Default: the shipped weights that encoded them."),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(1, help="Latents rendered at once (memory grows with it)."),
     chunk: int = typer.Option(16384, help=_CHUNK_HELP),

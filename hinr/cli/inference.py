@@ -69,6 +69,22 @@ def load_weights(spec: str | None, device):
     return load_model(resolve_weights(spec), device=device)
 
 
+def shipped_encoder(found, device):
+    """The shipped model whose weights encoded the latents ``found`` (the default when none did, so
+    that the check that follows names the mismatch)."""
+    from ..checkpoint import weights_fingerprint
+    from ..weights import SHIPPED, shipped_weights
+
+    first = None
+    for name in SHIPPED:
+        if shipped_weights(name).is_file():
+            model = load_weights(name, device)
+            first = first or model
+            if weights_fingerprint(model) == found.weights_hash:
+                return model
+    return first if first is not None else load_weights(None, device)
+
+
 def fit_memory(model, sizes: list[tuple[int, int]], *, chunk: int, batch: int = 1,
                ensemble: int = 1) -> int:
     """The chunk capped by memory (``hinr.memory``); RuntimeFailure if the largest output cannot fit."""
@@ -188,13 +204,16 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
     from ..latents_io import save_latents
     from ..upscale import encode_images, model_input
 
+    from ..weights import weights_for_input
+
+    loaded = [load_image(path) for path in images]
+    if weights is None:  # the shipped weights upscale would use, when they agree on every input
+        chosen = {weights_for_input(image.jpeg_quality) for image in loaded}
+        weights = chosen.pop() if len(chosen) == 1 else "default"
     model = load_weights(weights, torch_device)
     side = model.config.image_size
-    inputs, sizes = [], []
-    for path in images:
-        image = load_image(path)
-        inputs.append(model_input(image.rgb, side=side))
-        sizes.append((image.width, image.height))
+    inputs = [model_input(image.rgb, side=side) for image in loaded]
+    sizes = [(image.width, image.height) for image in loaded]
     with progress_bar(f"encoding {len(inputs)} image(s)", count=True) as progress:
         latents = encode_images(model, torch.stack(inputs), batch_size=batch_size, progress=progress)
     save_latents(out, latents, model=model, sources=[p.name for p in images], input_sizes=sizes,
@@ -237,7 +256,7 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
     else:
         outputs = plan_outputs(found.sources, output)
     check_outputs(outputs, overwrite=overwrite)
-    model = load_weights(weights, torch_device)
+    model = load_weights(weights, torch_device) if weights is not None else shipped_encoder(found, torch_device)
     check_latents_match(found, model, source=latents)
     chunk = fit_memory(model, [(width, height)], chunk=chunk, batch=min(batch_size, len(outputs)))
     for first in range(0, len(outputs), batch_size):
