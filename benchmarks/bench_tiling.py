@@ -63,6 +63,7 @@ def main() -> None:
 
     from hinr.checkpoint import load_model
     from hinr.data.folder import image_to_tensor
+    from hinr.imageio import to_pil
     from hinr.metrics import psnr
     from hinr.upscale import upscale_image
     from hinr.weights import resolve_weights
@@ -91,8 +92,7 @@ def main() -> None:
             for _, low, target in samples:
                 rgb = upscale_image(model, image_to_tensor(low), (target.height, target.width),
                                     stride=stride, precision=precision)
-                array = (rgb.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-                outs.append(Image.fromarray(array))
+                outs.append(to_pil(rgb))
             seconds = time.perf_counter() - start
             rows.append((f"hinr stride {stride} {precision}", score(outs), seconds, stride))
             print(f"  stride {stride} {precision}: {seconds:.1f} s", file=sys.stderr, flush=True)

@@ -25,7 +25,7 @@ def main() -> None:
     from hinr.checkpoint import load_model
     from hinr.data.folder import load_rgb, select_images
     from hinr.data.sr import make_eval_pair
-    from hinr.evaluate import _to_pil
+    from hinr.imageio import to_pil
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", action="append", default=None, help="repeatable; default: shipped")
@@ -50,13 +50,13 @@ def main() -> None:
         draw.text((pad + c * (panel + pad), 4), label, fill="black")
     for r, name in enumerate(names):
         low, high = make_eval_pair(load_rgb(paths[name]), 8)
-        low_pil = _to_pil(low)
+        low_pil = to_pil(low)
         cells = [low_pil.resize((256, 256), Image.BICUBIC)]
         for model in models:
             with torch.no_grad():
                 out = model.render(model.encode(low.unsqueeze(0)), 256, 256, precision="auto")[0]
-            cells.append(_to_pil(out))
-        cells.append(_to_pil(high))
+            cells.append(to_pil(out))
+        cells.append(to_pil(high))
         for c, cell in enumerate(cells):
             crop = cell.crop((x0, y0, x0 + 64, y0 + 64)).resize((panel, panel), Image.NEAREST)
             canvas.paste(crop, (pad + c * (panel + pad), header + r * (panel + pad)))

@@ -38,6 +38,7 @@ from .data.sr import eval_crops, make_eval_pair
 from .data.degrade import jpeg as jpeg_round_trip
 from .ensemble import transforms
 from .grid_score import PhaseProfile
+from .imageio import to_pil
 from .metrics import psnr, ssim
 from .models.hinr import HINR, Latents
 from .precision import resolve_precision
@@ -201,8 +202,8 @@ def photo_samples(paths: Sequence[Path], scales: Sequence[int], *, root: Path | 
             low, targets = None, {}
             for scale in scales:
                 low_t, hr_t = make_eval_pair(square, scale, input_size=input_size)
-                low = low if low is not None else _to_pil(low_t)
-                targets[scale] = _to_pil(hr_t)
+                low = low if low is not None else to_pil(low_t)
+                targets[scale] = to_pil(hr_t)
             samples.append(EvalSample(name if index == 0 else f"{name}#{index}", low, targets, index))
         if progress is not None:
             progress(done, len(paths))
@@ -225,15 +226,9 @@ def cifar_samples(data_dir: str | Path | None, *, limit: int = CIFAR_DEFAULT_LIM
     dataset = Cifar10Dataset(data_dir, split="test")
     samples = []
     for index in range(min(limit, len(dataset))):
-        image = _to_pil(dataset[index])
+        image = to_pil(dataset[index])
         samples.append(EvalSample(f"cifar10-test-{index}", image, {1: image}))
     return samples
-
-
-def _to_pil(image: torch.Tensor) -> Image.Image:
-    """(3, H, W) in [0, 1] → 8-bit RGB (exact for tensors made from 8-bit images)."""
-    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-    return Image.fromarray(array)
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -384,7 +379,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                 result.record(k, rendered, targets[k])
                 if k == top:
                     for i in rows:
-                        grid[i].cells[m.label] = _to_pil(rendered[i - start])
+                        grid[i].cells[m.label] = to_pil(rendered[i - start])
         if progress is not None:
             progress(start + len(batch), len(samples))
 

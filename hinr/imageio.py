@@ -153,6 +153,12 @@ def _from_array(array: np.ndarray, *, bits: int) -> LoadedImage:
     return LoadedImage(rgb=colour.contiguous(), alpha=alpha, grey=grey, bits=bits)
 
 
+def to_pil(rgb: torch.Tensor) -> Image.Image:
+    """(3, H, W) float in [0, 1] → 8-bit RGB PIL image (exact for tensors made from 8-bit images)."""
+    array = (rgb.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+    return Image.fromarray(array.permute(1, 2, 0).contiguous().numpy())
+
+
 # --- 16-bit PNG (Pillow keeps only 8 bits of 16-bit colour) -------------------------------------
 # Decoded by libspng through pyspng (a 0.4 MB wheel, numpy only): exact, and ~80× faster than a
 # pure-Python unfilter on Paeth rows. Measured on a 1024² RGB 16-bit Paeth PNG (35 KB): pyspng
