@@ -6,6 +6,10 @@ pattern or ringing that PSNR does not see is visible.
 
 For each chosen val photo: its centre square reduced to 32×32 (the input) and to 256×256 (the
 ground truth), the input upscaled ×8 by each method, a 64×64 crop of each magnified ×4 (nearest).
+With ``--jpeg Q`` the input is JPEG-compressed first (the ground truth stays clean):
+
+    python benchmarks/figure_zoom.py --photos examples/val_photos --jpeg 75 --weights default \
+        --weights jpeg --label "hinr default" --label "hinr jpeg" --out examples/zoom_x8_jpeg75.png
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     from hinr.checkpoint import load_model
-    from hinr.data.folder import load_rgb, select_images
+    from hinr.data.degrade import jpeg
+    from hinr.data.folder import image_to_tensor, load_rgb, select_images
     from hinr.data.sr import make_eval_pair
     from hinr.imageio import to_pil
 
@@ -33,6 +38,8 @@ def main() -> None:
     parser.add_argument("--photos", default=str(ROOT.parent / "shared" / "photos"))
     parser.add_argument("--names", default="skimage_motorcycle_left.jpg,opencv_baboon.jpg")
     parser.add_argument("--crop", type=int, nargs=2, default=(96, 96), help="top-left (x, y) in the ×8 image")
+    parser.add_argument("--jpeg", type=int, default=None, metavar="Q",
+                        help="JPEG-compress the 32×32 input at quality Q first (as hinr eval --jpeg)")
     parser.add_argument("--out", default="examples/zoom_x8.png")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -50,6 +57,8 @@ def main() -> None:
         draw.text((pad + c * (panel + pad), 4), label, fill="black")
     for r, name in enumerate(names):
         low, high = make_eval_pair(load_rgb(paths[name]), 8)
+        if args.jpeg is not None:
+            low = image_to_tensor(jpeg(to_pil(low), args.jpeg))
         low_pil = to_pil(low)
         cells = [low_pil.resize((256, 256), Image.BICUBIC)]
         for model in models:
