@@ -105,3 +105,17 @@ def test_help_states_the_rule(capsys, monkeypatch, command):
     code, out, _ = run(capsys, monkeypatch, command, "--help")
     assert code == 0
     assert f"below quality {JPEG_WEIGHTS_BELOW}" in " ".join(out.replace("│", " ").split())
+
+
+def test_eval_without_weights_scores_what_upscale_would_use(tmp_path, capsys, monkeypatch):
+    _noise(size=128, seed=5).save(tmp_path / "p.png")
+    labels = {}
+    for jpeg in (None, JPEG_WEIGHTS_BELOW - 20, JPEG_WEIGHTS_BELOW):
+        extra = [] if jpeg is None else ["--jpeg", jpeg]
+        code, out, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--split", "all",
+                             "--scales", 2, "--no-latent-gain", *extra)
+        assert code == 0, err
+        labels[jpeg] = {line.split("|")[1].strip() for line in out.splitlines() if "hinr (" in line}
+    assert labels[None] == {"hinr (shipped)"}
+    assert labels[JPEG_WEIGHTS_BELOW - 20] == {"hinr (jpeg)"}
+    assert labels[JPEG_WEIGHTS_BELOW] == {"hinr (shipped)"}

@@ -264,7 +264,7 @@ def render(
              "models. PSNR on RGB, SSIM on luma (Gaussian 11×11, σ 1.5).")
 def eval_(
     data: str = typer.Option(..., help="A folder of photos (its MANIFEST.tsv split is used) or 'cifar10' (test set, scale 1 only)."),
-    weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="A run folder, a .safetensors file or hf:owner/name; repeat to compare models (default: the shipped model)."),
+    weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="A run folder, a .safetensors file, hf:owner/name or a shipped name (default, jpeg, hybrid); repeat to compare models. Default: the shipped weights upscale would pick for the inputs ('jpeg' with --jpeg below 95, else 'default')."),
     scales: Optional[str] = typer.Option(None, help="Integer scales, e.g. 1,2,4,8 (the default; 1 for cifar10)."),
     split: Optional[str] = typer.Option(None, help="Manifest split of a photo folder (default val)."),
     crops: Optional[int] = typer.Option(None, help="N deterministic square crops per photo (default: its centre square)."),

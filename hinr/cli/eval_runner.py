@@ -53,7 +53,10 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         raise RuntimeFailure(f"--data {data} is not a folder: pass a folder of photos or 'cifar10'")
     dev = pick_device(device)
     precision = check_precision(precision, dev)
-    models = evaluate.load_models(weights or [None], device=dev)
+    from ..weights import weights_for_input
+
+    # no --weights: the shipped weights hinr upscale would pick for these inputs
+    models = evaluate.load_models(weights or [weights_for_input(jpeg)], device=dev)
     size = models[0].model.config.image_size
     chunk = min(cap_chunk(chunk, m.model.config, batch=batch_size) for m in models)
     if cifar:
