@@ -44,6 +44,31 @@ def test_presets_and_clean_share():
     assert changed == 50  # every input goes through JPEG
 
 
+def test_chroma_subsampling_is_drawn_only_when_asked(monkeypatch):
+    image = photo().resize((32, 32), Image.BICUBIC)
+    assert len({jpeg(image, 90, subsampling=k).tobytes() for k in (0, 1, 2)}) == 3
+    assert jpeg(image, 90).tobytes() == jpeg(image, 90, subsampling=2).tobytes()
+    # a preset without a subsampling draw keeps its random sequence, so its samples stay the same:
+    # clean, blur, noise and JPEG draws, then the quality
+    replay = np.random.default_rng(1)
+    for _ in range(4):
+        replay.random()
+    quality = int(replay.integers(40, 96))
+    fixed = Degradation(jpeg_prob=1.0, clean_prob=0.0)
+    assert fixed(image, np.random.default_rng(1)).tobytes() == jpeg(image, quality).tobytes()
+    import hinr.data.degrade as degrade
+
+    seen = []
+    monkeypatch.setattr(degrade, "jpeg", lambda im, q, subsampling=2: seen.append(subsampling) or im)
+    for i in range(200):
+        degradation("jpeg-any")(image, np.random.default_rng(i))
+    assert len(seen) == 200 and 90 < seen.count(2) < 150 and seen.count(0) > 20 and seen.count(1) > 20
+    seen.clear()
+    for i in range(20):
+        degradation("jpeg-all")(image, np.random.default_rng(i))
+    assert seen == [2] * 20
+
+
 def test_degraded_training_samples_keep_clean_targets():
     images = [photo(0), photo(1)]
     clean = SRCropDataset(images, config=SRSampleConfig(hr_size=128, queries=64), seed=3)
