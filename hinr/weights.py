@@ -2,8 +2,8 @@
 
 - ``default``: the model shipped with hinr (the repository's ``weights/`` folder, installed as
   the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
-- nothing: ``default`` — except that ``hinr upscale`` gives a JPEG file saved below quality
-  ``JPEG_WEIGHTS_BELOW`` to ``jpeg`` (:func:`weights_for_input`);
+- nothing: ``default`` — except that ``hinr upscale`` gives JPEG files to ``jpeg``, all but
+  near-lossless ones (:func:`weights_for_input`);
 - ``jpeg``: the shipped model fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs,
   for photos that went through JPEG; ``hybrid``: the hybrid design (BiMamba encoder, SCENT
   processor and decoder) trained for photos, the default until the ``liif`` model overtook it
@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .checkpoint import WEIGHTS_NAME, CheckpointError
+from .jpeg_coding import JpegCoding
 
 HF_PREFIX = "hf:"
 HUB_PROBE_TIMEOUT_S = 2.0  # DNS + TCP connect to the Hub; past this, treat the machine as offline
@@ -38,17 +39,20 @@ SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAM
            "hybrid": "hybrid.safetensors"}
 
 
-JPEG_WEIGHTS_BELOW = 95  # a JPEG input saved below this quality is upscaled with 'jpeg' weights
+# A JPEG input saved below these qualities is upscaled with the 'jpeg' weights, by its chroma
+# subsampling; at or above them (near-lossless) the default serves it better. Measured on the
+# photos held out from training (weights/README.md): 4:2:0, what phones, cameras and the web write,
+# favours 'jpeg' at every quality; with full-resolution colour it pays only below these.
+JPEG_WEIGHTS_BELOW = {"4:2:0": 101, "other": 101, "4:2:2": 90, "4:4:4": 83, "grey": 83}
 
 
-def weights_for_input(jpeg_quality: int | None) -> str:
-    """The shipped weights for an input when none are named: ``jpeg`` for a JPEG file saved below
-    quality ``JPEG_WEIGHTS_BELOW`` (``LoadedImage.jpeg_quality``) when they are installed, else
-    ``default``. Measured in weights/README.md: on JPEG inputs the ``jpeg`` weights beat the
-    default, on clean ones (and near-lossless JPEG) the default wins."""
-    if jpeg_quality is not None and jpeg_quality < JPEG_WEIGHTS_BELOW and shipped_weights("jpeg").is_file():
-        return "jpeg"
-    return "default"
+def weights_for_input(jpeg: JpegCoding | None) -> str:
+    """The shipped weights for an input when none are named: ``jpeg`` for a JPEG file
+    (``LoadedImage.jpeg``) saved below ``JPEG_WEIGHTS_BELOW`` for its subsampling, when they are
+    installed; else ``default``."""
+    if jpeg is None or jpeg.quality is None or not shipped_weights("jpeg").is_file():
+        return "default"
+    return "jpeg" if jpeg.quality < JPEG_WEIGHTS_BELOW.get(jpeg.subsampling, 101) else "default"
 
 
 def shipped_weights(name: str = "default") -> Path:

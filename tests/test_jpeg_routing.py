@@ -1,5 +1,6 @@
-"""A JPEG file's quality is read back from its tables, and `hinr upscale` without --weights gives
-a JPEG file saved below JPEG_WEIGHTS_BELOW to the `jpeg` weights and anything else to `default`."""
+"""A JPEG file's quality and chroma subsampling are read back from it, and `hinr upscale` without
+--weights gives a JPEG file saved below JPEG_WEIGHTS_BELOW (for its subsampling) to the `jpeg`
+weights and anything else to `default`; encode, render and eval follow the same rule."""
 
 import io
 
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image
 
 from hinr.imageio import load_image
-from hinr.jpeg_quality import estimate_quality, scaled_table
+from hinr.jpeg_coding import JpegCoding, estimate_quality, scaled_table
 from hinr.weights import JPEG_WEIGHTS_BELOW, weights_for_input
 
 from cli_helpers import run
@@ -44,23 +45,35 @@ def test_greyscale_custom_and_missing_tables():
     assert estimate_quality({0: [1] * 64, 1: [1] * 64}) == 100
 
 
-def test_load_image_reports_the_quality_of_jpeg_files_only(tmp_path):
+def test_load_image_reports_how_jpeg_files_were_coded(tmp_path):
     _noise().save(tmp_path / "a.jpg", quality=62)
+    _noise().save(tmp_path / "b.jpg", quality=88, subsampling=0)
+    _noise().save(tmp_path / "c.jpg", quality=97, subsampling=1)
+    _noise().convert("L").save(tmp_path / "d.jpg", quality=70)
     _noise().save(tmp_path / "a.png")
-    assert load_image(tmp_path / "a.jpg").jpeg_quality == 62
-    assert load_image(tmp_path / "a.png").jpeg_quality is None
+    assert load_image(tmp_path / "a.jpg").jpeg == JpegCoding(62, "4:2:0")
+    assert load_image(tmp_path / "b.jpg").jpeg == JpegCoding(88, "4:4:4")
+    assert load_image(tmp_path / "c.jpg").jpeg == JpegCoding(97, "4:2:2")
+    assert load_image(tmp_path / "d.jpg").jpeg == JpegCoding(70, "grey")
+    assert load_image(tmp_path / "a.png").jpeg is None
 
 
 def test_the_rule():
     assert weights_for_input(None) == "default"
-    assert weights_for_input(JPEG_WEIGHTS_BELOW - 1) == "jpeg"
-    assert weights_for_input(JPEG_WEIGHTS_BELOW) == "default"
-    assert weights_for_input(40) == "jpeg"
+    assert weights_for_input(JpegCoding(None, "4:2:0")) == "default"
+    for subsampling in ("4:2:0", "4:2:2", "4:4:4", "grey", "other"):
+        below = JPEG_WEIGHTS_BELOW[subsampling]
+        assert weights_for_input(JpegCoding(40, subsampling)) == "jpeg"
+        assert weights_for_input(JpegCoding(min(below - 1, 100), subsampling)) == "jpeg"
+        if below <= 100:
+            assert weights_for_input(JpegCoding(below, subsampling)) == "default"
+    assert weights_for_input(JpegCoding(100, "4:2:0")) == "jpeg"  # subsampled colour: always
+    assert weights_for_input(JpegCoding(100, "4:4:4")) == "default"  # near-lossless
 
 
 def test_upscale_without_weights_follows_the_rule(tmp_path, capsys, monkeypatch):
     image = _noise(seed=3)
-    image.save(tmp_path / "low.jpg", quality=JPEG_WEIGHTS_BELOW - 20)
+    image.save(tmp_path / "low.jpg", quality=70)
     image.save(tmp_path / "clean.png")
     outputs = {}
     for name in ("low.jpg", "clean.png"):
@@ -79,7 +92,7 @@ def test_upscale_without_weights_follows_the_rule(tmp_path, capsys, monkeypatch)
 def test_encode_picks_as_upscale_does_and_render_finds_the_encoder(tmp_path, capsys, monkeypatch):
     """encode → render without --weights gives upscale's pixels for a JPEG input and a PNG one."""
     image = _noise(seed=4)
-    image.save(tmp_path / "low.jpg", quality=JPEG_WEIGHTS_BELOW - 20)
+    image.save(tmp_path / "low.jpg", quality=70)
     image.save(tmp_path / "clean.png")
     for name in ("low.jpg", "clean.png"):
         src, latents = tmp_path / name, tmp_path / f"{name}.safetensors"
@@ -104,18 +117,20 @@ def test_encode_picks_as_upscale_does_and_render_finds_the_encoder(tmp_path, cap
 def test_help_states_the_rule(capsys, monkeypatch, command):
     code, out, _ = run(capsys, monkeypatch, command, "--help")
     assert code == 0
-    assert f"below quality {JPEG_WEIGHTS_BELOW}" in " ".join(out.replace("│", " ").split())
+    text = " ".join(out.replace("│", " ").split())
+    assert f"4:2:2 colour at quality {JPEG_WEIGHTS_BELOW['4:2:2']} or more" in text
+    assert f"4:4:4 or grey at {JPEG_WEIGHTS_BELOW['4:4:4']} or more" in text
+    assert JPEG_WEIGHTS_BELOW["grey"] == JPEG_WEIGHTS_BELOW["4:4:4"]
+    assert JPEG_WEIGHTS_BELOW["4:2:0"] > 100 and JPEG_WEIGHTS_BELOW["other"] > 100
 
 
 def test_eval_without_weights_scores_what_upscale_would_use(tmp_path, capsys, monkeypatch):
     _noise(size=128, seed=5).save(tmp_path / "p.png")
     labels = {}
-    for jpeg in (None, JPEG_WEIGHTS_BELOW - 20, JPEG_WEIGHTS_BELOW):
+    for jpeg in (None, 70, 100):
         extra = [] if jpeg is None else ["--jpeg", jpeg]
         code, out, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--split", "all",
                              "--scales", 2, "--no-latent-gain", *extra)
         assert code == 0, err
         labels[jpeg] = {line.split("|")[1].strip() for line in out.splitlines() if "hinr (" in line}
-    assert labels[None] == {"hinr (shipped)"}
-    assert labels[JPEG_WEIGHTS_BELOW - 20] == {"hinr (jpeg)"}
-    assert labels[JPEG_WEIGHTS_BELOW] == {"hinr (shipped)"}
+    assert labels == {None: {"hinr (shipped)"}, 70: {"hinr (jpeg)"}, 100: {"hinr (jpeg)"}}  # 4:2:0

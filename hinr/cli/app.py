@@ -143,7 +143,8 @@ _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the 
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 # the rule of hinr.weights.weights_for_input (a test checks the number), kept here as text so that
 # `hinr --help` does not import torch
-_JPEG_RULE = "a JPEG file saved below quality 95 (read from the file)"
+_JPEG_RULE = ("a JPEG file, unless near-lossless (read from the file): 4:2:2 colour at quality 90 "
+              "or more, 4:4:4 or grey at 83 or more")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")
@@ -178,7 +179,7 @@ def upscale(
                                           help="Instead of --size: K times the input."),
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
-        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_JPEG_RULE}, "
+        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_JPEG_RULE}; "
              "else 'default'."),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Tiles encoded at once."),
@@ -210,7 +211,7 @@ def encode(
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
         help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + "Default: 'jpeg' when every input is "
-             f"{_JPEG_RULE}, else 'default' (as upscale picks)."),
+             f"{_JPEG_RULE}; else 'default' (as upscale picks)."),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Images encoded at once."),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
@@ -264,7 +265,7 @@ def render(
              "models. PSNR on RGB, SSIM on luma (Gaussian 11×11, σ 1.5).")
 def eval_(
     data: str = typer.Option(..., help="A folder of photos (its MANIFEST.tsv split is used) or 'cifar10' (test set, scale 1 only)."),
-    weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="A run folder, a .safetensors file, hf:owner/name or a shipped name (default, jpeg, hybrid); repeat to compare models. Default: the shipped weights upscale would pick for the inputs ('jpeg' with --jpeg below 95, else 'default')."),
+    weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="A run folder, a .safetensors file, hf:owner/name or a shipped name (default, jpeg, hybrid); repeat to compare models. Default: the shipped weights upscale would pick for the inputs ('jpeg' with --jpeg, else 'default')."),
     scales: Optional[str] = typer.Option(None, help="Integer scales, e.g. 1,2,4,8 (the default; 1 for cifar10)."),
     split: Optional[str] = typer.Option(None, help="Manifest split of a photo folder (default val)."),
     crops: Optional[int] = typer.Option(None, help="N deterministic square crops per photo (default: its centre square)."),

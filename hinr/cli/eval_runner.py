@@ -53,10 +53,12 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         raise RuntimeFailure(f"--data {data} is not a folder: pass a folder of photos or 'cifar10'")
     dev = pick_device(device)
     precision = check_precision(precision, dev)
+    from ..jpeg_coding import JpegCoding
     from ..weights import weights_for_input
 
-    # no --weights: the shipped weights hinr upscale would pick for these inputs
-    models = evaluate.load_models(weights or [weights_for_input(jpeg)], device=dev)
+    # no --weights: the shipped weights hinr upscale would pick for these inputs (--jpeg is 4:2:0)
+    coding = None if jpeg is None else JpegCoding(jpeg, "4:2:0")
+    models = evaluate.load_models(weights or [weights_for_input(coding)], device=dev)
     size = models[0].model.config.image_size
     chunk = min(cap_chunk(chunk, m.model.config, batch=batch_size) for m in models)
     if cifar:

@@ -168,9 +168,9 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
         image = load_image(path)
         spec, label = weights, f"{path.name} → {width}×{height}"
         if weights is None:  # no --weights: the shipped weights for this input
-            spec = weights_for_input(image.jpeg_quality)
+            spec = weights_for_input(image.jpeg)
             if spec != "default":
-                label += f" ({spec} weights: JPEG quality {image.jpeg_quality})"
+                label += f" ({spec} weights: JPEG q{image.jpeg.quality} {image.jpeg.subsampling})"
         model, model_chunk = model_for(spec)
         with progress_bar(label) as progress:
             rgb = upscale_image(model, image.rgb, (height, width), chunk=model_chunk,
@@ -208,7 +208,7 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
 
     loaded = [load_image(path) for path in images]
     if weights is None:  # the shipped weights upscale would use, when they agree on every input
-        chosen = {weights_for_input(image.jpeg_quality) for image in loaded}
+        chosen = {weights_for_input(image.jpeg) for image in loaded}
         weights = chosen.pop() if len(chosen) == 1 else "default"
     model = load_weights(weights, torch_device)
     side = model.config.image_size

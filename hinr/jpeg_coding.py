@@ -1,4 +1,7 @@
-"""The quality a JPEG file was saved at, read back from its quantization tables.
+"""How a JPEG file was coded: the quality it was saved at and its chroma subsampling, read back
+from the file, so that hinr can give JPEG inputs weights trained for them.
+
+The quality comes from the quantization tables.
 
 Almost every encoder (libjpeg and its descendants: Pillow, OpenCV, browsers, most cameras and
 phones) scales the IJG reference tables (Annex K of the JPEG standard) by one quality factor in
@@ -11,8 +14,33 @@ does not matter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping, Sequence
+
+from PIL import Image
+
+SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}  # Pillow's codes (JpegImagePlugin.get_sampling)
+
+
+@dataclass(frozen=True)
+class JpegCoding:
+    """What a JPEG file's header says of its coding."""
+
+    quality: int | None  # the IJG quality 1..100 (estimate_quality), None without tables
+    subsampling: str  # "4:2:0", "4:2:2", "4:4:4", "grey" (one channel) or "other"
+
+
+def read_coding(image: Image.Image) -> JpegCoding | None:
+    """The coding of an opened Pillow image, or None when it is not a JPEG file."""
+    if image.format != "JPEG":
+        return None
+    from PIL import JpegImagePlugin
+
+    quality = estimate_quality(getattr(image, "quantization", None) or {})
+    if image.mode in ("L", "1"):
+        return JpegCoding(quality, "grey")
+    return JpegCoding(quality, SUBSAMPLING.get(JpegImagePlugin.get_sampling(image), "other"))
 
 # IJG reference tables at quality 50 (JPEG standard, Annex K.1), any order: only sums are used.
 _LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57,
