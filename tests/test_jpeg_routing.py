@@ -82,6 +82,8 @@ def test_upscale_without_weights_follows_the_rule(tmp_path, capsys, monkeypatch)
             args = ["upscale", tmp_path / name, "--size", 64, "-o", out]
             code, _, err = run(capsys, monkeypatch, *args, *(["--weights", weights] if weights else []))
             assert code == 0, err
+            said = weights is None and name == "low.jpg"  # the choice is said, once, on stderr
+            assert ("'jpeg' weights" in err) == said and err.count("\n") == said
             outputs[name, weights] = np.asarray(Image.open(out))
     assert np.array_equal(outputs["low.jpg", None], outputs["low.jpg", "jpeg"])
     assert not np.array_equal(outputs["low.jpg", None], outputs["low.jpg", "default"])

@@ -170,7 +170,12 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
         if weights is None:  # no --weights: the shipped weights for this input
             spec = weights_for_input(image.jpeg)
             if spec != "default":
-                label += f" ({spec} weights: JPEG q{image.jpeg.quality} {image.jpeg.subsampling})"
+                label += f" ({spec} weights)"
+                if spec not in models:  # said once a run, on stderr (stdout lists the outputs)
+                    typer.echo(f"hinr: {path.name} is a JPEG file (quality {image.jpeg.quality}, "
+                               f"{image.jpeg.subsampling}): JPEG inputs are upscaled with the "
+                               f"'{spec}' weights, made for them (--weights default to override)",
+                               err=True)
         model, model_chunk = model_for(spec)
         with progress_bar(label) as progress:
             rgb = upscale_image(model, image.rgb, (height, width), chunk=model_chunk,
