@@ -151,12 +151,11 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
 
     from ..imageio import load_image, save_image
     from ..upscale import resize_bicubic, upscale_image
-
     from ..weights import weights_for_input
 
-    models: dict[str | None, tuple] = {}  # weights spec → (model, chunk), loaded on first use
+    models: dict[str, tuple] = {}  # weights spec → (model, chunk), loaded on first use
 
-    def model_for(spec: str | None) -> tuple:
+    def model_for(spec: str) -> tuple:
         if spec not in models:
             model = load_weights(spec, torch_device)
             models[spec] = model, fit_memory(model, targets, chunk=chunk, ensemble=ensemble)
@@ -208,7 +207,6 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
     from ..imageio import load_image
     from ..latents_io import save_latents
     from ..upscale import encode_images, model_input
-
     from ..weights import weights_for_input
 
     loaded = [load_image(path) for path in images]
