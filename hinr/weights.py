@@ -3,7 +3,7 @@
 - ``default``: the model shipped with hinr (the repository's ``weights/`` folder, installed as
   the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
 - nothing: ``default`` — except that ``hinr upscale`` gives JPEG files to ``jpeg``, all but
-  near-lossless ones (:func:`weights_for_input`);
+  high-quality ones (:func:`weights_for_input`);
 - ``jpeg``: the shipped model fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs,
   for photos that went through JPEG; ``hybrid``: the hybrid design (BiMamba encoder, SCENT
   processor and decoder) trained for photos, the default until the ``liif`` model overtook it
@@ -40,10 +40,11 @@ SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAM
 
 
 # A JPEG input saved below these qualities is upscaled with the 'jpeg' weights, by its chroma
-# subsampling; at or above them (near-lossless) the default serves it better. Measured on the
-# photos held out from training (weights/README.md): 4:2:0, what phones, cameras and the web write,
-# favours 'jpeg' at every quality; with full-resolution colour it pays only below these.
-JPEG_WEIGHTS_BELOW = {"4:2:0": 101, "other": 101, "4:2:2": 90, "4:4:4": 83, "grey": 83}
+# subsampling; at or above them (near-lossless) the default serves it as well or better. Measured
+# on the photos held out from training (weights/README.md, "Which inputs get it"): the crossover is
+# at about quality 94 for 4:2:0 colour (what phones, cameras and the web write), 88 for 4:2:2 and
+# 81 for full-resolution colour; greyscale is taken as 4:4:4, other subsamplings as 4:2:0.
+JPEG_WEIGHTS_BELOW = {"4:2:0": 95, "other": 95, "4:2:2": 88, "4:4:4": 81, "grey": 81}
 
 
 def weights_for_input(jpeg: JpegCoding | None) -> str:
@@ -52,7 +53,8 @@ def weights_for_input(jpeg: JpegCoding | None) -> str:
     installed; else ``default``."""
     if jpeg is None or jpeg.quality is None or not shipped_weights("jpeg").is_file():
         return "default"
-    return "jpeg" if jpeg.quality < JPEG_WEIGHTS_BELOW.get(jpeg.subsampling, 101) else "default"
+    below = JPEG_WEIGHTS_BELOW.get(jpeg.subsampling, JPEG_WEIGHTS_BELOW["other"])
+    return "jpeg" if jpeg.quality < below else "default"
 
 
 def shipped_weights(name: str = "default") -> Path:

@@ -64,11 +64,13 @@ def test_the_rule():
     for subsampling in ("4:2:0", "4:2:2", "4:4:4", "grey", "other"):
         below = JPEG_WEIGHTS_BELOW[subsampling]
         assert weights_for_input(JpegCoding(40, subsampling)) == "jpeg"
-        assert weights_for_input(JpegCoding(min(below - 1, 100), subsampling)) == "jpeg"
+        assert weights_for_input(JpegCoding(below - 1, subsampling)) == "jpeg"
         if below <= 100:
             assert weights_for_input(JpegCoding(below, subsampling)) == "default"
-    assert weights_for_input(JpegCoding(100, "4:2:0")) == "jpeg"  # subsampled colour: always
-    assert weights_for_input(JpegCoding(100, "4:4:4")) == "default"  # near-lossless
+    assert weights_for_input(JpegCoding(100, "4:2:0")) == "default"  # near-lossless
+    assert weights_for_input(JpegCoding(90, "4:2:0")) == "jpeg"
+    assert weights_for_input(JpegCoding(90, "4:4:4")) == "default"  # full colour: only low quality
+    assert weights_for_input(JpegCoding(70, "4:4:4")) == "jpeg"
 
 
 def test_upscale_without_weights_follows_the_rule(tmp_path, capsys, monkeypatch):
@@ -120,19 +122,19 @@ def test_help_states_the_rule(capsys, monkeypatch, command):
     code, out, _ = run(capsys, monkeypatch, command, "--help")
     assert code == 0
     text = " ".join(out.replace("│", " ").split())
-    assert f"4:2:2 colour at quality {JPEG_WEIGHTS_BELOW['4:2:2']} or more" in text
-    assert f"4:4:4 or grey at {JPEG_WEIGHTS_BELOW['4:4:4']} or more" in text
-    assert JPEG_WEIGHTS_BELOW["grey"] == JPEG_WEIGHTS_BELOW["4:4:4"]
-    assert JPEG_WEIGHTS_BELOW["4:2:0"] > 100 and JPEG_WEIGHTS_BELOW["other"] > 100
+    rule = JPEG_WEIGHTS_BELOW
+    assert (f"below quality {rule['4:2:0']} (read from the file; {rule['4:2:2']} for 4:2:2 colour, "
+            f"{rule['4:4:4']} for 4:4:4 or grey)") in text
+    assert rule["grey"] == rule["4:4:4"] and rule["other"] == rule["4:2:0"]
 
 
 def test_eval_without_weights_scores_what_upscale_would_use(tmp_path, capsys, monkeypatch):
     _noise(size=128, seed=5).save(tmp_path / "p.png")
     labels = {}
-    for jpeg in (None, 70, 100):
+    for jpeg in (None, 70, 98):
         extra = [] if jpeg is None else ["--jpeg", jpeg]
         code, out, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--split", "all",
                              "--scales", 2, "--no-latent-gain", *extra)
         assert code == 0, err
         labels[jpeg] = {line.split("|")[1].strip() for line in out.splitlines() if "hinr (" in line}
-    assert labels == {None: {"hinr (shipped)"}, 70: {"hinr (jpeg)"}, 100: {"hinr (jpeg)"}}  # 4:2:0
+    assert labels == {None: {"hinr (shipped)"}, 70: {"hinr (jpeg)"}, 98: {"hinr (shipped)"}}  # 4:2:0

@@ -143,8 +143,8 @@ _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the 
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 # the rule of hinr.weights.weights_for_input (a test checks the number), kept here as text so that
 # `hinr --help` does not import torch
-_JPEG_RULE = ("a JPEG file, unless near-lossless (read from the file): 4:2:2 colour at quality 90 "
-              "or more, 4:4:4 or grey at 83 or more")
+_JPEG_RULE = ("a JPEG file saved below quality 95 (read from the file; 88 for 4:2:2 colour, 81 for "
+              "4:4:4 or grey)")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")
