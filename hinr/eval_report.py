@@ -47,7 +47,8 @@ def markdown_table(result: EvalResult) -> str:
         lines.append("| " + " | ".join(row) + " |")
     source = result.data + (f" (split {result.split})" if result.split else "")
     ensemble = f", self-ensemble of {result.ensemble}" if result.ensemble > 1 else ""
-    jpeg = f", inputs JPEG quality {result.jpeg}" if result.jpeg is not None else ""
+    jpeg = (f", inputs JPEG quality {result.jpeg} ({result.jpeg_chroma})" if result.jpeg is not None
+            else "")
     return (f"PSNR (dB, RGB) and SSIM (luma) on {len(result.names)} images of {source}, "
             f"ground truth = PIL bicubic reduction{jpeg}; {result.device} ({result.precision}"
             f"{ensemble}), batch {result.batch_size}.\n\n" + "\n".join(lines) + "\n"
@@ -115,6 +116,7 @@ def result_json(result: EvalResult) -> dict:
         "images": result.names, "device": result.device, "batch_size": result.batch_size,
         "chunk": result.chunk, "precision": result.precision, "ensemble": result.ensemble,
         "seconds": result.seconds, "jpeg": result.jpeg,
+        "jpeg_chroma": result.jpeg_chroma if result.jpeg is not None else None,
         "ground_truth_grid_score": {str(k): _finite_or_none(v) for k, v in result.truth_grid.items()},
         "protocol": {
             "latent_gain": "mean PSNR with each image's own latents minus with the latents of the "

@@ -38,6 +38,7 @@ from .data.sr import eval_crops, make_eval_pair
 from .data.degrade import jpeg as jpeg_round_trip
 from .ensemble import transforms
 from .grid_score import PhaseProfile
+from .jpeg_coding import SUBSAMPLING
 from .imageio import to_pil
 from .metrics import psnr, ssim
 from .models.hinr import HINR, Latents
@@ -146,6 +147,7 @@ class EvalResult:
     ensemble: int
     grid: list[GridRow]
     jpeg: int | None = None  # inputs JPEG-compressed at this quality
+    jpeg_chroma: str = "4:2:0"  # ... with this chroma subsampling
     truth_grid: dict[int, float] = field(default_factory=dict)  # the ground truth's grid score
 
 
@@ -168,7 +170,8 @@ def parse_scales(text: str) -> list[int]:
 
 
 def check_request(data: str, scales: Sequence[int], *, crops: int | None = None,
-                  split: str | None = None, jpeg: int | None = None) -> None:
+                  split: str | None = None, jpeg: int | None = None,
+                  jpeg_chroma: str | None = None) -> None:
     """ValueError (one line) for an evaluation that has no ground truth: CIFAR-10 images are 32×32,
     so only scale 1 of the test split, whole, can be scored there."""
     if data == "cifar10" and (list(scales) != [1] or crops or split not in (None, "test")):
@@ -176,6 +179,18 @@ def check_request(data: str, scales: Sequence[int], *, crops: int | None = None,
                          "split has ground truth, without --crops: evaluate upsampling on a photo folder")
     if jpeg is not None and not 1 <= jpeg <= 100:
         raise ValueError(f"--jpeg must be a quality in 1..100, got {jpeg}")
+    if jpeg_chroma is not None:
+        if jpeg is None:
+            raise ValueError("--jpeg-chroma needs --jpeg Q (the quality of the JPEG inputs)")
+        chroma_code(jpeg_chroma, option="--jpeg-chroma")
+
+
+def chroma_code(chroma: str, *, option: str = "jpeg_chroma") -> int:
+    """'4:4:4' / '4:2:2' / '4:2:0' → Pillow's subsampling code; ValueError names the choices."""
+    codes = {label: code for code, label in SUBSAMPLING.items()}
+    if chroma not in codes:
+        raise ValueError(f"{option} must be one of {', '.join(codes)}, not {chroma!r}")
+    return codes[chroma]
 
 
 def photo_samples(paths: Sequence[Path], scales: Sequence[int], *, root: Path | None = None,
@@ -287,15 +302,15 @@ def grid_indices(samples: Sequence[EvalSample], rows: int = GRID_ROWS) -> list[i
 def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales: Sequence[int], *,
              data: str = "", split: str | None = None, device: torch.device | str = "cpu",
              batch_size: int = 8, chunk: int = 16384, precision: str = "fp32", ensemble: int = 1,
-             grid_rows: int = GRID_ROWS, jpeg: int | None = None, latent_gain: bool = True,
-             progress: Progress | None = None) -> EvalResult:
+             grid_rows: int = GRID_ROWS, jpeg: int | None = None, jpeg_chroma: str = "4:2:0",
+             latent_gain: bool = True, progress: Progress | None = None) -> EvalResult:
     """Score the baselines and every model on ``samples`` at ``scales`` (see the module docstring).
 
     ``samples`` must hold a target for every scale; models render ``batch_size`` images at a time,
     ``chunk`` queries per image at once, decoding at ``precision`` (see hinr.precision), each
     output the average of ``ensemble`` flipped/rotated passes (hinr.ensemble).
-    ``jpeg``: every method sees the input after a JPEG round trip at this quality (the ground truth
-    stays clean). ``latent_gain``: also render each image from the latents of the next image in
+    ``jpeg``: every method sees the input after a JPEG round trip at this quality, with
+    ``jpeg_chroma`` subsampling (the ground truth stays clean). ``latent_gain``: also render each image from the latents of the next image in
     ``samples`` (a fixed derangement; the image's own pixels stay) and report the PSNR lost.
     ``progress`` gets (images done, total).
     """
@@ -304,7 +319,9 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
     if jpeg is not None:
         if not 1 <= jpeg <= 100:
             raise ValueError(f"JPEG quality must be in 1..100, got {jpeg}")
-        samples = [EvalSample(s.name, jpeg_round_trip(s.low, jpeg), s.targets, s.crop) for s in samples]
+        code = chroma_code(jpeg_chroma)
+        samples = [EvalSample(s.name, jpeg_round_trip(s.low, jpeg, subsampling=code), s.targets, s.crop)
+                   for s in samples]
     latent_gain = latent_gain and len(samples) > 1
     if batch_size < 1 or chunk < 1:
         raise ValueError(f"batch_size and chunk must be positive, got {batch_size}, {chunk}")
@@ -391,6 +408,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                       methods=methods, device=str(device), batch_size=batch_size, chunk=chunk,
                       seconds=time.perf_counter() - started, precision=precision,
                       ensemble=ensemble, grid=[grid[i] for i in sorted(grid)], jpeg=jpeg,
+                      jpeg_chroma=jpeg_chroma,
                       truth_grid={k: p.score for k, p in truth.items()})
 
 

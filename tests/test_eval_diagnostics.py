@@ -79,3 +79,12 @@ def test_jpeg_inputs_lower_every_score_and_are_recorded():
     assert dirty.jpeg == 30 and "JPEG quality 30" in eval_report.markdown_table(dirty)
     with pytest.raises(ValueError, match="quality"):
         evaluate.evaluate(samples(), [], [2], jpeg=0)
+    full = evaluate.evaluate(samples(), [], [2], jpeg=30, jpeg_chroma="4:4:4", latent_gain=False)
+    assert bicubic(full) > bicubic(dirty)  # full-resolution colour loses less
+    assert "JPEG quality 30 (4:4:4)" in eval_report.markdown_table(full)
+    assert eval_report.result_json(full)["jpeg_chroma"] == "4:4:4"
+    assert eval_report.result_json(clean)["jpeg_chroma"] is None
+    with pytest.raises(ValueError, match="4:2:0"):
+        evaluate.evaluate(samples(), [], [2], jpeg=30, jpeg_chroma="4:1:1")
+    with pytest.raises(ValueError, match="needs --jpeg"):
+        evaluate.check_request("photos", [2], jpeg_chroma="4:4:4")

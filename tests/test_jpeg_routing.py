@@ -138,3 +138,9 @@ def test_eval_without_weights_scores_what_upscale_would_use(tmp_path, capsys, mo
         assert code == 0, err
         labels[jpeg] = {line.split("|")[1].strip() for line in out.splitlines() if "hinr (" in line}
     assert labels == {None: {"hinr (shipped)"}, 70: {"hinr (jpeg)"}, 98: {"hinr (shipped)"}}  # 4:2:0
+    code, out, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--split", "all", "--scales",
+                         2, "--no-latent-gain", "--jpeg", 85, "--jpeg-chroma", "4:4:4")
+    assert code == 0, err
+    assert "hinr (shipped)" in out and "JPEG quality 85 (4:4:4)" in out
+    code, _, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--jpeg-chroma", "4:4:4")
+    assert code == 2 and "needs --jpeg" in err

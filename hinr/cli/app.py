@@ -283,6 +283,9 @@ def eval_(
                                    "evaluation in --out."),
     jpeg: Optional[int] = typer.Option(None, help="Score JPEG inputs: every method gets the 32×32 "
                                        "input after a JPEG round trip at this quality (1–100)."),
+    jpeg_chroma: Optional[str] = typer.Option(None, show_default="4:2:0", help="With --jpeg: the "
+                                              "chroma subsampling of the JPEG inputs: 4:2:0 (phones, "
+                                              "the web) | 4:2:2 | 4:4:4."),
     latent_gain: bool = typer.Option(True, "--latent-gain/--no-latent-gain", help="Also render each "
                                      "image from the next image's latents and report the PSNR lost "
                                      "(what the latents carry); doubles the model work."),
@@ -294,7 +297,7 @@ def eval_(
     run_eval(data=data, weights=weights, scales=scales, split=split, crops=crops, limit=limit,
              out=out, device=device, data_dir=data_dir, batch_size=batch_size, chunk=chunk,
              precision=precision, ensemble=ensemble, overwrite=overwrite, jpeg=jpeg,
-             latent_gain=latent_gain)
+             jpeg_chroma=jpeg_chroma, latent_gain=latent_gain)
 
 
 def _help_types(command) -> None:

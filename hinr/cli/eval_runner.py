@@ -27,7 +27,7 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
              crops: Optional[int], limit: Optional[int], out: Optional[Path], device: str,
              data_dir: Optional[Path], batch_size: int, chunk: int, precision: str,
              ensemble: int, overwrite: bool, jpeg: Optional[int] = None,
-             latent_gain: bool = True) -> None:
+             jpeg_chroma: Optional[str] = None, latent_gain: bool = True) -> None:
     from .. import eval_report, evaluate
     from ..data.folder import select_images
     from ..memory import cap_chunk
@@ -40,7 +40,8 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
     except ValueError as err:
         raise UsageError(f"--scales: {err}") from err
     try:
-        evaluate.check_request(data, scale_list, crops=crops, split=split, jpeg=jpeg)
+        evaluate.check_request(data, scale_list, crops=crops, split=split, jpeg=jpeg,
+                               jpeg_chroma=jpeg_chroma)
     except ValueError as err:
         raise UsageError(str(err)) from err
     for name, value in (("--crops", crops), ("--limit", limit), ("--batch-size", batch_size), ("--chunk", chunk)):
@@ -56,8 +57,9 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
     from ..jpeg_coding import JpegCoding
     from ..weights import weights_for_input
 
-    # no --weights: the shipped weights hinr upscale would pick for these inputs (--jpeg is 4:2:0)
-    coding = None if jpeg is None else JpegCoding(jpeg, "4:2:0")
+    # no --weights: the shipped weights hinr upscale would pick for these inputs
+    jpeg_chroma = jpeg_chroma or "4:2:0"
+    coding = None if jpeg is None else JpegCoding(jpeg, jpeg_chroma)
     models = evaluate.load_models(weights or [weights_for_input(coding)], device=dev)
     size = models[0].model.config.image_size
     chunk = min(cap_chunk(chunk, m.model.config, batch=batch_size) for m in models)
@@ -73,7 +75,8 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         result = evaluate.evaluate(samples, models, scale_list, data=data,
                                    split=None if cifar else split or "val", device=dev,
                                    batch_size=batch_size, chunk=chunk, precision=precision,
-                                   ensemble=ensemble, jpeg=jpeg, latent_gain=latent_gain,
+                                   ensemble=ensemble, jpeg=jpeg, jpeg_chroma=jpeg_chroma,
+                                   latent_gain=latent_gain,
                                    progress=progress)
     sys.stdout.write(eval_report.markdown_table(result))
     if out is not None:
