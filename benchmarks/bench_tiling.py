@@ -7,7 +7,8 @@ the val split of ../shared/photos), the ground truth is the photo reduced (PIL b
 antialiased) so its long side is ``--hr-side``; the input is that reduced ``--scale`` times more.
 Each configuration upscales every input back to the ground truth's size through
 ``hinr.upscale.upscale_image``, with the shipped weights (or ``--weights``); PSNR is on RGB after
-rounding to 8 bits, bicubic and Lanczos (PIL) are the baselines.
+rounding to 8 bits, bicubic and Lanczos (PIL) are the baselines. ``--jpeg Q`` saves each input as
+a JPEG at quality Q first (4:2:0, as Pillow, phones and the web do), as a JPEG file users upscale.
 
     OMP_NUM_THREADS=2 python benchmarks/bench_tiling.py
     OMP_NUM_THREADS=2 python benchmarks/bench_tiling.py --strides 8 16 24 --precisions fp32 bf16
@@ -29,10 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import machine, parse_args  # noqa: E402
 
 
-def pairs(folder: Path, split: str, hr_side: int, scale: int, limit: int | None):
-    """(name, low PIL, target PIL) for each photo: target long side hr_side, low = target / scale."""
+def pairs(folder: Path, split: str, hr_side: int, scale: int, limit: int | None,
+          jpeg_quality: int | None = None):
+    """(name, low PIL, target PIL) for each photo: target long side hr_side, low = target / scale
+    (through JPEG at ``jpeg_quality`` when given)."""
     from PIL import Image
 
+    from hinr.data.degrade import jpeg
     from hinr.data.folder import load_rgb, select_images
 
     out = []
@@ -42,7 +46,7 @@ def pairs(folder: Path, split: str, hr_side: int, scale: int, limit: int | None)
         w, h = round(photo.width * factor) // scale * scale, round(photo.height * factor) // scale * scale
         target = photo.resize((w, h), Image.BICUBIC)
         low = target.resize((w // scale, h // scale), Image.BICUBIC)
-        out.append((path.name, low, target))
+        out.append((path.name, low if jpeg_quality is None else jpeg(low, jpeg_quality), target))
     return out
 
 
@@ -56,6 +60,7 @@ def main() -> None:
     parser.add_argument("--strides", nargs="+", type=int, default=[8, 16, 24])
     parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
     parser.add_argument("--limit", type=int, default=None, help="at most N photos")
+    parser.add_argument("--jpeg", type=int, default=None, metavar="Q", help="inputs through JPEG at quality Q")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 photos, 128 px, stride 16")
     args = parse_args(parser)
 
@@ -71,7 +76,7 @@ def main() -> None:
     if args.quick:
         args.limit, args.hr_side, args.strides, args.precisions = 2, 128, [16], ["fp32"]
     model = load_model(resolve_weights(args.weights)).eval()
-    samples = pairs(args.data, args.split, args.hr_side, args.scale, args.limit)
+    samples = pairs(args.data, args.split, args.hr_side, args.scale, args.limit, args.jpeg)
     if not samples:
         parser.error(f"no photos in {args.data} (split {args.split})")
 
@@ -100,8 +105,8 @@ def main() -> None:
     print(machine("cpu"))
     low_sizes = sorted({low.size for _, low, _ in samples})
     print(f"{len(samples)} photos of {args.data.name}/{args.split}: ground truth long side "
-          f"{args.hr_side}, input ×{args.scale} smaller ({low_sizes[0][0]}×{low_sizes[0][1]} …); "
-          f"weights {args.weights or 'shipped'}")
+          f"{args.hr_side}, input ×{args.scale} smaller ({low_sizes[0][0]}×{low_sizes[0][1]} …"
+          f"{'' if args.jpeg is None else f', JPEG quality {args.jpeg}'}); weights {args.weights or 'shipped'}")
     print()
     bicubic = rows[0][1]
     print(f"{'method':<26}{'PSNR dB':>9}{'vs bicubic':>12}{'seconds':>9}{'s/photo':>9}")
