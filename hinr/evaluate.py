@@ -38,7 +38,7 @@ from .data.sr import eval_crops, make_eval_pair
 from .data.degrade import jpeg as jpeg_round_trip
 from .ensemble import transforms
 from .grid_score import PhaseProfile
-from .jpeg_coding import SUBSAMPLING
+from .jpeg_coding import subsampling_code
 from .imageio import to_pil
 from .metrics import psnr, ssim
 from .models.hinr import HINR, Latents
@@ -182,15 +182,7 @@ def check_request(data: str, scales: Sequence[int], *, crops: int | None = None,
     if jpeg_chroma is not None:
         if jpeg is None:
             raise ValueError("--jpeg-chroma needs --jpeg Q (the quality of the JPEG inputs)")
-        chroma_code(jpeg_chroma, option="--jpeg-chroma")
-
-
-def chroma_code(chroma: str, *, option: str = "jpeg_chroma") -> int:
-    """'4:4:4' / '4:2:2' / '4:2:0' → Pillow's subsampling code; ValueError names the choices."""
-    codes = {label: code for code, label in SUBSAMPLING.items()}
-    if chroma not in codes:
-        raise ValueError(f"{option} must be one of {', '.join(codes)}, not {chroma!r}")
-    return codes[chroma]
+        subsampling_code(jpeg_chroma, option="--jpeg-chroma")
 
 
 def photo_samples(paths: Sequence[Path], scales: Sequence[int], *, root: Path | None = None,
@@ -310,7 +302,8 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
     ``chunk`` queries per image at once, decoding at ``precision`` (see hinr.precision), each
     output the average of ``ensemble`` flipped/rotated passes (hinr.ensemble).
     ``jpeg``: every method sees the input after a JPEG round trip at this quality, with
-    ``jpeg_chroma`` subsampling (the ground truth stays clean). ``latent_gain``: also render each image from the latents of the next image in
+    ``jpeg_chroma`` subsampling (the ground truth stays clean). ``latent_gain``: also render each
+    image from the latents of the next image in
     ``samples`` (a fixed derangement; the image's own pixels stay) and report the PSNR lost.
     ``progress`` gets (images done, total).
     """
@@ -319,7 +312,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
     if jpeg is not None:
         if not 1 <= jpeg <= 100:
             raise ValueError(f"JPEG quality must be in 1..100, got {jpeg}")
-        code = chroma_code(jpeg_chroma)
+        code = subsampling_code(jpeg_chroma, option="jpeg_chroma")
         samples = [EvalSample(s.name, jpeg_round_trip(s.low, jpeg, subsampling=code), s.targets, s.crop)
                    for s in samples]
     latent_gain = latent_gain and len(samples) > 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping, Sequence
 
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}  # Pillow's codes (JpegImagePlugin.get_sampling)
 
@@ -35,12 +35,19 @@ def read_coding(image: Image.Image) -> JpegCoding | None:
     """The coding of an opened Pillow image, or None when it is not a JPEG file."""
     if image.format != "JPEG":
         return None
-    from PIL import JpegImagePlugin
-
     quality = estimate_quality(getattr(image, "quantization", None) or {})
     if image.mode in ("L", "1"):
         return JpegCoding(quality, "grey")
     return JpegCoding(quality, SUBSAMPLING.get(JpegImagePlugin.get_sampling(image), "other"))
+
+def subsampling_code(label: str, *, option: str = "subsampling") -> int:
+    """'4:4:4' / '4:2:2' / '4:2:0' → Pillow's code (its ``subsampling=`` argument); ValueError
+    naming the choices for anything else (``option`` names the setting in the message)."""
+    codes = {name: code for code, name in SUBSAMPLING.items()}
+    if label not in codes:
+        raise ValueError(f"{option} must be one of {', '.join(codes)}, not {label!r}")
+    return codes[label]
+
 
 # IJG reference tables at quality 50 (JPEG standard, Annex K.1), any order: only sums are used.
 _LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57,
