@@ -38,7 +38,7 @@ from .data.sr import eval_crops, make_eval_pair
 from .data.degrade import jpeg as jpeg_round_trip
 from .ensemble import transforms
 from .grid_score import PhaseProfile
-from .jpeg_coding import subsampling_code
+from .coding import subsampling_code
 from .imageio import to_pil
 from .metrics import psnr, ssim
 from .models.hinr import HINR, Latents

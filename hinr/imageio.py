@@ -12,8 +12,9 @@ Loading policy of :func:`load_image` (the inference side; training uses ``hinr.d
   before anything is decoded, on every path;
 - palette, CMYK and other modes go through Pillow's conversion to RGB(A); the EXIF orientation
   is applied (except on the 16-bit PNG path, where PNG has no standard orientation);
-- a JPEG file's quality and chroma subsampling are read from its header (``jpeg``), so a caller
-  can pick weights trained for JPEG inputs (``hinr.weights.weights_for_input``).
+- how a lossy file was coded is read from it (``coding``: a JPEG file's quality and chroma
+  subsampling, or lossy WebP), so a caller can pick weights trained for such inputs
+  (``hinr.weights.weights_for_input``).
 
 Every failure to read raises :class:`ImageReadError` naming the file and what to do.
 
@@ -38,7 +39,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import WriteError, atomic_write
 from .data.errors import HinrDataError
-from .jpeg_coding import JpegCoding, read_coding
+from .coding import Coding, read_coding
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -68,7 +69,7 @@ class LoadedImage:
     alpha: torch.Tensor | None  # (1, H, W) float32 in [0, 1], or None
     grey: bool  # the file had no colour: write the result back as greyscale
     bits: int  # 8 or 16: the precision of the file's samples
-    jpeg: JpegCoding | None = None  # a JPEG file's quality and chroma subsampling (hinr.jpeg_coding)
+    coding: Coding | None = None  # how a lossy file (JPEG, lossy WebP) was coded (hinr.coding)
 
     @property
     def height(self) -> int:
@@ -106,7 +107,7 @@ def load_image(path: str | Path) -> LoadedImage:
             image = ImageOps.exif_transpose(opened)
             image.load()
             loaded = _from_pil(image)
-            loaded.jpeg = read_coding(opened)
+            loaded.coding = read_coding(opened, path)
             return loaded
     except ImageReadError:
         raise

@@ -2,8 +2,8 @@
 
 - ``default``: the model shipped with hinr (the repository's ``weights/`` folder, installed as
   the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
-- nothing: ``default`` — except that ``hinr upscale`` gives JPEG files to ``jpeg``, all but
-  high-quality ones (:func:`weights_for_input`);
+- nothing: ``default`` — except that ``hinr upscale`` gives JPEG files (all but high-quality
+  ones) and lossy WebP files to ``jpeg`` (:func:`weights_for_input`);
 - ``jpeg``: the shipped model fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs,
   for photos that went through JPEG; ``hybrid``: the hybrid design (BiMamba encoder, SCENT
   processor and decoder) trained for photos, the default until the ``liif`` model overtook it
@@ -28,7 +28,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .checkpoint import WEIGHTS_NAME, CheckpointError
-from .jpeg_coding import JpegCoding
+from .coding import Coding
 
 HF_PREFIX = "hf:"
 HUB_PROBE_TIMEOUT_S = 2.0  # DNS + TCP connect to the Hub; past this, treat the machine as offline
@@ -47,14 +47,19 @@ SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAM
 JPEG_WEIGHTS_BELOW = {"4:2:0": 95, "other": 95, "4:2:2": 88, "4:4:4": 81, "grey": 81}
 
 
-def weights_for_input(jpeg: JpegCoding | None) -> str:
-    """The shipped weights for an input when none are named: ``jpeg`` for a JPEG file
-    (``LoadedImage.jpeg``) saved below ``JPEG_WEIGHTS_BELOW`` for its subsampling, when they are
-    installed; else ``default``."""
-    if jpeg is None or jpeg.quality is None or not shipped_weights("jpeg").is_file():
+def weights_for_input(coding: Coding | None) -> str:
+    """The shipped weights for an input when none are named, by how the file was coded
+    (``LoadedImage.coding``): ``jpeg`` for a JPEG file saved below ``JPEG_WEIGHTS_BELOW`` for its
+    subsampling and for lossy WebP (4:2:0, quality unknown: at the qualities the web uses the
+    ``jpeg`` weights lead, weights/README.md), when they are installed; else ``default``."""
+    if coding is None or not shipped_weights("jpeg").is_file():
         return "default"
-    below = JPEG_WEIGHTS_BELOW.get(jpeg.subsampling, JPEG_WEIGHTS_BELOW["other"])
-    return "jpeg" if jpeg.quality < below else "default"
+    if coding.format == "WEBP":
+        return "jpeg"
+    if coding.quality is None:
+        return "default"
+    below = JPEG_WEIGHTS_BELOW.get(coding.subsampling, JPEG_WEIGHTS_BELOW["other"])
+    return "jpeg" if coding.quality < below else "default"
 
 
 def shipped_weights(name: str = "default") -> Path:

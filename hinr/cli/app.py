@@ -143,8 +143,8 @@ _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the 
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 # the rule of hinr.weights.weights_for_input (a test checks the number), kept here as text so that
 # `hinr --help` does not import torch
-_JPEG_RULE = ("a JPEG file saved below quality 95 (read from the file; 88 for 4:2:2 colour, 81 for "
-              "4:4:4 or grey)")
+_LOSSY_RULE = ("a JPEG file saved below quality 95 (read from the file; 88 for 4:2:2 colour, 81 for "
+              "4:4:4 or grey) or a lossy WebP file")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")
@@ -179,7 +179,7 @@ def upscale(
                                           help="Instead of --size: K times the input."),
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
-        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_JPEG_RULE}; "
+        help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_LOSSY_RULE}; "
              "else 'default'."),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Tiles encoded at once."),
@@ -211,7 +211,7 @@ def encode(
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
         help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + "Default: 'jpeg' when every input is "
-             f"{_JPEG_RULE}; else 'default' (as upscale picks)."),
+             f"{_LOSSY_RULE}; else 'default' (as upscale picks)."),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
     batch_size: int = typer.Option(16, help="Images encoded at once."),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),

@@ -54,12 +54,12 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         raise RuntimeFailure(f"--data {data} is not a folder: pass a folder of photos or 'cifar10'")
     dev = pick_device(device)
     precision = check_precision(precision, dev)
-    from ..jpeg_coding import JpegCoding
+    from ..coding import Coding
     from ..weights import weights_for_input
 
     # no --weights: the shipped weights hinr upscale would pick for these inputs
     jpeg_chroma = jpeg_chroma or "4:2:0"
-    coding = None if jpeg is None else JpegCoding(jpeg, jpeg_chroma)
+    coding = None if jpeg is None else Coding("JPEG", jpeg, jpeg_chroma)
     models = evaluate.load_models(weights or [weights_for_input(coding)], device=dev)
     size = models[0].model.config.image_size
     chunk = min(cap_chunk(chunk, m.model.config, batch=batch_size) for m in models)

@@ -85,6 +85,13 @@ def shipped_encoder(found, device):
     return first if first is not None else load_weights(None, device)
 
 
+def describe_coding(coding) -> str:
+    """'a JPEG file (quality 75, 4:2:0)' or 'a lossy WebP file'."""
+    if coding.format == "WEBP":
+        return "a lossy WebP file"
+    return f"a JPEG file (quality {coding.quality}, {coding.subsampling})"
+
+
 def fit_memory(model, sizes: list[tuple[int, int]], *, chunk: int, batch: int = 1,
                ensemble: int = 1) -> int:
     """The chunk capped by memory (``hinr.memory``); RuntimeFailure if the largest output cannot fit."""
@@ -167,14 +174,13 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
         image = load_image(path)
         spec, label = weights, f"{path.name} → {width}×{height}"
         if weights is None:  # no --weights: the shipped weights for this input
-            spec = weights_for_input(image.jpeg)
+            spec = weights_for_input(image.coding)
             if spec != "default":
                 label += f" ({spec} weights)"
                 if spec not in models:  # said once a run, on stderr (stdout lists the outputs)
-                    typer.echo(f"hinr: {path.name} is a JPEG file (quality {image.jpeg.quality}, "
-                               f"{image.jpeg.subsampling}): JPEG inputs are upscaled with the "
-                               f"'{spec}' weights, made for them (--weights default to override)",
-                               err=True)
+                    typer.echo(f"hinr: {path.name} is {describe_coding(image.coding)}: such inputs "
+                               f"are upscaled with the '{spec}' weights, made for them (--weights "
+                               "default to override)", err=True)
         model, model_chunk = model_for(spec)
         with progress_bar(label) as progress:
             rgb = upscale_image(model, image.rgb, (height, width), chunk=model_chunk,
@@ -211,7 +217,7 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
 
     loaded = [load_image(path) for path in images]
     if weights is None:  # the shipped weights upscale would use, when they agree on every input
-        chosen = {weights_for_input(image.jpeg) for image in loaded}
+        chosen = {weights_for_input(image.coding) for image in loaded}
         weights = chosen.pop() if len(chosen) == 1 else "default"
     model = load_weights(weights, torch_device)
     side = model.config.image_size

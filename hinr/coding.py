@@ -1,20 +1,22 @@
-"""How a JPEG file was coded: the quality it was saved at and its chroma subsampling, read back
-from the file, so that hinr can give JPEG inputs weights trained for them.
+"""How a lossy input file was coded — JPEG (its quality and chroma subsampling) or lossy WebP —
+read back from the file, so that hinr can give such inputs weights trained for them.
 
-The quality comes from the quantization tables.
+A JPEG file's quality comes from its quantization tables. Almost every encoder (libjpeg and its
+descendants: Pillow, OpenCV, browsers, most cameras and phones) scales the IJG reference tables
+(Annex K of the JPEG standard) by one quality factor in 1..100; the factor is recovered by
+finding the quality whose scaled tables are closest to the file's. Encoders with tables of their
+own (some cameras, Photoshop) get the IJG quality whose tables quantise as coarsely overall — the
+equivalent quality, which is what matters for choosing weights. Only sums are compared, so the
+order a decoder lists a table in (natural or zig-zag) does not matter.
 
-Almost every encoder (libjpeg and its descendants: Pillow, OpenCV, browsers, most cameras and
-phones) scales the IJG reference tables (Annex K of the JPEG standard) by one quality factor in
-1..100. The factor is recovered by finding the quality whose scaled tables are closest to the
-file's. Encoders with tables of their own (some cameras, Photoshop) get the IJG quality whose
-tables quantise as coarsely overall — the equivalent quality, which is what matters for choosing
-weights. Only sums are compared, so the order a decoder lists a table in (natural or zig-zag)
-does not matter.
+A WebP file is lossy when its image data is a VP8 bitstream (always 4:2:0 colour), lossless when
+VP8L; its quality is not recoverable from the header.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from functools import lru_cache
 from typing import Mapping, Sequence
 
@@ -24,21 +26,47 @@ SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}  # Pillow's codes (JpegImageP
 
 
 @dataclass(frozen=True)
-class JpegCoding:
-    """What a JPEG file's header says of its coding."""
+class Coding:
+    """How a lossy file was coded."""
 
-    quality: int | None  # the IJG quality 1..100 (estimate_quality), None without tables
+    format: str  # "JPEG" or "WEBP" (lossy)
+    quality: int | None  # JPEG: the IJG quality 1..100 (estimate_quality); None when not known
     subsampling: str  # "4:2:0", "4:2:2", "4:4:4", "grey" (one channel) or "other"
 
 
-def read_coding(image: Image.Image) -> JpegCoding | None:
-    """The coding of an opened Pillow image, or None when it is not a JPEG file."""
+def read_coding(image: Image.Image, path: str | Path) -> Coding | None:
+    """The coding of the file at ``path``, opened by Pillow as ``image``, or None for a lossless
+    file."""
+    if image.format == "WEBP":
+        return Coding("WEBP", None, "4:2:0") if webp_is_lossy(path) else None
     if image.format != "JPEG":
         return None
     quality = estimate_quality(getattr(image, "quantization", None) or {})
     if image.mode in ("L", "1"):
-        return JpegCoding(quality, "grey")
-    return JpegCoding(quality, SUBSAMPLING.get(JpegImagePlugin.get_sampling(image), "other"))
+        return Coding("JPEG", quality, "grey")
+    return Coding("JPEG", quality, SUBSAMPLING.get(JpegImagePlugin.get_sampling(image), "other"))
+
+
+def webp_is_lossy(path: str | Path) -> bool:
+    """Whether a WebP file's image data is a lossy VP8 bitstream, found by walking its RIFF chunks
+    (an extended file lists optional ones, such as an ICC profile, first; an animation's frames
+    hold theirs after a 16-byte frame header)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+            return False
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return False
+            fourcc, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+            if fourcc in (b"VP8 ", b"VP8L"):
+                return fourcc == b"VP8 "
+            if fourcc == b"ANMF":
+                handle.seek(16, 1)
+            else:
+                handle.seek(size + (size & 1), 1)
+
 
 def subsampling_code(label: str, *, option: str = "subsampling") -> int:
     """'4:4:4' / '4:2:2' / '4:2:0' → Pillow's code (its ``subsampling=`` argument); ValueError

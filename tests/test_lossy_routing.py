@@ -1,6 +1,7 @@
-"""A JPEG file's quality and chroma subsampling are read back from it, and `hinr upscale` without
---weights gives a JPEG file saved below JPEG_WEIGHTS_BELOW (for its subsampling) to the `jpeg`
-weights and anything else to `default`; encode, render and eval follow the same rule."""
+"""How a lossy file was coded is read back from it (a JPEG file's quality and chroma subsampling;
+lossy or lossless WebP), and `hinr upscale` without --weights gives a JPEG file saved below
+JPEG_WEIGHTS_BELOW (for its subsampling) and a lossy WebP file to the `jpeg` weights, anything
+else to `default`; encode, render and eval follow the same rule."""
 
 import io
 
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from hinr.imageio import load_image
-from hinr.jpeg_coding import JpegCoding, estimate_quality, scaled_table
+from hinr.coding import Coding, estimate_quality, scaled_table, webp_is_lossy
 from hinr.weights import JPEG_WEIGHTS_BELOW, weights_for_input
 
 from cli_helpers import run
@@ -51,46 +52,70 @@ def test_load_image_reports_how_jpeg_files_were_coded(tmp_path):
     _noise().save(tmp_path / "c.jpg", quality=97, subsampling=1)
     _noise().convert("L").save(tmp_path / "d.jpg", quality=70)
     _noise().save(tmp_path / "a.png")
-    assert load_image(tmp_path / "a.jpg").jpeg == JpegCoding(62, "4:2:0")
-    assert load_image(tmp_path / "b.jpg").jpeg == JpegCoding(88, "4:4:4")
-    assert load_image(tmp_path / "c.jpg").jpeg == JpegCoding(97, "4:2:2")
-    assert load_image(tmp_path / "d.jpg").jpeg == JpegCoding(70, "grey")
-    assert load_image(tmp_path / "a.png").jpeg is None
+    assert load_image(tmp_path / "a.jpg").coding == Coding("JPEG", 62, "4:2:0")
+    assert load_image(tmp_path / "b.jpg").coding == Coding("JPEG", 88, "4:4:4")
+    assert load_image(tmp_path / "c.jpg").coding == Coding("JPEG", 97, "4:2:2")
+    assert load_image(tmp_path / "d.jpg").coding == Coding("JPEG", 70, "grey")
+    assert load_image(tmp_path / "a.png").coding is None
+
+
+def test_lossy_webp_is_told_from_lossless(tmp_path):
+    image = _noise()
+    with_alpha = image.copy()
+    with_alpha.putalpha(128)
+    image.save(tmp_path / "lossy.webp", quality=80)
+    with_alpha.save(tmp_path / "lossy-alpha.webp", quality=80)  # VP8X, ALPH, then VP8
+    image.save(tmp_path / "lossy-icc.webp", quality=80, icc_profile=b"\0" * 3001)  # odd-sized chunk
+    image.save(tmp_path / "lossless.webp", lossless=True)
+    with_alpha.save(tmp_path / "lossless-alpha.webp", lossless=True)
+    frames = [_noise(seed=s) for s in range(2)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], quality=70)
+    for name in ("lossy", "lossy-alpha", "lossy-icc", "anim"):
+        assert webp_is_lossy(tmp_path / f"{name}.webp"), name
+        assert load_image(tmp_path / f"{name}.webp").coding == Coding("WEBP", None, "4:2:0"), name
+    for name in ("lossless", "lossless-alpha"):
+        assert not webp_is_lossy(tmp_path / f"{name}.webp"), name
+        assert load_image(tmp_path / f"{name}.webp").coding is None, name
+    (tmp_path / "short.webp").write_bytes(b"RIFF\x10\0\0\0WEBPVP8X")
+    assert not webp_is_lossy(tmp_path / "short.webp")
 
 
 def test_the_rule():
     assert weights_for_input(None) == "default"
-    assert weights_for_input(JpegCoding(None, "4:2:0")) == "default"
+    assert weights_for_input(Coding("JPEG", None, "4:2:0")) == "default"
     for subsampling in ("4:2:0", "4:2:2", "4:4:4", "grey", "other"):
         below = JPEG_WEIGHTS_BELOW[subsampling]
-        assert weights_for_input(JpegCoding(40, subsampling)) == "jpeg"
-        assert weights_for_input(JpegCoding(below - 1, subsampling)) == "jpeg"
+        assert weights_for_input(Coding("JPEG", 40, subsampling)) == "jpeg"
+        assert weights_for_input(Coding("JPEG", below - 1, subsampling)) == "jpeg"
         if below <= 100:
-            assert weights_for_input(JpegCoding(below, subsampling)) == "default"
-    assert weights_for_input(JpegCoding(100, "4:2:0")) == "default"  # near-lossless
-    assert weights_for_input(JpegCoding(90, "4:2:0")) == "jpeg"
-    assert weights_for_input(JpegCoding(90, "4:4:4")) == "default"  # full colour: only low quality
-    assert weights_for_input(JpegCoding(70, "4:4:4")) == "jpeg"
+            assert weights_for_input(Coding("JPEG", below, subsampling)) == "default"
+    assert weights_for_input(Coding("JPEG", 100, "4:2:0")) == "default"  # near-lossless
+    assert weights_for_input(Coding("JPEG", 90, "4:2:0")) == "jpeg"
+    assert weights_for_input(Coding("JPEG", 90, "4:4:4")) == "default"  # full colour: only low quality
+    assert weights_for_input(Coding("JPEG", 70, "4:4:4")) == "jpeg"
+    assert weights_for_input(Coding("WEBP", None, "4:2:0")) == "jpeg"  # lossy WebP
 
 
 def test_upscale_without_weights_follows_the_rule(tmp_path, capsys, monkeypatch):
     image = _noise(seed=3)
     image.save(tmp_path / "low.jpg", quality=70)
     image.save(tmp_path / "clean.png")
+    image.save(tmp_path / "lossy.webp", quality=80)
     outputs = {}
-    for name in ("low.jpg", "clean.png"):
+    for name in ("low.jpg", "clean.png", "lossy.webp"):
         for weights in (None, "default", "jpeg"):
             out = tmp_path / f"{name}-{weights}.png"
             args = ["upscale", tmp_path / name, "--size", 64, "-o", out]
             code, _, err = run(capsys, monkeypatch, *args, *(["--weights", weights] if weights else []))
             assert code == 0, err
-            said = weights is None and name == "low.jpg"  # the choice is said, once, on stderr
+            said = weights is None and name != "clean.png"  # the choice is said, once, on stderr
             assert ("'jpeg' weights" in err) == said and err.count("\n") == said
             outputs[name, weights] = np.asarray(Image.open(out))
     assert np.array_equal(outputs["low.jpg", None], outputs["low.jpg", "jpeg"])
     assert not np.array_equal(outputs["low.jpg", None], outputs["low.jpg", "default"])
     assert np.array_equal(outputs["clean.png", None], outputs["clean.png", "default"])
     assert not np.array_equal(outputs["clean.png", None], outputs["clean.png", "jpeg"])
+    assert np.array_equal(outputs["lossy.webp", None], outputs["lossy.webp", "jpeg"])
 
 
 def test_encode_picks_as_upscale_does_and_render_finds_the_encoder(tmp_path, capsys, monkeypatch):
