@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from harness import machine  # noqa: E402
+from harness import machine, parse_args  # noqa: E402
 
 
 def round_trip(image, codec: str, quality: int):
@@ -56,7 +56,11 @@ def main() -> None:
     parser.add_argument("--weights", nargs="+", default=["default", "jpeg"])
     parser.add_argument("--codecs", nargs="+", default=["jpeg-4:2:0", "jpeg-4:2:2", "jpeg-4:4:4", "webp"])
     parser.add_argument("--qualities", nargs="+", type=int, default=[75, 90, 95, 100])
-    args = parser.parse_args()
+    parser.add_argument("--limit", type=int, default=None, help="at most N photos")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 photos, 1 crop, q75, jpeg-4:2:0 and webp")
+    args = parse_args(parser)
+    if args.quick:
+        args.limit, args.crops, args.qualities, args.codecs = 2, 1, [75], ["jpeg-4:2:0", "webp"]
     for codec in args.codecs:
         if codec != "webp" and not codec.startswith("jpeg-"):
             parser.error(f"--codecs: {codec!r} is not webp or jpeg-4:2:0 / jpeg-4:2:2 / jpeg-4:4:4")
@@ -64,7 +68,7 @@ def main() -> None:
     from hinr import evaluate
     from hinr.data.folder import select_images
 
-    paths = select_images(args.data, split=args.split)
+    paths = select_images(args.data, split=args.split)[:args.limit]
     if not paths:
         parser.error(f"no photos in {args.data} (split {args.split})")
     scales = sorted({args.scale, args.crop_scale or args.scale})
