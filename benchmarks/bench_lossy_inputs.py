@@ -28,17 +28,17 @@ from harness import machine, parse_args  # noqa: E402
 
 
 def round_trip(image, codec: str, quality: int):
-    """``image`` saved with ``codec`` ('jpeg-4:2:0' / '-4:2:2' / '-4:4:4' or 'webp') and decoded."""
+    """``image`` saved with ``codec`` ('jpeg-4:2:0' / '-4:2:2' / '-4:4:4' or 'webp') and decoded;
+    JPEG through the training degradation's own round trip (``hinr.data.degrade.jpeg``)."""
     from PIL import Image
 
     from hinr.coding import subsampling_code
+    from hinr.data.degrade import jpeg
 
+    if codec != "webp":
+        return jpeg(image, quality, subsampling_code(codec.removeprefix("jpeg-"), option="--codecs"))
     buffer = io.BytesIO()
-    if codec == "webp":
-        image.save(buffer, format="WEBP", quality=quality)
-    else:
-        image.save(buffer, format="JPEG", quality=quality,
-                   subsampling=subsampling_code(codec.removeprefix("jpeg-"), option="--codecs"))
+    image.convert("RGB").save(buffer, format="WEBP", quality=quality)
     buffer.seek(0)
     with Image.open(buffer) as decoded:
         return decoded.convert("RGB")
