@@ -65,6 +65,22 @@ def _filter(images: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return F.conv2d(images, rearrange(taps, "h -> 1 1 h 1"))
 
 
+def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 1.0) -> torch.Tensor:
+    """The SSIM map of two single-channel batches (B, 1, H, W), H and W at least 11 →
+    (B, 1, H − 10, W − 10) ("valid" windows), constants as in the module docstring."""
+    if min(x.shape[-2:]) < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} px, got "
+                         f"{x.shape[-1]}×{x.shape[-2]}")
+    taps = gaussian_window(dtype=x.dtype).to(x.device)
+    mu_x, mu_y = _filter(x, taps), _filter(y, taps)
+    var_x = _filter(x * x, taps) - mu_x.square()
+    var_y = _filter(y * y, taps) - mu_y.square()
+    cov = _filter(x * y, taps) - mu_x * mu_y
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
+
+
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Structural similarity on the luma, per image (see the module docstring for the constants).
 
@@ -72,16 +88,4 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     [-1, 1]; identical images give exactly 1.
     """
     pred, target = _batched(pred, target)
-    if min(pred.shape[-2:]) < SSIM_WINDOW:
-        raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW} px, got "
-                         f"{pred.shape[-1]}×{pred.shape[-2]}")
-    x, y = luma(pred), luma(target)
-    taps = gaussian_window(dtype=x.dtype).to(x.device)
-    mu_x, mu_y = _filter(x, taps), _filter(y, taps)
-    var_x = _filter(x * x, taps) - mu_x.square()
-    var_y = _filter(y * y, taps) - mu_y.square()
-    cov = _filter(x * y, taps) - mu_x * mu_y
-    c1, c2 = (SSIM_K1 * 1.0) ** 2, (SSIM_K2 * 1.0) ** 2  # data range 1
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
-        (mu_x.square() + mu_y.square() + c1) * (var_x + var_y + c2))
-    return ssim_map.mean(dim=(1, 2, 3))
+    return ssim_map(luma(pred), luma(target)).mean(dim=(1, 2, 3))

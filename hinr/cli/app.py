@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from .. import __version__
-from .errors import Interrupted, report
+from .errors import Interrupted, UsageError, report
 
 app = typer.Typer(
     name="hinr",
@@ -260,11 +260,15 @@ def render(
 @app.command("eval", epilog="Examples:\n\n"
              "  hinr eval --data examples/val_photos --weights runs/a --weights runs/b --out eval/\n\n"
              "  hinr eval --data cifar10 --weights runs/cifar --limit 1000\n\n"
-             "Each HR image is reduced to 32×32 (PIL bicubic, antialiased) for the input and to 32·k "
+             "  hinr eval --benchmark ../shared/benchmarks --scales 2,3,4 --out bench/\n\n"
+             "With --data, each HR image is reduced to 32×32 (PIL bicubic, antialiased) for the input and to 32·k "
              "for the ground truth. Nearest, bilinear, bicubic and Lanczos are scored beside the "
-             "models. PSNR on RGB, SSIM on luma (Gaussian 11×11, σ 1.5).")
+             "models. PSNR on RGB, SSIM on luma (Gaussian 11×11, σ 1.5). With --benchmark, the "
+             "standard sets are scored as the papers do (luma PSNR/SSIM, scale px shaved, the sets' "
+             "own LR images) with published results beside.")
 def eval_(
-    data: str = typer.Option(..., help="A folder of photos (its MANIFEST.tsv split is used) or 'cifar10' (test set, scale 1 only)."),
+    data: Optional[str] = typer.Option(None, help="A folder of photos (its MANIFEST.tsv split is used) or 'cifar10' (test set, scale 1 only)."),
+    benchmark: Optional[Path] = typer.Option(None, help="Instead of --data: a folder of standard test sets laid out as SET/xK/NAME_HR.png + NAME_LR.png (Set5, Set14, B100, Urban100 from the SelfExSR repository); scored as the papers do, whole images through hinr upscale's path (default --scales 2,3,4)."),
     weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="A run folder, a .safetensors file, hf:owner/name or a shipped name (default, jpeg, hybrid); repeat to compare models. Default: the shipped weights upscale would pick for the inputs ('jpeg' with --jpeg, else 'default')."),
     scales: Optional[str] = typer.Option(None, help="Integer scales, e.g. 1,2,4,8 (the default; 1 for cifar10)."),
     split: Optional[str] = typer.Option(None, help="Manifest split of a photo folder (default val)."),
@@ -292,6 +296,22 @@ def eval_(
 ) -> None:
     """Score models against nearest, bilinear, bicubic and Lanczos: PSNR, SSIM, latent gain, grid
     score (1.0 = no pattern locked to the input pixels) and speed per scale."""
+    if (data is None) == (benchmark is None):
+        raise UsageError("pass one of --data (a photo folder or cifar10) or --benchmark (a folder of "
+                         "test sets such as Set5 and Set14)")
+    if benchmark is not None:
+        given = [flag for flag, value in (("--split", split), ("--crops", crops), ("--limit", limit),
+                                          ("--data-dir", data_dir), ("--jpeg", jpeg),
+                                          ("--jpeg-chroma", jpeg_chroma)) if value is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} apply to --data, not to --benchmark (whose sets "
+                             "are scored whole, as published)")
+        from .benchmark_runner import run_benchmark_eval
+
+        run_benchmark_eval(root=benchmark, weights=weights, scales=scales, out=out, device=device,
+                           batch_size=batch_size, chunk=chunk, precision=precision,
+                           ensemble=ensemble, stride=24, overwrite=overwrite)
+        return
     from .eval_runner import run_eval
 
     run_eval(data=data, weights=weights, scales=scales, split=split, crops=crops, limit=limit,

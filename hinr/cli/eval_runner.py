@@ -10,15 +10,16 @@ from typing import Optional
 
 from .errors import RuntimeFailure, UsageError
 
-def check_out_folder(out: Path, *, overwrite: bool) -> None:
-    """--out must be a folder we can write, holding no earlier results unless --overwrite."""
+def check_out_folder(out: Path, *, overwrite: bool, check_no_results=None) -> None:
+    """--out must be a folder we can write, holding no earlier results unless --overwrite
+    (``check_no_results``: the check for the files this evaluation writes)."""
     from .outputs import check_writable
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file: pass a folder")
     if not overwrite:
-        from ..eval_report import check_no_results
-
+        if check_no_results is None:
+            from ..eval_report import check_no_results
         check_no_results(out)  # before any work, not only when the results are written
     check_writable(out, option="--out")
 

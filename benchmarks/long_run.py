@@ -1,0 +1,104 @@
+"""Long, resumable training runs on equal terms (the models issue): one recipe table, one folder per
+run under ``long_runs/`` (tracked in git, so a run survives the end of a session and continues on
+a fresh machine), one command to start or continue:
+
+    nice -n 10 python benchmarks/long_run.py liif-e64x8 &      # start, or resume where it stopped
+    python benchmarks/long_run.py liif-e64x8 --status           # steps, CPU minutes, held-out PSNR
+
+Every run trains with ``hinr.train.Trainer`` on the ``train`` photos of ``shared/photos`` with the
+same sampler and seed (random HR crops of 32–256 px, 512 queries each, 16 crops a step, a 32×32
+reconstruction loss at 0.25, clean inputs), validating on the photos held out from ``train``
+(never ``val``). The run folder holds the latest resumable state (weights, AdamW moments, step,
+RNG: safetensors + JSON, no pickle); ``cpu.jsonl`` adds this process's CPU seconds at each
+checkpoint, so the CPU minutes of a run that spans sessions add up. ``hinr train --resume DIR``
+continues a run too (without the CPU log). Delete the folder when the run is done and its
+weights are kept elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "long_runs"
+DATA = ROOT.parent / "shared" / "photos"
+COMMON = dict(batch_size=16, queries=512, hr_size=256, recon_weight=0.25, degrade="none",
+              val_every=1000, save_every=1000, val_images=32, seed=0, device="cpu", bf16=True,
+              warmup=500, lr=5e-4)
+# name → (arch, preset, ModelConfig overrides, steps). The decoder (LIIF's MLP, 128 × 3) is the
+# shipped default's, so runs differ in their encoders only and decode at the same cost.
+RECIPES: dict[str, tuple[str, str, dict, int]] = {
+    "liif-e64x8": ("liif", "tiny", dict(dim=64, encoder_depth=8, decoder_depth=3, base_skip=True),
+                   50_000),
+}
+
+
+def cpu_seconds() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_utime + resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def status(run: Path) -> dict:
+    cpu = read_jsonl(run / "cpu.jsonl")
+    metrics = [r for r in read_jsonl(run / "metrics.jsonl") if "val_psnr" in r]
+    return {"run": run.name, "step": cpu[-1]["step"] if cpu else 0,
+            "cpu_minutes": round(cpu[-1]["cpu_s"] / 60, 1) if cpu else 0.0,
+            "heldout_psnr": [(r["step"], round(r["val_psnr"], 3)) for r in metrics][-5:]}
+
+
+def run(name: str, threads: int) -> None:
+    import torch
+
+    from hinr.train.config import TrainConfig
+    from hinr.train.state import STATE_NAME
+    from hinr.train.trainer import Trainer
+
+    torch.set_num_threads(threads)
+    arch, size, overrides, steps = RECIPES[name]
+    out = RUNS / name
+    resume = (out / STATE_NAME).is_file()
+    if resume:
+        cfg = TrainConfig.load(out / "train_config.json")
+    else:
+        cfg = TrainConfig(data=str(DATA), arch=arch, preset=size, model_overrides=overrides,
+                          steps=steps, **COMMON)
+    trainer = Trainer(cfg, out, resume=resume)
+    log = out / "cpu.jsonl"
+    before = read_jsonl(log)
+    base = before[-1]["cpu_s"] if before else 0.0
+    save = trainer.save
+
+    def save_and_log() -> None:
+        save()
+        with log.open("a") as f:
+            f.write(json.dumps({"step": trainer.step, "cpu_s": round(base + cpu_seconds(), 1)}) + "\n")
+
+    trainer.save = save_and_log
+    trainer.fit()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", choices=sorted(RECIPES))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--status", action="store_true", help="print where the run stands and exit")
+    args = parser.parse_args()
+    if args.status:
+        print(json.dumps(status(RUNS / args.name), indent=1))
+        return
+    run(args.name, args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""Evaluation: the standard super-resolution benchmark protocol (``benchmark``, ``protocol``,
+``published``, ``benchmark_report``)."""
