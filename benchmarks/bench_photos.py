@@ -16,6 +16,8 @@ hinr). Outputs are rounded to 8 bits before PSNR (RGB, peak 255), as the CLI sav
 
 - ``hinr``: ``hinr.upscale.upscale_image(model, rgb, (H, W), precision="auto")``, the CLI's path,
   with the shipped weights (``hinr.load_model()``) or ``--weights``;
+- ``hinr-tiled``: the same in 32×32 tiles even where the model encodes whole images (the path
+  before whole-image encoding, to measure what it saves in one run);
 - ``bicubic``: PIL's bicubic resize;
 - ``fsrcnn``, ``espcn``, ``lapsrn``: ``cv2.dnn_superres`` with the public TensorFlow exports, when
   opencv-contrib is installed (``pip install -e ".[bench]"``) and ``--opencv-models DIR`` holds
@@ -47,7 +49,7 @@ from harness import machine, parse_args, run_worker  # noqa: E402
 INPUTS = ((480, 270), (960, 540))  # (width, height)
 SCALES = (2, 4)
 OPENCV = {"fsrcnn": "FSRCNN", "espcn": "ESPCN", "lapsrn": "LapSRN"}  # method → .pb file prefix
-METHODS = ("hinr", "bicubic", *OPENCV)
+METHODS = ("hinr", "hinr-tiled", "bicubic", *OPENCV)
 
 
 @dataclass(frozen=True)
@@ -180,11 +182,12 @@ def _upscaler(spec: dict):
 
     torch.set_num_threads(spec["threads"])
     model = load_model(spec["weights"])
+    whole = False if spec["method"] == "hinr-tiled" else None  # hinr-tiled: 32×32 tiles always
 
     def hinr(rgb):
         h, w = rgb.shape[:2]
         image = torch.from_numpy(rgb.copy()).permute(2, 0, 1).float() / 255
-        out = upscale_image(model, image, (h * scale, w * scale), precision="auto")
+        out = upscale_image(model, image, (h * scale, w * scale), precision="auto", whole=whole)
         return (out.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
 
     return hinr, time.perf_counter() - start
@@ -254,7 +257,7 @@ def run_table(args, cases: list[Case], photos: list[Path]) -> None:
             mpx = out_w * out_h * n / 1e6 / result["seconds"]
             scores = result["psnr"]
             psnr = f"{statistics.mean(scores):.3f}" if scores else "—"
-            note = f"load {result['load']:.1f} s" if method == "hinr" else ""
+            note = f"load {result['load']:.1f} s" if method.startswith("hinr") else ""
             lines.append(f"{row}{result['seconds']:>9.2f}{result['cpu']:>9.2f}"
                          f"{result['seconds'] / n:>9.2f}{mpx:>9.3f}"
                          f"{result['rss_mib']:>14.0f}{psnr:>9}{f'{len(scores)}/{n}':>8}  {note}")

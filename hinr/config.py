@@ -136,6 +136,19 @@ class ModelConfig:
         return math.isqrt(self.num_latents)
 
     @property
+    def whole_image(self) -> bool:
+        """True when an image of any size can be encoded at once: a fully convolutional encoder
+        (one latent per input pixel) read out locally, so nothing depends on the input's size."""
+        return self.arch == "liif"
+
+    @property
+    def receptive_radius(self) -> int:
+        """For ``whole_image`` models: how many input pixels beyond its own cell an output pixel
+        depends on (the encoder's 3×3 convolutions, the read-out's 3×3 unfolding and its
+        corner latents, and the bicubic base's taps), so tiles overlapping by this much agree."""
+        return 2 * self.encoder_depth + 2 + 2 + 2
+
+    @property
     def chunkable(self) -> bool:
         """True when each query is decoded independently, so rendering can be chunked."""
         return self.decoder_self_attn == 0 or self.arch == "mamba-ginr" or self.readout == "local"

@@ -7,6 +7,8 @@ Two parts grow with the job:
   scores and feed-forward activations; for the local read-out, four corners' hidden layers). The hybrid attention model (``--weights hybrid``) measured 7–10 KB a query on the CPU
   (fp32, 4 096–65 536 queries a chunk); the estimate is about 1.5× that, to stay on the safe side.
   ``cap_chunk`` keeps one chunk under ``CHUNK_BUDGET`` whatever ``--chunk`` asks.
+- for a model that encodes whole images, one core of at most ``WHOLE_TILE``² input pixels and
+  its halo: a few encoder activations and the read-out's context per input pixel;
 - the output: ``BYTES_PER_PIXEL`` for each output pixel (float buffers, then 8- or 16-bit planes
   while the file is written); measured 27 (upscale) to 48 (render) bytes at 2048².
 
@@ -23,6 +25,9 @@ CHUNK_BUDGET = 512 * 2**20  # bytes one chunk of queries may take
 BYTES_PER_PIXEL = 64  # output buffers and the file being written, per output pixel
 ENSEMBLE_BYTES_PER_PIXEL = 24  # extra per pixel when passes are averaged
 BASE_BYTES = 400 * 2**20  # torch, the model and the process itself
+# whole-image encoding (``ModelConfig.whole_image``) goes in cores of at most WHOLE_TILE² input px
+# (plus a halo): the encoder's activations and the read-out's per-latent context for one core
+WHOLE_TILE = 768
 
 
 def bytes_per_query(config: ModelConfig) -> int:
@@ -53,6 +58,9 @@ def render_bytes(config: ModelConfig, height: int, width: int, *, chunk: int, ba
         working = batch * min(chunk, pixels) * bytes_per_query(config)
     else:  # query self-attention: every query attends to every other
         working = batch * pixels * (bytes_per_query(config) + 4 * config.heads * pixels)
+    if config.whole_image:
+        core = (WHOLE_TILE + 2 * config.receptive_radius) ** 2
+        working += core * 4 * (4 * config.dim + config.decoder_dim)
     return BASE_BYTES + batch * pixels * per_pixel + working
 
 

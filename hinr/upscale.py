@@ -13,6 +13,11 @@ encoder bf16 cost 0.02 dB and saved no time in a 1080p upscale).
   decoder is untrained this is exactly PIL's bicubic resize;
 - a larger input is cut into overlapping S×S tiles (``hinr.tiling``), each tile encoded and
   rendered at the target scale over its own footprint, and the tiles blended with smooth weights;
+- a fully convolutional model (``config.whole_image``, e.g. ``liif``) encodes a larger input
+  whole instead: one latent per input pixel, rendered straight at the target size. An input whose
+  features would not fit in memory goes in cores of at most ``WHOLE_TILE``² input px, each encoded
+  with a halo of the model's receptive radius around it, so every output pixel is decoded once and
+  is the same as from the whole image;
 - an input with a side under S is first enlarged with the PIL-exact bicubic so that its shorter side
   is S (aspect ratio kept), then treated as above: the model needs S×S of context, and enlarging
   adds no detail that bicubic would not, so nothing is lost by it. The target size always refers to
@@ -30,6 +35,7 @@ from PIL import Image
 
 from .coords import axis_centres, cell_size, grid_coords
 from .ensemble import transforms
+from .memory import WHOLE_TILE
 from .models.bicubic import pil_bicubic
 from .models.hinr import HINR, Latents
 from .render import DEFAULT_CHUNK, decode_grid, grid_blocks, render_latents
@@ -95,14 +101,19 @@ def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
 @torch.no_grad()
 def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
                   chunk: int = DEFAULT_CHUNK, batch_size: int = 16, stride: int = DEFAULT_STRIDE,
-                  precision: str = "fp32", ensemble: int = 1,
+                  precision: str = "fp32", ensemble: int = 1, whole: bool | None = None,
                   progress: Progress | None = None) -> torch.Tensor:
     """image (3, h, w) in [0, 1], any h × w → (3, H, W) in [0, 1] on the CPU, size = (H, W).
 
     See the module docstring for how inputs of each size are handled. ``batch_size`` tiles are
     encoded at once; ``stride`` is the tile stride in input pixels; ``ensemble`` (1, 2, 4 or 8)
-    averages that many flipped/rotated passes (``hinr.ensemble``).
+    averages that many flipped/rotated passes (``hinr.ensemble``); ``whole`` (default: where the
+    model allows) encodes the whole input at once instead of in S×S tiles.
     """
+    if whole is None:
+        whole = model.config.whole_image
+    elif whole and not model.config.whole_image:
+        raise ValueError(f"a {model.config.arch} model encodes {model.config.image_size}-px tiles only")
     out_h, out_w = size
     if out_h < 1 or out_w < 1:
         raise ValueError(f"output size must be positive, got {out_w}x{out_h}")
@@ -113,9 +124,10 @@ def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
     for index, symmetry in enumerate(passes):
         step = None if progress is None else (
             lambda done, total, index=index: progress(index * total + done, len(passes) * total))
-        out += symmetry.undo(_upscale_once(model, symmetry.apply(image), symmetry.size(out_h, out_w),
-                                           chunk=chunk, batch_size=batch_size, stride=stride,
-                                           precision=precision, progress=step))
+        once = _upscale_whole if whole else _upscale_once
+        out += symmetry.undo(once(model, symmetry.apply(image), symmetry.size(out_h, out_w),
+                                  chunk=chunk, batch_size=batch_size, stride=stride,
+                                  precision=precision, progress=step))
     return out / len(passes)
 
 
@@ -149,6 +161,52 @@ def _upscale_once(model: HINR, image: torch.Tensor, size: tuple[int, int], *, ch
                     weight = y.weight[r0:r1, None] * x.weight[None, c0:c1]
                     out[:, y.start + r0:y.start + r1, x.start + c0:x.start + c1] += rgb[i] * weight
                 done += (r1 - r0) * (c1 - c0) * len(batch)
+                if progress is not None:
+                    progress(done, total)
+    return out.clamp_(0.0, 1.0)
+
+
+def _cores(length: int, out: int, *, tile: int, halo: int) -> list[tuple[int, int, int, int]]:
+    """Split one axis of ``length`` input px (rendered at ``out``) into cores of at most ``tile``
+    px: (first output px, stop, first input px encoded, stop), the encoded span being the core
+    plus ``halo`` px each side (clamped to the image). Output pixel j belongs to the core holding
+    its centre (j + ½)·length/out."""
+    count = max(1, -(-length // tile))
+    bounds = [i * length // count for i in range(count + 1)]
+
+    def first_pixel(c: int) -> int:  # smallest j with (2j + 1)·length ≥ 2·c·out
+        return max(0, -(-(2 * c * out - length) // (2 * length)))
+
+    spans = []
+    for c0, c1 in zip(bounds, bounds[1:]):
+        j0, j1 = first_pixel(c0), (out if c1 == length else first_pixel(c1))
+        if j1 > j0:
+            spans.append((j0, j1, max(0, c0 - halo), min(length, c1 + halo)))
+    return spans
+
+
+def _upscale_whole(model: HINR, image: torch.Tensor, size: tuple[int, int], *, chunk: int,
+                   batch_size: int, stride: int, precision: str,
+                   progress: Progress | None) -> torch.Tensor:
+    """The whole-image path (module docstring): image (3, h, w) → (3, H, W)."""
+    del batch_size, stride  # tiles of the S×S path only
+    out_h, out_w = size
+    image = enlarge_to_fit(image.float(), side=model.config.image_size)
+    h, w = image.shape[-2:]
+    device = next(model.parameters()).device
+    halo = model.config.receptive_radius
+    out = torch.zeros(3, out_h, out_w)
+    done, total = 0, out_h * out_w
+    for jy0, jy1, py0, py1 in _cores(h, out_h, tile=WHOLE_TILE, halo=halo):
+        ys = ((torch.arange(jy0, jy1, dtype=torch.float64) + 0.5) * (h / out_h) - py0) / (py1 - py0)
+        for jx0, jx1, px0, px1 in _cores(w, out_w, tile=WHOLE_TILE, halo=halo):
+            xs = ((torch.arange(jx0, jx1, dtype=torch.float64) + 0.5) * (w / out_w) - px0) / (px1 - px0)
+            cell = torch.tensor([w / out_w / (px1 - px0), h / out_h / (py1 - py0)])
+            latents = model.encode(image[None, :, py0:py1, px0:px1].to(device))
+            for r0, r1, c0, c1, rgb in decode_grid(model, latents, xs.float(), ys.float(), cell,
+                                                   chunk=chunk, precision=precision):
+                out[:, jy0 + r0:jy0 + r1, jx0 + c0:jx0 + c1] = rgb[0].cpu()
+                done += (r1 - r0) * (c1 - c0)
                 if progress is not None:
                     progress(done, total)
     return out.clamp_(0.0, 1.0)

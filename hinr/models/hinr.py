@@ -85,9 +85,15 @@ class HINR(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def encode(self, images: torch.Tensor) -> Latents:
-        """images (B, 3, S, S) in [0, 1], S = config.image_size → Latents with tokens (B, M, D)."""
+        """images (B, 3, S, S) in [0, 1], S = config.image_size → Latents with tokens (B, M, D).
+
+        A fully convolutional model (``config.whole_image``) also encodes (B, 3, H, W) of any
+        size at once: M = H·W latents, one per input pixel."""
         s = self.config.image_size
-        if images.ndim != 4 or images.shape[1] != 3 or images.shape[-2:] != (s, s):
+        if self.config.whole_image:
+            if images.ndim != 4 or images.shape[1] != 3:
+                raise ValueError(f"encode takes (B, 3, H, W) images, got {tuple(images.shape)}")
+        elif images.ndim != 4 or images.shape[1] != 3 or images.shape[-2:] != (s, s):
             raise ValueError(f"encode takes (B, 3, {s}, {s}) images, got {tuple(images.shape)}")
         tokens = self.encoder(images * 2.0 - 1.0)
         if self.processor is not None:
@@ -132,7 +138,7 @@ class HINR(nn.Module):
         if self.local:
             if cell.ndim == 2:
                 cell = cell.unsqueeze(1).expand(-1, coords.shape[1], -1)
-            out = self.decoder(coords, cell, context, base).float()
+            out = self.decoder(coords, cell, context, base, self.decoder.grid(images)).float()
         else:
             out = self.decoder(coords, extras, context).float()
         if self.residual_gate is not None:

@@ -60,12 +60,18 @@ class LocalDecoder(nn.Module):
         nn.init.zeros_(self.to_rgb.weight)
         nn.init.zeros_(self.to_rgb.bias)
 
+    def grid(self, images: torch.Tensor) -> tuple[int, int]:
+        """(rows, cols) of the latent grid of images (B, 3, H, W): (G, G) for the S×S input, and
+        (H, W) / stride for a whole image through a fully convolutional encoder."""
+        return images.shape[-2] // self.stride, images.shape[-1] // self.stride
+
     def prepare(self, latents: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """latents (B, M, D), M = G²; images (B, 3, S, S) in [0, 1] → each latent's first-layer
-        activation before the query term, (B, M, hidden)."""
-        grid = rearrange(self.context_norm(latents), "b (h w) d -> b d h w", h=self.side, w=self.side)
+        """latents (B, M, D), M = rows × cols of ``grid(images)``; images (B, 3, H, W) in [0, 1]
+        → each latent's first-layer activation before the query term, (B, M, hidden)."""
+        rows, cols = self.grid(images)
+        grid = rearrange(self.context_norm(latents), "b (h w) d -> b d h w", h=rows, w=cols)
         if self.unfold:  # LIIF: each latent also sees its 8 neighbours (zeros past the border)
-            grid = rearrange(F.unfold(grid, 3, padding=1), "b d (h w) -> b d h w", h=self.side)
+            grid = rearrange(F.unfold(grid, 3, padding=1), "b d (h w) -> b d h w", h=rows)
         out = self.feature_in(rearrange(grid, "b d h w -> b (h w) d"))
         if self.pixels_in is not None:
             out = out + self.pixels_in(self._pixel_windows(images).to(out.dtype))
@@ -79,21 +85,24 @@ class LocalDecoder(nn.Module):
         windows = F.unfold(padded, self.pixel_view, stride=self.stride)  # (B, 3·k², M)
         return rearrange(windows, "b d m -> b m d")
 
-    def corners(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The four latents around each query.
+    def corners(self, coords: torch.Tensor, grid: tuple[int, int] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The four latents around each query on a grid of (rows, cols) latents (default G × G).
 
         coords (B, Q, 2) in [0, 1] → index (B, Q, 4) into the M latents, offset (B, Q, 4, 2) of the
         query from each latent's cell centre in cells, weight (B, Q, 4) bilinear, summing to 1.
         """
-        g = self.side
-        p = coords.float() * g - 0.5  # in cells, latent centres at integers
+        rows, cols = grid or (self.side, self.side)
+        size = torch.tensor([cols, rows], device=coords.device, dtype=torch.float32)
+        p = coords.float() * size - 0.5  # in cells, latent centres at integers
         low = torch.floor(p)
         t = p - low  # (B, Q, 2) in [0, 1)
         idx, offsets, weights = [], [], []
         for dy in (0, 1):
             for dx in (0, 1):
-                corner = (low + torch.tensor([dx, dy], device=p.device, dtype=p.dtype)).clamp(0, g - 1)
-                idx.append(corner[..., 1] * g + corner[..., 0])
+                corner = torch.minimum((low + torch.tensor([dx, dy], device=p.device, dtype=p.dtype))
+                                       .clamp_min(0), size - 1)
+                idx.append(corner[..., 1] * cols + corner[..., 0])
                 offsets.append(p - corner)
                 wx = t[..., 0] if dx else 1.0 - t[..., 0]
                 wy = t[..., 1] if dy else 1.0 - t[..., 1]
@@ -101,10 +110,11 @@ class LocalDecoder(nn.Module):
         return (torch.stack(idx, -1).long(), torch.stack(offsets, -2), torch.stack(weights, -1))
 
     def forward(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor,
-                base: torch.Tensor | None = None) -> torch.Tensor:
+                base: torch.Tensor | None = None, grid: tuple[int, int] | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2) output pixel size in [0, 1] units; context from
         ``prepare`` (B, M, hidden); base (B, Q, 3) in [0, 1], the bicubic value at each query
-        (with ``base_input``) → RGB (B, Q, 3), centred on 0.
+        (with ``base_input``); grid: the latents' (rows, cols), ``grid(images)`` (default G × G)
+        → RGB (B, Q, 3), centred on 0.
 
         Outside training the queries go through in blocks of about ``BLOCK_ROWS`` (query, corner)
         rows, so that the hidden activations stay in the CPU's cache between layers instead of
@@ -112,24 +122,26 @@ class LocalDecoder(nn.Module):
         b, q, _ = coords.shape
         step = max(1, self.BLOCK_ROWS // (4 * b))
         if self.training or q <= step:
-            return self._decode(coords, cell, context, base)
+            return self._decode(coords, cell, context, base, grid)
         return torch.cat([self._decode(coords[:, i:i + step], cell[:, i:i + step], context,
-                                       None if base is None else base[:, i:i + step])
+                                       None if base is None else base[:, i:i + step], grid)
                           for i in range(0, q, step)], dim=1)
 
     def _decode(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor,
-                base: torch.Tensor | None) -> torch.Tensor:
+                base: torch.Tensor | None, grid: tuple[int, int] | None) -> torch.Tensor:
         """``forward`` for one block of queries."""
-        index, offset, weight = self.corners(coords)
+        rows, cols = grid or (self.side, self.side)
+        index, offset, weight = self.corners(coords, (rows, cols))
         b, q, _ = index.shape
         m = context.shape[1]
         # one flat row per (image, query, corner): index_select on rows is a plain copy, where a
         # gather would first materialise an index as large as its output
-        rows = (index + torch.arange(b, device=index.device).view(b, 1, 1) * m).reshape(-1)
-        gathered = context.reshape(b * m, -1).index_select(0, rows)  # (B·Q·4, hidden)
+        flat = (index + torch.arange(b, device=index.device).view(b, 1, 1) * m).reshape(-1)
+        gathered = context.reshape(b * m, -1).index_select(0, flat)  # (B·Q·4, hidden)
         query = offset
         if self.cell_input:
-            query = torch.cat([offset, (cell * self.side).unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
+            cells = cell * torch.tensor([cols, rows], device=cell.device, dtype=cell.dtype)  # in latent cells
+            query = torch.cat([offset, cells.unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
         if self.base_input:  # continuous in the query, so the ensemble stays continuous
             query = torch.cat([query, (base * 2.0 - 1.0).unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
         h = self.query_in(query.reshape(b * q * 4, -1).to(gathered.dtype))
