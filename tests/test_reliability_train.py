@@ -91,20 +91,36 @@ def test_defaults_are_the_best_recipe_and_base_stays_the_design():
     from hinr.cli.errors import UsageError
     from hinr.cli.train_runner import TrainOptions, config_from_options
 
-    recipe = config_from_options(TrainOptions()).model_overrides
+    def sr(**options):  # super-resolution training on a photo folder
+        return TrainOptions(data="photos", hr_size=256, **options)
+
+    recipe = config_from_options(sr()).model_overrides
     assert recipe == {"residual": True, "locality": True, "cell_input": True, "local_pixels": 8,
                       "lp_placement": "interleave"}
-    assert config_from_options(TrainOptions(preset="base")).model_overrides == {}
-    given = config_from_options(TrainOptions(lp_placement="append", residual=False, local_pixels=0))
+    assert config_from_options(sr(preset="base")).model_overrides == {}
+    given = config_from_options(sr(lp_placement="append", residual=False, local_pixels=0))
     assert given.model_overrides == {**recipe, "lp_placement": "append", "residual": False,
                                      "local_pixels": 0}
-    assert config_from_options(TrainOptions(preset="base", locality=True)).model_overrides == {
+    assert config_from_options(sr(preset="base", locality=True)).model_overrides == {
         "locality": True}
     # --base-skip replaces the recipe's residual; both given is refused before any data loads
-    skip = config_from_options(TrainOptions(base_skip=True)).model_overrides
+    skip = config_from_options(sr(base_skip=True)).model_overrides
     assert skip["base_skip"] is True and skip["residual"] is False
     with pytest.raises(UsageError, match="choose one"):
-        config_from_options(TrainOptions(base_skip=True, residual=True))
+        config_from_options(sr(base_skip=True, residual=True))
+
+
+def test_reconstruction_recipe_goes_through_the_latents():
+    from hinr.cli.errors import UsageError
+    from hinr.cli.train_runner import TrainOptions, config_from_options
+
+    # CIFAR-10 (the default data) and a folder without --hr-size: no bicubic residual, no pixel taps
+    for options in (TrainOptions(), TrainOptions(data="photos")):
+        recipe = config_from_options(options).model_overrides
+        assert recipe["residual"] is False and recipe["local_pixels"] == 0
+    for options in (TrainOptions(residual=True), TrainOptions(data="photos", residual=True)):
+        with pytest.raises(UsageError, match="--residual at scale 1"):
+            config_from_options(options)
 
 
 # --- one training per run folder ---------------------------------------------------------------

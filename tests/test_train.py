@@ -198,3 +198,46 @@ def test_compiled_decoder_saves_loadable_weights(tmp_path, monkeypatch):
     trainer.fit()
     assert compiled == [trainer.model.decoder]
     assert load_model(tmp_path / "run").state_dict().keys() == trainer.model.state_dict().keys()
+
+
+# --- CIFAR-10 reconstruction learns, and nothing that cannot learn runs on -------------------------
+
+def _metrics(run: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_cifar_reconstruction_learns_through_the_latents(fake_cifar, tmp_path):
+    data_dir = extracted_cifar(fake_cifar, tmp_path)
+    result = _cli("train", "--data", "cifar10", "--data-dir", str(data_dir), "--out", "run",
+                  "--steps", "20", "--batch-size", "4", "--warmup", "2", "--lr", "2e-3",
+                  "--val-every", "5", "--save-every", "20", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = _metrics(tmp_path / "run")
+    losses = [r["loss"] for r in rows]
+    assert min(losses) > 0 and np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+    val = [r["val_psnr"] for r in rows if "val_psnr" in r]  # on the CIFAR-10 test batch
+    assert len(val) == 4 and val[-1] > val[0]
+    config = load_model(tmp_path / "run").config
+    assert not config.residual and config.local_pixels == 0  # the image goes through the latents
+
+
+def test_residual_at_scale_1_is_refused_before_work(fake_cifar, tmp_path):
+    data_dir = extracted_cifar(fake_cifar, tmp_path)
+    result = _cli("train", "--data", "cifar10", "--data-dir", str(data_dir), "--residual",
+                  "--out", "run", cwd=tmp_path)
+    assert result.returncode == 2 and "--residual at scale 1" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_training_whose_output_equals_its_target_stops(fake_cifar, tmp_path):
+    from cli_helpers import tiny_weights
+
+    data_dir = extracted_cifar(fake_cifar, tmp_path)
+    weights = tiny_weights(tmp_path)  # a residual model: exactly its input at scale 1
+    result = _cli("train", "--data", "cifar10", "--data-dir", str(data_dir), "--init-from",
+                  str(weights), "--steps", "20", "--batch-size", "2", "--out", "run", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "training cannot learn" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # nothing half-made is left

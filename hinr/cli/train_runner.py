@@ -72,7 +72,7 @@ def config_from_options(opts: TrainOptions):
     """A validated TrainConfig for a new run (UsageError, exit 2, for any bad option)."""
     from ..config import ARCHITECTURES, LP_PLACEMENTS, PRESETS
     from ..errors import HinrUsageError
-    from ..train.config import RECIPE_OVERRIDES, TrainConfig
+    from ..train.config import RECIPE_OVERRIDES, RECON_OVERRIDES, RESIDUAL_AT_SCALE_1, TrainConfig
 
     if opts.arch is not None and opts.arch not in ARCHITECTURES:
         raise UsageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {opts.arch!r}")
@@ -87,10 +87,13 @@ def config_from_options(opts: TrainOptions):
     if opts.init_from is not None and given_model:
         raise UsageError(f"{_flags(given_model)}: the model comes from --init-from {opts.init_from}; "
                          "drop these options")
+    reconstruction = opts.hr_size is None  # the 32×32 image is its own target
+    if reconstruction and opts.residual:
+        raise UsageError(RESIDUAL_AT_SCALE_1)
     base = opts.preset == "base"  # the design as written: options past it stay off
     # liif is LIIF as published: the recipe's options are the hinr decoders'
     recipe = base or opts.init_from is not None or opts.arch == "liif"
-    overrides = {} if recipe else dict(RECIPE_OVERRIDES)
+    overrides = {} if recipe else dict(RECON_OVERRIDES if reconstruction else RECIPE_OVERRIDES)
     overrides.update({name: getattr(opts, name) for name in given_model})
     if overrides.get("base_skip") and "residual" not in given_model:
         overrides["residual"] = False  # the skip replaces the recipe's residual

@@ -20,6 +20,16 @@ from ..errors import HinrError, HinrUsageError
 # published; the default weights' recipe) or a flag says otherwise.
 RECIPE_OVERRIDES: dict = {"residual": True, "locality": True, "cell_input": True, "local_pixels": 8,
                           "lp_placement": "interleave"}
+# Reconstruction (CIFAR-10, or a folder without --hr-size: the 32×32 image is its own target) is the
+# task both source designs were measured on: the image must pass through the latents. At scale 1
+# the bicubic residual is the target itself (nothing to learn) and the pixel taps hand the decoder
+# the answer, so the recipe keeps neither.
+RECON_OVERRIDES: dict = {"residual": False, "locality": True, "cell_input": True, "local_pixels": 0,
+                         "lp_placement": "interleave"}
+RESIDUAL_AT_SCALE_1 = ("--residual at scale 1 (reconstruction: CIFAR-10, or --data without "
+                       "--hr-size) makes the output equal its target before any training (bicubic "
+                       "at ×1 is the input itself): drop --residual, or train super-resolution "
+                       "with --hr-size")
 
 
 class TrainConfigError(HinrError):
@@ -106,6 +116,8 @@ class TrainConfig:
                 preset(self.preset, arch=self.arch, **self.model_overrides)
             except (TypeError, ValueError) as err:
                 raise HinrUsageError(str(err)) from err
+        if self.hr_size is None and self.model_overrides.get("residual"):
+            raise HinrUsageError(RESIDUAL_AT_SCALE_1)
         if self.hr_size is not None and self.data == "cifar10":
             raise HinrUsageError("--hr-size needs high-resolution photos: CIFAR-10 has none; pass --data FOLDER")
 

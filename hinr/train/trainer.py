@@ -34,7 +34,7 @@ from ..models.hinr import HINR
 from ..models.bicubic import pil_bicubic
 from .config import TrainConfig
 from .lock import LOCK_NAME, RunLock, holds_only_lock
-from .manifest import plan_resume, publish_manifest
+from .manifest import MANIFEST_NAME, plan_resume, publish_manifest
 from .plot import plot_metrics
 from .samples import batch_for_step, build_train_data, source_images
 from .state import STATE_NAME, TrainStateError, load_state, read_state_step, save_state
@@ -42,6 +42,13 @@ from .state import STATE_NAME, TrainStateError, load_state, read_state_step, sav
 logger = logging.getLogger(__name__)
 CONFIG_NAME = "train_config.json"
 METRICS_NAME = "metrics.jsonl"
+
+
+STALL_STEPS = 5  # steps with an exactly zero loss or gradient that stop a training
+
+
+class TrainingStalledError(HinrError):
+    """The first steps learnt nothing (zero loss or zero gradients); exit 1."""
 
 
 class TrainingDivergedError(HinrError):
@@ -80,7 +87,9 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self._lock: RunLock | None = None
         self.saved_step: int | None = None  # the step of the last checkpoint on disk
+        self._steps_taken = self._dead_steps = 0  # for _check_learning
         created = not self.run_dir.exists()
+        self._new_run, self._created = not resume, created
         if resume and not (self.run_dir / STATE_NAME).is_file():
             raise HinrUsageError(f"{self.run_dir} holds no {STATE_NAME}: nothing to resume; pass a run "
                                  "folder made by hinr train")
@@ -198,6 +207,7 @@ class Trainer:
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
         self._check_finite(grad_norm, "gradient norm")
+        self._check_learning(loss, grad_norm)
         self.optimizer.step()
         if self.ema is not None:
             with torch.no_grad():
@@ -209,6 +219,22 @@ class Trainer:
         self.step += 1
         return {"step": self.step, "loss": loss.item(), "psnr": psnr(loss.item()),
                 "grad_norm": float(grad_norm), "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def _check_learning(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        """TrainingStalledError when the loss, or every gradient, is exactly zero for each of the
+        first ``STALL_STEPS`` steps this process trains: the output already equals its target (or
+        nothing reaches the weights), so running on would write a model that learnt nothing."""
+        if self._steps_taken >= STALL_STEPS:
+            return
+        self._steps_taken += 1
+        dead = float(loss.detach()) == 0.0 or float(grad_norm) == 0.0
+        self._dead_steps += int(dead)
+        if self._steps_taken == STALL_STEPS and self._dead_steps == STALL_STEPS:
+            what = "loss" if float(loss.detach()) == 0.0 else "gradient of every weight"
+            raise TrainingStalledError(
+                f"training cannot learn: the {what} was exactly zero for the first {STALL_STEPS} "
+                "steps, so the model's output already equals its target; check the recipe (e.g. "
+                "no --residual at scale 1) and the data")
 
     def _check_finite(self, value: torch.Tensor, what: str) -> None:
         """TrainingDivergedError (on every rank at once) when ``value`` is NaN or Inf."""
@@ -268,8 +294,29 @@ class Trainer:
         """Train to ``cfg.steps``; ``on_step`` gets each step's metrics (for progress bars)."""
         try:
             return self._fit(on_step)
+        except BaseException:
+            self._discard_unsaved()
+            raise
         finally:
             self._release()  # training is over: the folder is free again
+
+    def _discard_unsaved(self) -> None:
+        """A new run that fails before its first checkpoint leaves nothing behind (not a folder
+        that can be neither reused nor resumed): its own files go, and the folder if it made it."""
+        if not self.is_main or self.saved_step is not None or not self._new_run:
+            return
+        for name in (CONFIG_NAME, METRICS_NAME, "metrics.png", WEIGHTS_NAME, STATE_NAME,
+                     MANIFEST_NAME):
+            (self.run_dir / name).unlink(missing_ok=True)
+        for stale in self.run_dir.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+        self._release()
+        (self.run_dir / LOCK_NAME).unlink(missing_ok=True)
+        if self._created:
+            try:
+                self.run_dir.rmdir()
+            except OSError:
+                pass  # something else is there: leave it
 
     def _fit(self, on_step: Callable[[dict], None] | None) -> dict:
         cfg = self.cfg
