@@ -7,13 +7,17 @@ earlier check and the publish is never clobbered either. Files get the mode ``op
 them (0666 less the umask), not ``mkstemp``'s private 0600.
 
 Temporary files still open are listed in ``PENDING``; ``remove_pending()`` deletes them (the CLI
-calls it from its SIGTERM/SIGHUP handler).
+calls it from its SIGTERM/SIGHUP handler). A writer killed outright (``kill -9``) cannot clean up,
+so temporary names carry the writer's process id (``.NAME.hinr<pid>-XXXX.tmp``), and each write
+first removes the files of that pattern in its folder whose writer is no longer running — never
+any other file.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -43,6 +47,42 @@ def remove_pending() -> None:
         PENDING.discard(tmp)
 
 
+_TEMP_NAME = re.compile(r"^\..+\.hinr(\d+)-[A-Za-z0-9_]+\.tmp$")
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or not a pid at all): leave its file alone
+    return True
+
+
+def sweep_stale(folder: str | Path) -> list[Path]:
+    """Remove hinr's own temporary files in ``folder`` whose writing process has gone; returns
+    what was removed. Files of any other name are never touched."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid() or _running(pid):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: bool = False,
                  what: str = "output") -> Path:
     """Run ``write(tmp)`` on a temporary file beside ``path``, fsync it, then publish it as ``path``.
@@ -57,7 +97,9 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: b
         raise OutputExistsError(f"{path} exists; pass --overwrite to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        sweep_stale(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.hinr{os.getpid()}-", suffix=".tmp",
+                                   dir=path.parent)
     except OSError as err:
         raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
                          "output path") from err
@@ -78,6 +120,9 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, overwrite: b
         if isinstance(err, OSError) and not isinstance(err, HinrError):
             raise WriteError(f"cannot write {what} {path} ({err.strerror or err}): choose another "
                              "output path") from err
+        if "No space left on device" in str(err) or "os error 28" in str(err):  # safetensors' own
+            raise WriteError(f"cannot write {what} {path} (no space left on device): free some "
+                             "space, or choose another output path") from err
         raise
     finally:
         PENDING.discard(tmp)

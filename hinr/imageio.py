@@ -11,7 +11,10 @@ Loading policy of :func:`load_image` (the inference side; training uses ``hinr.d
 - Pillow's decompression-bomb limit (2 × ``Image.MAX_IMAGE_PIXELS``) is checked on the header,
   before anything is decoded, on every path;
 - palette, CMYK and other modes go through Pillow's conversion to RGB(A); the EXIF orientation
-  is applied (except on the 16-bit PNG path, where PNG has no standard orientation);
+  is applied (on the 16-bit PNG path too, from its eXIf chunk);
+- damage a decoder would pass over is checked: a chunk CRC on the 16-bit PNG path is refused as
+  Pillow refuses it on the 8-bit one; damaged JPEG scan data, a file's further frames or pages
+  and an image over Pillow's safety limit become ``notes`` for the caller to show;
 - how a lossy file was coded is read from it (``coding``: a JPEG file's quality and chroma
   subsampling, or lossy WebP), so a caller can pick weights trained for such inputs
   (``hinr.weights.weights_for_input``).
@@ -19,17 +22,19 @@ Loading policy of :func:`load_image` (the inference side; training uses ``hinr.d
 Every failure to read raises :class:`ImageReadError` naming the file and what to do.
 
 :func:`save_image` picks the format from the extension (png, jpg/jpeg, webp, tif/tiff, bmp), keeps
-alpha where the format has it (png, webp, tiff; otherwise colour × alpha, i.e. over black, as the
-training loader does), writes 16-bit PNG when asked, and writes through
+alpha where the format has it (png, webp, tiff; otherwise flattened onto white, and the CLI
+says so), writes 16-bit PNG when asked, and writes through
 :func:`hinr.atomic.atomic_write`, so a failure never leaves a partial file and an existing file is
 replaced only with ``overwrite=True``.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -70,6 +75,9 @@ class LoadedImage:
     grey: bool  # the file had no colour: write the result back as greyscale
     bits: int  # 8 or 16: the precision of the file's samples
     coding: Coding | None = None  # how a lossy file (JPEG, lossy WebP) was coded (hinr.coding)
+    # what the caller should tell the user, one line each (damaged JPEG data, frames left out, a
+    # very large image); the library never prints them itself
+    notes: list[str] = field(default_factory=list)
 
     @property
     def height(self) -> int:
@@ -94,21 +102,27 @@ def check_image_file(path: str | Path) -> Path:
     return path
 
 
-def load_image(path: str | Path) -> LoadedImage:
-    """Decode any image file (see the module docstring for the policy)."""
+def load_image(path: str | Path, *, at_least: tuple[int, int] | None = None) -> LoadedImage:
+    """Decode any image file (see the module docstring for the policy).
+
+    ``at_least`` (width, height): the caller needs no more than this, so a much larger image may
+    come back reduced while decoding (JPEG's DCT scaling, then Pillow's box ``reduce`` by a whole
+    factor) to no less than twice it on either side, the aspect ratio kept to a pixel — a 169-Mpixel
+    photo made into a thumbnail then never exists in memory in float."""
     path = check_image_file(path)
     try:
-        header = _png16_header(path)
-        if header is not None:
-            check_pixel_limit(path, header[0], header[1])
-            return _from_array(_read_png16(path.read_bytes(), header), bits=16)
-        with Image.open(path) as opened:
-            opened.load()
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            loaded = _from_pil(image)
-            loaded.coding = read_coding(opened, path)
-            return loaded
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Image.DecompressionBombWarning)
+            loaded = _decode(path, at_least)
+        for warning in caught:
+            if issubclass(warning.category, Image.DecompressionBombWarning):
+                found = re.search(r"\((\d+) pixels\)", str(warning.message))
+                pixels = f"{int(found.group(1)):,} pixels" if found else "more pixels"
+                loaded.notes.append(f"{path.name} has {pixels}, over Pillow's "
+                                    f"{Image.MAX_IMAGE_PIXELS:,}-pixel safety limit: decoded anyway, "
+                                    "which takes memory and time")
+                break
+        return loaded
     except ImageReadError:
         raise
     except UnidentifiedImageError as err:
@@ -119,6 +133,52 @@ def load_image(path: str | Path) -> LoadedImage:
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, RuntimeError, struct.error,
             zlib.error) as err:
         raise ImageReadError(f"{path} is truncated or corrupt ({err}): re-export or re-download it") from err
+
+
+def _reduce_factor(size: tuple[int, int], at_least: tuple[int, int] | None) -> int:
+    """The whole factor by which an image of ``size`` may shrink and stay ≥ 2 × ``at_least``."""
+    if at_least is None:
+        return 1
+    return max(1, min(size[0] // max(1, 2 * at_least[0]), size[1] // max(1, 2 * at_least[1])))
+
+
+def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
+    from .io.damage import jpeg_damage, png_damage
+    from .io.orientation import apply_orientation, read_orientation
+
+    header = _png16_header(path)
+    if header is not None:
+        check_pixel_limit(path, header[0], header[1])
+        data = path.read_bytes()
+        damage = png_damage(data)
+        if damage is not None:  # as Pillow refuses it on the 8-bit path
+            raise ImageReadError(f"{path} is truncated or corrupt ({damage}): re-export or "
+                                 "re-download it")
+        samples = apply_orientation(_read_png16(data, header), read_orientation(path))
+        return _from_array(samples, bits=16)
+    with Image.open(path) as opened:
+        if at_least is not None and opened.format == "JPEG":
+            rotated = opened.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            need = (at_least[1], at_least[0]) if rotated else at_least
+            opened.draft(opened.mode, (2 * need[0], 2 * need[1]))  # DCT scaling: 1/2 … 1/8
+        opened.load()
+        image = ImageOps.exif_transpose(opened)
+        image.load()
+        factor = _reduce_factor(image.size, at_least)
+        if factor > 1:
+            image = image.reduce(factor)
+        loaded = _from_pil(image)
+        loaded.coding = read_coding(opened, path)
+        frames = getattr(opened, "n_frames", 1)
+        if frames > 1:
+            kind = "pages" if opened.format == "TIFF" else "frames"
+            loaded.notes.append(f"{path.name} has {frames} {kind}: only the first is upscaled")
+        if opened.format == "JPEG":
+            damage = jpeg_damage(path.read_bytes())
+            if damage is not None:
+                loaded.notes.append(f"{path.name} holds damaged JPEG data ({damage}): parts of the "
+                                    "picture may be broken; re-export or re-download it")
+    return loaded
 
 
 def _from_pil(image: Image.Image) -> LoadedImage:
@@ -255,7 +315,8 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
     if alpha is not None:
         alpha = alpha.detach().float().cpu().clamp(0.0, 1.0).reshape(1, *colour.shape[1:])
         if fmt not in ALPHA_FORMATS:
-            colour, alpha = colour * alpha, None  # no alpha channel in the format: over black
+            # no alpha channel in the format: flattened onto white, as viewers show transparency
+            colour, alpha = colour * alpha + (1.0 - alpha), None
     planes = colour.mean(0, keepdim=True) if grey else colour
     if alpha is not None:
         planes = torch.cat([planes, alpha])

@@ -84,7 +84,14 @@ def load_latents(path: str | Path, *, model: HINR | None = None) -> LatentsFile:
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise LatentsError(f"{path} is corrupt or truncated ({_short(err)}): encode the images "
                            "again") from err
-    if metadata.get(FORMAT_KEY) != FORMAT_VERSION or HASH_KEY not in metadata or CONFIG_KEY not in metadata:
+    found = metadata.get(FORMAT_KEY)
+    if found is not None and found != FORMAT_VERSION:
+        newer = found.isdigit() and FORMAT_VERSION.isdigit() and int(found) > int(FORMAT_VERSION)
+        raise LatentsError(f"{path} is hinr latents format {found}, "
+                           + ("made by a newer hinr" if newer else "not one this hinr knows")
+                           + f"; this hinr {__version__} reads format {FORMAT_VERSION}: "
+                           + ("upgrade hinr" if newer else "encode the images again"))
+    if found != FORMAT_VERSION or HASH_KEY not in metadata or CONFIG_KEY not in metadata:
         raise LatentsError(f"{path} is not a hinr latents file (its metadata lacks {FORMAT_KEY}, "
                            f"{HASH_KEY} or {CONFIG_KEY}): make it with `hinr encode`")
     try:

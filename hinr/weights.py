@@ -141,9 +141,14 @@ def download_hub_weights(spec: str) -> Path:
         raise CheckpointError(f"cannot read hf:{spec}: write hf:owner/name, hf:owner/name@revision or "
                               f"hf:owner/name:path/{WEIGHTS_NAME}")
     repo, revision, filename = match["repo"], match["rev"], match["file"] or WEIGHTS_NAME
+    parts = [*repo.split("/"), *filename.split("/")]
+    if any(part in ("", ".", "..") for part in parts) or filename.startswith("/") or "\\" in filename:
+        raise CheckpointError(f"hf:{spec} names a path outside the repository: write hf:owner/name "
+                              f"or hf:owner/name:path/{WEIGHTS_NAME} with no '..' or empty parts")
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, HFValidationError,
+                                        LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
 
     offline = hub_offline()
     unreachable = not offline and not hub_reachable()
@@ -165,6 +170,9 @@ def download_hub_weights(spec: str) -> Path:
     except EntryNotFoundError as err:
         raise CheckpointError(f"hf:{spec}: {repo} has no file {filename}; name it with "
                               f"hf:{repo}:FILE") from err
+    except HFValidationError as err:
+        raise CheckpointError(f"hf:{spec} is not a valid Hub name ({str(err).splitlines()[0]}): "
+                              "write hf:owner/name with letters, digits, '-', '_' or '.'") from err
     except (HfHubHTTPError, OSError) as err:
         raise CheckpointError(f"hf:{spec} could not be downloaded ({str(err).splitlines()[0]}): retry, "
                               "or set HF_HUB_OFFLINE=1 to use the cache") from err

@@ -52,11 +52,14 @@ def test_alpha_is_carried_separately_and_kept_by_png(tmp_path, mode):
         assert out.mode == mode and np.array_equal(np.asarray(out), array)
 
 
-def test_jpeg_output_composites_alpha_over_black(tmp_path):
-    rgb, alpha = torch.ones(3, 8, 8), torch.full((1, 8, 8), 0.5)
+def test_jpeg_output_flattens_alpha_onto_white(tmp_path):
+    rgb, alpha = torch.zeros(3, 8, 8), torch.full((1, 8, 8), 0.5)  # half-transparent black
+    alpha[:, :, 4:] = 0.0  # right half fully transparent
     save_image(tmp_path / "a.jpg", rgb, alpha=alpha)
     with Image.open(tmp_path / "a.jpg") as out:
-        assert out.mode == "RGB" and abs(int(np.asarray(out).mean()) - 128) <= 2
+        pixels = np.asarray(out).astype(int)
+        assert out.mode == "RGB" and abs(pixels[:, :3].mean() - 128) <= 3
+        assert pixels[:, 5:].min() >= 250  # transparent areas come out white, not black
 
 
 def test_palette_with_transparency_gives_alpha(tmp_path):

@@ -10,6 +10,7 @@ HINR_DEBUG=1.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -44,12 +45,19 @@ class Interrupted(BaseException):
         return f"stopped by {signal.Signals(self.signum).name}"
 
 
-def _known_library_errors() -> tuple[type[BaseException], ...]:
-    """Library errors the user can fix that do not derive from HinrError yet (being converted)."""
-    from ..checkpoint import CheckpointError
-    from ..data.errors import HinrDataError
+WRITE_ERRNOS = {errno.ENOSPC: "free some space", errno.EROFS: "choose a writable place",
+                errno.EACCES: "choose a folder you may write", errno.EPERM: "choose a folder you may write",
+                errno.EDQUOT: "free some space (quota)"}
 
-    return (CheckpointError, HinrDataError)
+
+def _write_failure(err: BaseException) -> str | None:
+    """One line for a file or folder that could not be made (disk full, read-only file system,
+    no permission) outside ``hinr.atomic`` (which words its own): the user's environment, not a
+    bug."""
+    if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+        where = f" {err.filename}" if err.filename else ""
+        return f"cannot write{where} ({err.strerror}): {WRITE_ERRNOS[err.errno]}, or choose another output"
+    return None
 
 
 def _out_of_memory(err: BaseException) -> bool:
@@ -82,8 +90,9 @@ def report(err: BaseException) -> int:
     if isinstance(err, HinrError):
         print(f"hinr: error: {_first_line(err)}", file=sys.stderr)
         return err.exit_code
-    if isinstance(err, _known_library_errors()):
-        print(f"hinr: error: {_first_line(err)}", file=sys.stderr)
+    written = _write_failure(err)
+    if written is not None:
+        print(f"hinr: error: {written}", file=sys.stderr)
         return 1
     if _out_of_memory(err):
         print("hinr: error: out of memory: choose a smaller --size, or a smaller --chunk or "

@@ -111,6 +111,12 @@ def fit_memory(model, sizes: list[tuple[int, int]], *, chunk: int, batch: int = 
 
 # --- inputs -------------------------------------------------------------------------------------
 
+def tell_notes(image) -> None:
+    """What loading found that the user should know (``LoadedImage.notes``), a line each on stderr."""
+    for note in image.notes:
+        typer.echo(f"hinr: warning: {note}", err=True)
+
+
 def check_inputs(paths: list[Path]) -> None:
     """Fail before loading the model on a missing, empty or folder input (decoding checks the rest)."""
     from ..imageio import check_image_file
@@ -124,10 +130,14 @@ def image_size(path: Path) -> tuple[int, int]:
     header; a file whose header Pillow cannot read is decoded, which raises the precise error."""
     from PIL import Image
 
+    import warnings
+
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            orientation = image.getexif().get(0x0112, 1)
+        with warnings.catch_warnings():  # load_image says it in one line of its own
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                orientation = image.getexif().get(0x0112, 1)
     except Exception:  # noqa: BLE001 - load_image names the problem
         from ..imageio import load_image
 
@@ -156,7 +166,7 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     torch_device = pick_device(device)
     precision = check_precision(precision, torch_device)
 
-    from ..imageio import load_image, save_image
+    from ..imageio import ALPHA_FORMATS, load_image, output_format, save_image
     from ..upscale import resize_bicubic, upscale_image
     from ..weights import weights_for_input
 
@@ -171,7 +181,12 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     if weights is not None:
         model_for(weights)  # bad weights fail before the first image is decoded
     for path, out, (width, height) in zip(images, outputs, targets):
-        image = load_image(path)
+        image = load_image(path, at_least=(width, height))  # a far smaller output: reduce on decode
+        tell_notes(image)
+        if image.alpha is not None and output_format(out) not in ALPHA_FORMATS:
+            typer.echo(f"hinr: warning: {path.name} has transparency and {Path(out).name} cannot "
+                       "hold it: transparent areas are flattened onto white (write .png, .webp or "
+                       ".tif to keep it)", err=True)
         spec, label = weights, f"{path.name} → {width}×{height}"
         if weights is None:  # no --weights: the shipped weights for this input
             spec = weights_for_input(image.coding)
@@ -216,6 +231,8 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
     from ..weights import weights_for_input
 
     loaded = [load_image(path) for path in images]
+    for image in loaded:
+        tell_notes(image)
     if weights is None:  # the shipped weights upscale would use, when they agree on every input
         chosen = {weights_for_input(image.coding) for image in loaded}
         weights = chosen.pop() if len(chosen) == 1 else "default"

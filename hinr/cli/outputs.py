@@ -113,6 +113,9 @@ def check_outputs(paths: list[Path], *, overwrite: bool) -> None:
     for path in paths:
         if path.is_dir():
             raise RuntimeFailure(f"{path} is a folder: choose another output file name")
+        if path.is_symlink() and not path.exists() and not overwrite:
+            raise RuntimeFailure(f"{path} is a symbolic link to {os.readlink(path)}, which does not "
+                                 "exist: pass --overwrite to replace the link, or choose another -o")
         if path.exists() and not overwrite:
             raise RuntimeFailure(f"{path} already exists: pass --overwrite to replace it, or choose "
                                  "another -o")

@@ -308,8 +308,6 @@ class Trainer:
         for name in (CONFIG_NAME, METRICS_NAME, "metrics.png", WEIGHTS_NAME, STATE_NAME,
                      MANIFEST_NAME):
             (self.run_dir / name).unlink(missing_ok=True)
-        for stale in self.run_dir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
         self._release()
         (self.run_dir / LOCK_NAME).unlink(missing_ok=True)
         if self._created:

@@ -1,0 +1,37 @@
+"""EXIF orientation applied to a decoded array, as ``PIL.ImageOps.exif_transpose`` does to an
+image (for the 16-bit PNG path, which decodes outside Pillow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+ORIENTATION_TAG = 0x0112
+
+
+def read_orientation(path: str | Path) -> int:
+    """The EXIF orientation (1–8) a file declares (PNG eXIf included), 1 if none or unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            value = int(image.getexif().get(ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 - unreadable EXIF: the picture as stored
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """(H, W, C) as stored → upright, for EXIF orientation 1–8 (the same as exif_transpose)."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],  # mirrored
+        3: lambda a: a[::-1, ::-1],  # rotated 180°
+        4: lambda a: a[::-1, :],  # flipped
+        5: lambda a: a.transpose(1, 0, 2),  # transposed
+        6: lambda a: np.rot90(a, k=-1),  # stored rotated 90° counter-clockwise
+        7: lambda a: np.rot90(a, k=2).transpose(1, 0, 2),  # transversed
+        8: lambda a: np.rot90(a, k=1),
+    }
+    return np.ascontiguousarray(ops.get(orientation, ops[1])(array))
