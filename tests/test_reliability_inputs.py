@@ -201,7 +201,7 @@ def test_far_smaller_output_reduces_while_decoding(tmp_path, capsys, monkeypatch
     assert load_image(tmp_path / "w.png", at_least=(50, 40)).rgb.shape == (3, 100, 134)  # ×3 box, edge kept
     assert load_image(tmp_path / "w.png").rgb.shape == (3, 300, 400)
     Image.new("RGB", (800, 600), (50, 100, 150)).save(tmp_path / "j.jpg", quality=90)
-    assert load_image(tmp_path / "j.jpg", at_least=(50, 50)).rgb.shape == (3, 75, 100)  # DCT 1/8
+    assert load_image(tmp_path / "j.jpg", at_least=(50, 50)).rgb.shape == (3, 150, 200)  # DCT 1/4
     code, _, err = run(capsys, monkeypatch, "upscale", tmp_path / "w.png", "--size", "40x30", "-o",
                        tmp_path / "small.png")
     assert code == 0, err
