@@ -45,6 +45,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .atomic import WriteError, atomic_write
 from .data.errors import HinrDataError
 from .coding import Coding, read_coding
+from .io.metadata import Metadata, png_chunk, png_chunks, read_metadata, save_options
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -78,6 +79,7 @@ class LoadedImage:
     # what the caller should tell the user, one line each (damaged JPEG data, frames left out, a
     # very large image); the library never prints them itself
     notes: list[str] = field(default_factory=list)
+    metadata: Metadata | None = None  # ICC profile, EXIF and XMP, for save_image to write back
 
     @property
     def height(self) -> int:
@@ -155,7 +157,11 @@ def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
             raise ImageReadError(f"{path} is truncated or corrupt ({damage}): re-export or "
                                  "re-download it")
         samples = apply_orientation(_read_png16(data, header), read_orientation(path))
-        return _from_array(samples, bits=16)
+        loaded = _from_array(samples, bits=16)
+        with Image.open(path) as opened:  # the header chunks only: no 8-bit decode
+            loaded.metadata = read_metadata(opened, path.name)
+        loaded.notes.extend(loaded.metadata.notes)
+        return loaded
     with Image.open(path) as opened:
         if at_least is not None and opened.format == "JPEG":
             rotated = opened.getexif().get(0x0112, 1) in (5, 6, 7, 8)
@@ -169,6 +175,8 @@ def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
             image = image.reduce(factor)
         loaded = _from_pil(image)
         loaded.coding = read_coding(opened, path)
+        loaded.metadata = read_metadata(opened, path.name)
+        loaded.notes.extend(loaded.metadata.notes)
         frames = getattr(opened, "n_frames", 1)
         if frames > 1:
             kind = "pages" if opened.format == "TIFF" else "frames"
@@ -269,8 +277,9 @@ def _read_png16(data: bytes, header: tuple[int, int, int]) -> np.ndarray:
     return decoded[..., :channels] if decoded.shape[2] > channels else decoded
 
 
-def _write_png16(path: str, samples: np.ndarray) -> None:
-    """(H, W, C) uint16, C in 1..4 → a 16-bit PNG (filter None, zlib level 6)."""
+def _write_png16(path: str, samples: np.ndarray, extra: list[tuple[bytes, bytes]] = ()) -> None:
+    """(H, W, C) uint16, C in 1..4 → a 16-bit PNG (filter None, zlib level 6), with ``extra``
+    (type, body) chunks (metadata) before the image data."""
     height, width, channels = samples.shape
     colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
     rows = samples.astype(">u2").reshape(height, -1).view(np.uint8)
@@ -281,8 +290,9 @@ def _write_png16(path: str, samples: np.ndarray) -> None:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 16, colour, 0, 0, 0)
     with open(path, "wb") as handle:
-        handle.write(_PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6))
-                     + chunk(b"IEND", b""))
+        handle.write(_PNG_SIGNATURE + chunk(b"IHDR", ihdr)
+                     + b"".join(png_chunk(kind, body) for kind, body in extra)
+                     + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -298,12 +308,15 @@ def output_format(path: str | Path) -> str:
 
 
 def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
-               grey: bool = False, bits: int = 8, overwrite: bool = False) -> Path:
+               grey: bool = False, bits: int = 8, overwrite: bool = False,
+               metadata: Metadata | None = None, keep_gps: bool = False) -> Path:
     """Write colour (3, H, W) in [0, 1] (+ alpha (1, H, W)) to ``path``, format by extension.
 
     ``grey`` writes one channel (the mean of the three); ``bits=16`` writes 16-bit samples where
-    the format allows (PNG, and greyscale TIFF), else 8. Atomic (temp file, fsync, publish);
-    an existing ``path`` raises OutputExistsError unless ``overwrite``.
+    the format allows (PNG, and greyscale TIFF), else 8. ``metadata`` (from ``load_image``) is
+    written where the format holds it (``hinr.io.metadata``: ICC profile, EXIF for the new size,
+    XMP; the GPS position only with ``keep_gps``). Atomic (temp file, fsync, publish); an existing
+    ``path`` raises OutputExistsError unless ``overwrite``.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -326,7 +339,8 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
     if sixteen:
         ints = np.rint(samples * 65535.0).astype(np.uint16)
         if fmt == "PNG":
-            return _write(path, lambda tmp: _write_png16(tmp, ints), overwrite)
+            chunks = png_chunks(metadata, (ints.shape[1], ints.shape[0]), keep_gps=keep_gps)
+            return _write(path, lambda tmp: _write_png16(tmp, ints, chunks), overwrite)
         image = Image.fromarray(ints[..., 0])  # I;16
     else:
         ints8 = np.rint(samples * 255.0).astype(np.uint8)
@@ -335,6 +349,7 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
         if fmt == "WEBP" and image.mode in ("L", "LA"):
             image = image.convert("RGBA" if image.mode == "LA" else "RGB")  # WebP has no grey
     options = {"JPEG": dict(quality=95), "WEBP": dict(quality=95)}.get(fmt, {})
+    options.update(save_options(fmt, metadata, image.size, keep_gps=keep_gps))
     return _write(path, lambda tmp: image.save(tmp, format=fmt, **options), overwrite)
 
 

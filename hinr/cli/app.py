@@ -162,9 +162,11 @@ _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 wh
              "  hinr upscale photo.png --size 256   (writes photo_256.png beside it)\n\n"
              "  hinr upscale photo.jpg --scale 4 -o big.webp\n\n"
              "  hinr upscale a.png b.jpg --size 1920x1080 -o out/   (writes out/a.png, out/b.png)\n\n"
-             "A 32×32 image is encoded once; larger ones are cut into overlapping 32×32 tiles that "
-             "are blended seamlessly; smaller ones are first enlarged (bicubic) to 32 px on the "
-             "short side. Alpha is resized by bicubic; greyscale and 16-bit PNG stay so.")
+             "The default model encodes the whole image at once; a fixed-size model (--weights "
+             "hybrid) cuts larger ones into overlapping 32×32 tiles blended seamlessly; images "
+             "under 32 px are first enlarged (bicubic) to 32 px on the short side. Alpha is resized "
+             "by bicubic; greyscale and 16-bit PNG stay so; the colour profile, EXIF and XMP are "
+             "kept (GPS only with --keep-gps).")
 def upscale(
     images: list[Path] = typer.Argument(..., help="Images to upscale (png, jpg, webp, tiff, bmp, …).",
                                         show_default=False),
@@ -190,6 +192,13 @@ def upscale(
                                "smaller decodes more overlap (slower; README has the trade-off)."),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Write no metadata. By "
+                                        "default the input's colour profile, EXIF (orientation "
+                                        "reset, new size) and XMP are kept where the output format "
+                                        "holds them (not BMP)."),
+    keep_gps: bool = typer.Option(False, "--keep-gps", help="Keep the EXIF GPS position. It is "
+                                  "dropped by default: upscaled photos are often shared, and the "
+                                  "position says where they were taken."),
 ) -> None:
     """Upscale (or resize) images of any size to any size."""
     options = dict(locals())

@@ -133,8 +133,8 @@ def image_size(path: Path) -> tuple[int, int]:
     import warnings
 
     try:
-        with warnings.catch_warnings():  # load_image says it in one line of its own
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():  # load_image says what matters in lines of its own
+            warnings.simplefilter("ignore")
             with Image.open(path) as image:
                 width, height = image.size
                 orientation = image.getexif().get(0x0112, 1)
@@ -150,7 +150,8 @@ def image_size(path: Path) -> tuple[int, int]:
 
 def run_upscale(*, images: list[Path], output: str | None, size: str | None, scale: float | None,
                 weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
-                ensemble: int, stride: int, overwrite: bool, force: bool) -> None:
+                ensemble: int, stride: int, overwrite: bool, force: bool,
+                strip_metadata: bool = False, keep_gps: bool = False) -> None:
     check_size_options(size, scale)  # bad sizes fail before anything is read
     check_counts(batch_size=batch_size, chunk=chunk, stride=stride)
     check_ensemble(ensemble)
@@ -167,10 +168,12 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     precision = check_precision(precision, torch_device)
 
     from ..imageio import ALPHA_FORMATS, load_image, output_format, save_image
+    from ..io.metadata import FORMATS_WITH_METADATA
     from ..upscale import resize_bicubic, upscale_image
     from ..weights import weights_for_input
 
     models: dict[str, tuple] = {}  # weights spec → (model, chunk), loaded on first use
+    said_bmp = False
 
     def model_for(spec: str) -> tuple:
         if spec not in models:
@@ -202,7 +205,13 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
                                 batch_size=batch_size, stride=stride, precision=precision,
                                 ensemble=ensemble, progress=progress)
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
-        save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits, overwrite=overwrite)
+        metadata = None if strip_metadata else image.metadata
+        if metadata and output_format(out) not in FORMATS_WITH_METADATA and not said_bmp:
+            said_bmp = True  # once a run
+            typer.echo(f"hinr: warning: {Path(out).name}: BMP holds no metadata, so the colour "
+                       "profile, EXIF and XMP are not kept (write .png, .jpg, .webp or .tif)", err=True)
+        save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits, overwrite=overwrite,
+                   metadata=metadata, keep_gps=keep_gps)
         typer.echo(str(out))
 
 
