@@ -20,7 +20,8 @@ def run_benchmark_eval(*, root: Path, weights: Optional[list[str]], scales: Opti
     from ..upscale import upscale_image
     from .console import progress_bar
     from .eval_runner import check_out_folder
-    from .inference import check_counts, check_ensemble, check_precision, fit_memory, pick_device
+    from .inference import check_counts, check_ensemble, check_precision, pick_device
+    from .loading import fit_memory
 
     try:
         scale_list = evaluate.parse_scales(scales or DEFAULT_SCALES)

@@ -17,6 +17,7 @@ import typer
 from ..sizes import check_limit, check_size_options, parse_size, target_size
 from .console import progress_bar
 from .errors import RuntimeFailure, UsageError
+from .loading import fit_memory, load_weights, shipped_encoder
 from .outputs import (check_not_inputs, check_outputs, default_image_outputs, default_latents_output,
                       image_output_suffix, is_folder_spec, latents_stem, plan_outputs)
 
@@ -60,53 +61,6 @@ def pick_device(name: str):
     from ..device import resolve_device
 
     return resolve_device(name)
-
-
-def load_weights(spec: str | None, device):
-    from ..checkpoint import load_model
-    from ..weights import resolve_weights
-
-    return load_model(resolve_weights(spec), device=device)
-
-
-def shipped_encoder(found, device):
-    """The shipped model whose weights encoded the latents ``found`` (the default when none did, so
-    that the check that follows names the mismatch)."""
-    from ..checkpoint import weights_fingerprint
-    from ..weights import SHIPPED, shipped_weights
-
-    first = None
-    for name in SHIPPED:
-        if shipped_weights(name).is_file():
-            model = load_weights(name, device)
-            first = first or model
-            if weights_fingerprint(model) == found.weights_hash:
-                return model
-    return first if first is not None else load_weights(None, device)
-
-
-def describe_coding(coding) -> str:
-    """'a JPEG file (quality 75, 4:2:0)' or 'a lossy WebP file'."""
-    if coding.format == "WEBP":
-        return "a lossy WebP file"
-    return f"a JPEG file (quality {coding.quality}, {coding.subsampling})"
-
-
-def fit_memory(model, sizes: list[tuple[int, int]], *, chunk: int, batch: int = 1,
-               ensemble: int = 1) -> int:
-    """The chunk capped by memory (``hinr.memory``); RuntimeFailure if the largest output cannot fit."""
-    from ..memory import available_bytes, cap_chunk, gib, render_bytes
-
-    chunk = cap_chunk(chunk, model.config, batch=batch)
-    available = available_bytes()
-    if available is None or not sizes:
-        return chunk
-    width, height = max(sizes, key=lambda s: s[0] * s[1])
-    need = render_bytes(model.config, height, width, chunk=chunk, batch=batch, ensemble=ensemble)
-    if need > available:
-        raise RuntimeFailure(f"{width}x{height} needs about {gib(need)} of memory and {gib(available)} "
-                             "is available: choose a smaller --size (or fewer at once)")
-    return chunk
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -167,51 +121,22 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     torch_device = pick_device(device)
     precision = check_precision(precision, torch_device)
 
-    from ..imageio import ALPHA_FORMATS, load_image, output_format, save_image
-    from ..io.metadata import FORMATS_WITH_METADATA
-    from ..upscale import resize_bicubic, upscale_image
-    from ..weights import weights_for_input
+    from .upscaler import Upscaler
 
-    models: dict[str, tuple] = {}  # weights spec → (model, chunk), loaded on first use
-    said_bmp = False
-
-    def model_for(spec: str) -> tuple:
-        if spec not in models:
-            model = load_weights(spec, torch_device)
-            models[spec] = model, fit_memory(model, targets, chunk=chunk, ensemble=ensemble)
-        return models[spec]
-
+    upscaler = Upscaler(device=torch_device, batch_size=batch_size, chunk=chunk, stride=stride,
+                        precision=precision, ensemble=ensemble, strip_metadata=strip_metadata,
+                        keep_gps=keep_gps)
     if weights is not None:
-        model_for(weights)  # bad weights fail before the first image is decoded
+        upscaler.model_for(weights, targets)  # bad weights fail before the first image is decoded
+
+    def say(text: str) -> None:
+        typer.echo(f"hinr: {text}", err=True)
+
     for path, out, (width, height) in zip(images, outputs, targets):
-        image = load_image(path, at_least=(width, height))  # a far smaller output: reduce on decode
-        tell_notes(image)
-        if image.alpha is not None and output_format(out) not in ALPHA_FORMATS:
-            typer.echo(f"hinr: warning: {path.name} has transparency and {Path(out).name} cannot "
-                       "hold it: transparent areas are flattened onto white (write .png, .webp or "
-                       ".tif to keep it)", err=True)
-        spec, label = weights, f"{path.name} → {width}×{height}"
-        if weights is None:  # no --weights: the shipped weights for this input
-            spec = weights_for_input(image.coding)
-            if spec != "default":
-                label += f" ({spec} weights)"
-                if spec not in models:  # said once a run, on stderr (stdout lists the outputs)
-                    typer.echo(f"hinr: {path.name} is {describe_coding(image.coding)}: such inputs "
-                               f"are upscaled with the '{spec}' weights, made for them (--weights "
-                               "default to override)", err=True)
-        model, model_chunk = model_for(spec)
+        label = f"{path.name} → {width}×{height}"
         with progress_bar(label) as progress:
-            rgb = upscale_image(model, image.rgb, (height, width), chunk=model_chunk,
-                                batch_size=batch_size, stride=stride, precision=precision,
-                                ensemble=ensemble, progress=progress)
-        alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
-        metadata = None if strip_metadata else image.metadata
-        if metadata and output_format(out) not in FORMATS_WITH_METADATA and not said_bmp:
-            said_bmp = True  # once a run
-            typer.echo(f"hinr: warning: {Path(out).name}: BMP holds no metadata, so the colour "
-                       "profile, EXIF and XMP are not kept (write .png, .jpg, .webp or .tif)", err=True)
-        save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits, overwrite=overwrite,
-                   metadata=metadata, keep_gps=keep_gps)
+            upscaler.upscale(path, out, (width, height), weights=weights, overwrite=overwrite,
+                             say=say, progress=progress)
         typer.echo(str(out))
 
 

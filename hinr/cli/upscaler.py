@@ -1,0 +1,73 @@
+"""The one upscale of one file, as ``hinr upscale`` does it and ``hinr serve`` reuses: decode
+(reduced on decode when the output is far smaller), pick the shipped weights for the input unless
+told, upscale through ``hinr.upscale_image``, resize alpha, and write the result with its
+metadata. Models are loaded once each; what the user should hear goes to ``say``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .loading import describe_coding, fit_memory, load_weights
+
+Say = Callable[[str], None]  # one line for the user (stderr in the CLI, the page in hinr serve)
+
+
+class Upscaler:
+    def __init__(self, *, device, batch_size: int = 16, chunk: int = 16384, stride: int = 24,
+                 precision: str = "fp32", ensemble: int = 1, strip_metadata: bool = False,
+                 keep_gps: bool = False) -> None:
+        self.device = device
+        self.batch_size, self.chunk, self.stride = batch_size, chunk, stride
+        self.precision, self.ensemble = precision, ensemble
+        self.strip_metadata, self.keep_gps = strip_metadata, keep_gps
+        self.models: dict[str, tuple] = {}  # weights spec → (model, chunk), loaded on first use
+        self._said: set[str] = set()  # what is said once a run
+
+    def model_for(self, spec: str, sizes: list[tuple[int, int]]) -> tuple:
+        """(model, chunk) for the weights ``spec``; the chunk fits the largest of ``sizes``."""
+        if spec not in self.models:
+            model = load_weights(spec, self.device)
+            self.models[spec] = model, fit_memory(model, sizes, chunk=self.chunk,
+                                                  ensemble=self.ensemble)
+        return self.models[spec]
+
+    def _once(self, key: str, text: str, say: Say) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            say(text)
+
+    def upscale(self, path: Path, out: Path, size: tuple[int, int], *, weights: str | None,
+                overwrite: bool, say: Say, progress=None) -> Path:
+        """Upscale ``path`` to ``size`` (width, height) and write ``out``; returns ``out``.
+        ``progress`` hears (done, total) queries."""
+        from ..imageio import ALPHA_FORMATS, load_image, output_format, save_image
+        from ..io.metadata import FORMATS_WITH_METADATA
+        from ..upscale import resize_bicubic, upscale_image
+        from ..weights import weights_for_input
+
+        width, height = size
+        image = load_image(path, at_least=(width, height))  # a far smaller output: reduce on decode
+        for note in image.notes:
+            say(f"warning: {note}")
+        if image.alpha is not None and output_format(out) not in ALPHA_FORMATS:
+            say(f"warning: {path.name} has transparency and {Path(out).name} cannot hold it: "
+                "transparent areas are flattened onto white (write .png, .webp or .tif to keep it)")
+        spec = weights
+        if weights is None:  # no --weights: the shipped weights for this input
+            spec = weights_for_input(image.coding)
+            if spec != "default":
+                self._once(f"weights:{spec}", f"{path.name} is {describe_coding(image.coding)}: "
+                           f"such inputs are upscaled with the '{spec}' weights, made for them "
+                           "(--weights default to override)", say)
+        model, chunk = self.model_for(spec, [size])
+        rgb = upscale_image(model, image.rgb, (height, width), chunk=chunk,
+                            batch_size=self.batch_size, stride=self.stride,
+                            precision=self.precision, ensemble=self.ensemble, progress=progress)
+        alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
+        metadata = None if self.strip_metadata else image.metadata
+        if metadata and output_format(out) not in FORMATS_WITH_METADATA:
+            self._once("bmp", f"warning: {Path(out).name}: BMP holds no metadata, so the colour "
+                       "profile, EXIF and XMP are not kept (write .png, .jpg, .webp or .tif)", say)
+        return save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits,
+                          overwrite=overwrite, metadata=metadata, keep_gps=self.keep_gps)
