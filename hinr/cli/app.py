@@ -329,6 +329,29 @@ def eval_(
              jpeg_chroma=jpeg_chroma, latent_gain=latent_gain)
 
 
+@app.command(epilog="Examples:\n\n"
+             "  hinr serve   (then open the address it prints)\n\n"
+             "  hinr serve --port 8080\n\n"
+             "A page where you drop images, pick a scale or a size and the weights, watch the "
+             "progress, compare each result with bicubic (slider and magnified crop) and download it "
+             "as a PNG — the same PNG hinr upscale writes. One job runs at a time; jobs can be "
+             "cancelled. Stop it with Ctrl-C; its temporary files go with it.")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on. The default answers this "
+                             "computer only; anything else lets others on the network upscale "
+                             "with it (hinr says so)."),
+    port: int = typer.Option(7860, help="Port to listen on (0: any free one)."),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    precision: str = typer.Option("auto", help=_PRECISION_HELP),
+    max_upload_mb: int = typer.Option(64, help="Largest upload accepted, in MiB (checked before "
+                                      "reading it)."),
+) -> None:
+    """Upscale in a web page: drop images, compare with bicubic, download."""
+    from .serve_runner import run_serve
+
+    run_serve(host=host, port=port, device=device, precision=precision, max_upload_mb=max_upload_mb)
+
+
 def _help_types(command) -> None:
     """Help shows a value's metavar (or TEXT, INTEGER, …) and nothing for flags and arguments,
     instead of typer's ``<bool>``, ``<str>`` and ``<list[Path]>``."""

@@ -16,7 +16,7 @@ import typer
 
 from ..sizes import check_limit, check_size_options, parse_size, target_size
 from .console import progress_bar
-from .errors import RuntimeFailure, UsageError
+from .errors import UsageError
 from .loading import fit_memory, load_weights, shipped_encoder
 from .outputs import (check_not_inputs, check_outputs, default_image_outputs, default_latents_output,
                       image_output_suffix, is_folder_spec, latents_stem, plan_outputs)

@@ -1,0 +1,122 @@
+"""`hinr serve` over HTTP, without a browser: the result equals `hinr upscale`'s, uploads are
+bounded before they are read, refused inputs get the CLI's one line (never the private upload
+path), jobs can be cancelled, and an upload's name never becomes a path."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli_helpers import REPO, run
+from hinr.cli.serve import Service, make_server
+from hinr.cli.serve_runner import _loopback
+
+ASTRONAUT = REPO / "examples" / "astronaut_32.png"
+
+
+@pytest.fixture(scope="module")
+def service():
+    svc = Service(device="cpu", max_upload_bytes=2**20)
+    server = make_server("127.0.0.1", 0, svc)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    svc.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield svc
+    server.shutdown()
+    server.server_close()
+    svc.close()
+    assert not svc.folder.exists()  # the uploads go with the server
+
+
+def _post(url: str, data: bytes = b"") -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=data, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        return answer.read()
+
+
+def _finish(service, job_id: str) -> dict:
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        status = json.loads(_get(f"{service.url}/api/jobs/{job_id}"))
+        if status["state"] not in ("queued", "running"):
+            return status
+        time.sleep(0.05)
+    raise AssertionError("job did not finish")
+
+
+def test_result_equals_hinr_upscale(service, tmp_path, capsys, monkeypatch):
+    code, job = _post(f"{service.url}/api/jobs?name=astronaut_32.png&scale=4&weights=auto",
+                      ASTRONAUT.read_bytes())
+    assert code == 202 and job["download"] == "astronaut_32_128.png"
+    assert _finish(service, job["id"])["state"] == "done"
+    (tmp_path / "page.png").write_bytes(_get(f"{service.url}/api/jobs/{job['id']}/result"))
+    assert run(capsys, monkeypatch, "upscale", ASTRONAUT, "--scale", "4", "-o", tmp_path / "cli.png")[0] == 0
+    with Image.open(tmp_path / "page.png") as page, Image.open(tmp_path / "cli.png") as cli:
+        assert page.size == (128, 128) and np.array_equal(np.asarray(page), np.asarray(cli))
+    with Image.open(__import__("io").BytesIO(_get(f"{service.url}/api/jobs/{job['id']}/bicubic"))) as b:
+        assert b.size == (128, 128)
+
+
+def test_page_is_served(service):
+    page = _get(service.url + "/").decode()
+    assert "<title>hinr" in page and 'id="files"' in page
+
+
+@pytest.mark.parametrize("query, body, code, words", [
+    ("name=x.png&scale=2&weights=mine", None, 400, "weights must be one of"),
+    ("name=x.png&scale=two", None, 400, "scale must be a number"),
+    ("name=x.png", None, 400, "--size"),
+    ("name=broken.png&scale=2", b"\x89PNG\r\n\x1a\nbroken", 400, "broken.png is not an image"),
+    ("name=big.png&scale=2", b"x" * (2**20 + 1), 413, "upload limit"),
+])
+def test_refused_uploads_get_one_line(service, query, body, code, words):
+    status, answer = _post(f"{service.url}/api/jobs?{query}", ASTRONAUT.read_bytes() if body is None else body)
+    assert status == code and words in answer["error"]
+    assert str(service.folder) not in answer["error"] and "\n" not in answer["error"]
+
+
+def test_a_name_is_never_a_path(service):
+    code, job = _post(f"{service.url}/api/jobs?name=../../etc/passwd.png&scale=2", ASTRONAUT.read_bytes())
+    assert code == 202 and job["download"] == "passwd_64.png"
+    assert _finish(service, job["id"])["state"] == "done"
+    assert all(p.is_relative_to(service.folder) for p in service.folder.rglob("*"))
+
+
+def test_jobs_can_be_cancelled(service):
+    big = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 300, 3), np.uint8))
+    import io
+
+    buffer = io.BytesIO()
+    big.save(buffer, "PNG")
+    _, first = _post(f"{service.url}/api/jobs?name=a.png&size=3000x2000", buffer.getvalue())
+    _, second = _post(f"{service.url}/api/jobs?name=b.png&scale=2", ASTRONAUT.read_bytes())
+    _post(f"{service.url}/api/jobs/{second['id']}/cancel")  # still queued behind the first
+    _post(f"{service.url}/api/jobs/{first['id']}/cancel")
+    assert _finish(service, first["id"])["state"] == "cancelled"
+    assert _finish(service, second["id"])["state"] == "cancelled"
+
+
+def test_only_loopback_is_quiet():
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.1.5")
+
+
+def test_serve_help(capsys, monkeypatch):
+    code, out, _ = run(capsys, monkeypatch, "serve", "--help")
+    assert code == 0 and "127.0.0.1" in out and "--port" in out
