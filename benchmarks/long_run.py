@@ -36,6 +36,13 @@ COMMON = dict(batch_size=16, queries=512, hr_size=256, recon_weight=0.25, degrad
 RECIPES: dict[str, tuple[str, str, dict, int]] = {
     "liif-e64x8": ("liif", "tiny", dict(dim=64, encoder_depth=8, decoder_depth=3, base_skip=True),
                    50_000),
+    # the same stem (8 residual blocks of 64) and local read-out, plus 2 BiMamba blocks over the
+    # unshuffled tokens and 64 LP tokens, alternating scans, a processor block and the gated
+    # global SCENT decoder
+    "hybrid-v2-e64x8": ("hybrid-v2", "tiny", dict(
+        dim=64, stem_depth=8, encoder_depth=2, encoder_mlp_ratio=2.0, num_latents=64,
+        processor_depth=1, heads=4, dim_head=16, ff_mult=2, decoder_dim=128, decoder_depth=3,
+        decoder_heads=2, decoder_dim_head=16, fourier_features=32, base_skip=True), 50_000),
 }
 
 

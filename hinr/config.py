@@ -6,6 +6,10 @@ the weights, so a checkpoint rebuilds its own model. Three architectures share t
 - ``hybrid``     — MAMBA-GINR BiMamba encoder → SCENT processor → SCENT decoder (hinr's design).
 - ``mamba-ginr`` — the same encoder → LAINR-style multi-band decoder, no processor.
 - ``scent``      — cascaded Perceiver encoder → SCENT processor → SCENT decoder.
+- ``hybrid-v2``  — a convolutional stem at full resolution → BiMamba over its 2×2-unshuffled
+  patch tokens and LP tokens, scans alternating row / column order → SCENT processor over the LP
+  latents → LIIF's local read-out over the stem + scan features, plus the SCENT decoder over the
+  global latents through a gate that starts at zero (hinr/models/hybrid_v2.py).
 - ``liif``       — EDSR-baseline convolutional encoder → LIIF's local MLP read-out (the
   arbitrary-scale SR baseline; one latent per input pixel).
 
@@ -24,7 +28,7 @@ import json
 import math
 from dataclasses import dataclass
 
-ARCHITECTURES = ("hybrid", "mamba-ginr", "scent", "liif")
+ARCHITECTURES = ("hybrid", "hybrid-v2", "mamba-ginr", "scent", "liif")
 READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
 LP_INTERLEAVES = ("mamba-ginr", "round")
@@ -46,6 +50,8 @@ class ModelConfig:
     encoder_depth: int = 6  # BiMamba blocks (MAMBA-GINR used 6)
     encoder_mlp_ratio: float = 4.0  # MLP after each BiMamba: dim → 4·dim → dim (256 → 1024 → 256)
     bimamba_merge: str = "mean"  # "mean" (MAMBA-GINR) or "concat" (concat + linear)
+    stem_depth: int = 4  # hybrid-v2: residual conv blocks at full resolution before the scan
+    scan_order: str = "alternate"  # hybrid-v2: patch order per BiMamba block: row | alternate (row, column, …)
     d_state: int = 16  # mamba_ssm defaults
     d_conv: int = 4
     expand: int = 2
@@ -104,6 +110,10 @@ class ModelConfig:
             raise ValueError(f"unknown lp_placement {self.lp_placement!r}; choose {LP_PLACEMENTS}")
         if self.lp_interleave not in LP_INTERLEAVES:
             raise ValueError(f"unknown lp_interleave {self.lp_interleave!r}; choose {LP_INTERLEAVES}")
+        if self.scan_order not in ("row", "alternate"):
+            raise ValueError("scan_order must be 'row' or 'alternate'")
+        if self.arch == "hybrid-v2" and (self.readout != "local" or self.residual):
+            raise ValueError("hybrid-v2 reads out locally (readout='local') and has no residual")
         if self.bimamba_merge not in ("mean", "concat"):
             raise ValueError("bimamba_merge must be 'mean' or 'concat'")
         if self.image_size % self.patch_size:
@@ -134,6 +144,12 @@ class ModelConfig:
     def latent_grid(self) -> int:
         """Side of the 2D grid the latents map onto (16 for 256 latents)."""
         return math.isqrt(self.num_latents)
+
+    @property
+    def num_tokens(self) -> int:
+        """Tokens ``encode`` makes per image: the latents, and for hybrid-v2 its local feature map
+        (one per input pixel) before its global latents."""
+        return self.image_size**2 + self.num_latents if self.arch == "hybrid-v2" else self.num_latents
 
     @property
     def whole_image(self) -> bool:
@@ -198,6 +214,20 @@ PRESETS = tuple(_SIZES)
 # base, as LIIF's paper; smaller sizes for the CPU. `dim` is the conv width, `encoder_depth` the
 # residual blocks, `decoder_dim`/`decoder_depth` the MLP's hidden width and hidden layers.
 _ARCH_SIZES: dict[str, dict[str, dict]] = {
+    # hybrid-v2: `dim` the stem, token and latent width; `encoder_depth` BiMamba blocks;
+    # `decoder_dim`/`decoder_depth` the local MLP (liif's); the global SCENT decoder is
+    # `fourier_features` / `decoder_heads` × `decoder_dim_head` wide at `dim`
+    "hybrid-v2": {
+        "base": dict(dim=256, stem_depth=8, encoder_depth=6, num_latents=256, processor_depth=4,
+                     heads=8, dim_head=64, decoder_dim=256, decoder_depth=4, decoder_heads=8,
+                     decoder_dim_head=64, fourier_features=128),
+        "small": dict(dim=64, stem_depth=8, encoder_depth=4, encoder_mlp_ratio=2.0, num_latents=64,
+                      processor_depth=2, heads=4, dim_head=16, ff_mult=2, decoder_dim=128,
+                      decoder_depth=3, decoder_heads=2, decoder_dim_head=16, fourier_features=32),
+        "tiny": dict(dim=32, stem_depth=4, encoder_depth=2, encoder_mlp_ratio=2.0, num_latents=64,
+                     processor_depth=1, heads=2, dim_head=16, ff_mult=2, decoder_dim=128,
+                     decoder_depth=2, decoder_heads=2, decoder_dim_head=16, fourier_features=16),
+    },
     "liif": {
         "base": dict(dim=64, encoder_depth=16, decoder_dim=256, decoder_depth=4),
         "small": dict(dim=64, encoder_depth=8, decoder_dim=256, decoder_depth=3),
@@ -208,6 +238,8 @@ _ARCH_SIZES: dict[str, dict[str, dict]] = {
 _ARCH_DEFAULTS: dict[str, dict] = {"mamba-ginr": dict(lp_placement="interleave")}
 # what an architecture is, whatever its size
 _ARCH_FIXED: dict[str, dict] = {
+    "hybrid-v2": dict(readout="local", unfold=True, cell_input=True, patch_size=2,
+                      lp_placement="interleave"),
     "liif": dict(readout="local", unfold=True, cell_input=True, num_latents=32 * 32,
                  patch_size=1, processor_depth=0),
 }

@@ -11,9 +11,10 @@ from hinr.checkpoint import read_metadata, weights_fingerprint
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_round_trip_is_bit_identical(tmp_path, arch):
     torch.manual_seed(0)
-    model = HINR(preset("tiny", arch=arch, residual=True, locality=True)).eval()
+    options = dict(base_skip=True) if arch == "hybrid-v2" else dict(residual=True, locality=True)
+    model = HINR(preset("tiny", arch=arch, **options)).eval()
     with torch.no_grad():
-        model.residual_gate.fill_(0.5)
+        (model.base_skip if arch == "hybrid-v2" else model.residual_gate).fill_(0.5)
     path = save_model(model, tmp_path / "run")
     assert path.name == "model.safetensors"
     loaded = load_model(tmp_path / "run")

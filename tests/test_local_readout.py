@@ -15,7 +15,7 @@ from hinr.models.local_decoder import LocalDecoder
 def local_model(arch: str = "hybrid", **overrides) -> HINR:
     torch.manual_seed(0)
     options = dict(readout="local", cell_input=True, decoder_depth=2)
-    if arch == "liif":
+    if arch in ("liif", "hybrid-v2"):  # they read out locally by design
         options = {}
     return HINR(preset("tiny", arch=arch, **{**options, **overrides})).eval()
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..config import ARCHITECTURES, ModelConfig
 from .edsr_encoder import EdsrEncoder
+from .hybrid_v2 import HybridV2Decoder, HybridV2Encoder
 from .lainr_decoder import LainrDecoder
 from .local_decoder import LocalDecoder
 from .mamba_encoder import MambaEncoder
@@ -64,18 +65,37 @@ def local_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
         pixel_view=c.local_pixels, base_input=c.residual)
 
 
+def hybrid_v2_encoder(c: ModelConfig) -> nn.Module:
+    return HybridV2Encoder(
+        image_size=c.image_size, dim=c.dim, stem_depth=c.stem_depth, num_latents=c.num_latents,
+        depth=c.encoder_depth, mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge,
+        d_state=c.d_state, d_conv=c.d_conv, expand=c.expand, scan_order=c.scan_order,
+        processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head, ff_mult=c.ff_mult)
+
+
+def hybrid_v2_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+    return HybridV2Decoder(
+        dim=c.dim, image_size=c.image_size, hidden=c.decoder_dim, depth=c.decoder_depth,
+        cell_input=c.cell_input, global_dim=c.dim, heads=c.decoder_heads,
+        dim_head=c.decoder_dim_head, ff_mult=c.decoder_ff_mult,
+        fourier_features=c.fourier_features, fourier_scale=c.fourier_scale)
+
+
 @dataclass(frozen=True)
 class Parts:
     encoder: Callable[[ModelConfig], nn.Module]
     processor: bool  # the SCENT processor runs over the latents
     decoder: Callable[[ModelConfig, int], nn.Module]  # (config, query-extras width) → decoder
+    reads_locally: bool = False  # the decoder is a local read-out already (readout="local" keeps it)
 
 
 ARCH_PARTS: dict[str, Parts] = {
     "hybrid": Parts(mamba_encoder, True, scent_decoder),
+    # the processor of hybrid-v2 runs inside its encoder, over the LP latents only
+    "hybrid-v2": Parts(hybrid_v2_encoder, False, hybrid_v2_decoder, reads_locally=True),
     "mamba-ginr": Parts(mamba_encoder, False, lainr_decoder),
     "scent": Parts(perceiver_encoder, True, scent_decoder),
-    "liif": Parts(edsr_encoder, False, local_decoder),
+    "liif": Parts(edsr_encoder, False, local_decoder, reads_locally=True),
 }
 assert set(ARCH_PARTS) == set(ARCHITECTURES), "every architecture needs a row"
 
@@ -83,6 +103,6 @@ assert set(ARCH_PARTS) == set(ARCHITECTURES), "every architecture needs a row"
 def parts_for(c: ModelConfig) -> Parts:
     """The parts of ``c.arch``, with the decoder swapped for the local read-out if asked."""
     parts = ARCH_PARTS[c.arch]
-    if c.readout == "local":
-        return Parts(parts.encoder, parts.processor, local_decoder)
+    if c.readout == "local" and not parts.reads_locally:
+        return Parts(parts.encoder, parts.processor, local_decoder, reads_locally=True)
     return parts

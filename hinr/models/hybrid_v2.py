@@ -1,0 +1,127 @@
+"""Hybrid v2: the hybrid design given what the convolutional encoder has and v1 lacked — detail at
+pixel level and 2D locality — while keeping its three parts.
+
+Encoder (``HybridV2Encoder``):
+  a convolutional stem at full resolution (EDSR residual blocks, one feature per input pixel) →
+  pixel-unshuffle 2×2 and a linear map into 256 patch tokens (Mamba's sequence stays short) →
+  joined with the learnable position (LP) tokens, interleaved as MAMBA-GINR does → BiMamba blocks
+  whose patch order alternates row-major / column-major by block (``scan_order="alternate"``, as
+  MambaIRv2 and Hi-Mamba alternate directions), so 2D neighbours meet in the scan →
+  - the patch tokens' outputs, pixel-shuffled back and added to the stem features: the *local*
+    feature map (S², D), one feature per input pixel, as LIIF's;
+  - the LP tokens' outputs through the SCENT processor (self-attention): the *global* latents (M, D).
+  ``tokens`` = the two concatenated, (B, S² + M, D), so latents files and the renderer stay as
+  they are.
+
+Decoder (``HybridV2Decoder``): LIIF's local read-out over the local map (the four nearest
+features, blended continuously) plus the SCENT decoder over the global latents (Gaussian Fourier
+features of the query → cross-attention → GEGLU feed-forwards → Fourier skip → RGB), joined
+through a per-channel gate that starts at zero: the untrained model is exactly its local part,
+and the global part is kept only where training finds it pays.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from .edsr_encoder import ResBlock
+from .local_decoder import LocalDecoder
+from .mamba_encoder import BiMambaBlock, interleave_positions
+from .processor import Processor
+from .scent_decoder import ScentDecoder
+
+SCAN_ORDERS = ("row", "alternate")
+
+
+class HybridV2Encoder(nn.Module):
+    def __init__(self, *, image_size: int, dim: int, stem_depth: int, num_latents: int, depth: int,
+                 mlp_ratio: float, merge: str, d_state: int, d_conv: int, expand: int,
+                 scan_order: str, processor_depth: int, heads: int, dim_head: int,
+                 ff_mult: int) -> None:
+        super().__init__()
+        if scan_order not in SCAN_ORDERS:
+            raise ValueError(f"scan_order must be one of {SCAN_ORDERS}, got {scan_order!r}")
+        self.side = image_size
+        self.grid = image_size // 2  # patch tokens per side after the 2×2 unshuffle
+        self.scan_order = scan_order
+        self.head = nn.Conv2d(3, dim, 3, padding=1)
+        self.stem = nn.Sequential(*(ResBlock(dim=dim, res_scale=1.0) for _ in range(stem_depth)))
+        self.to_tokens = nn.Linear(4 * dim, dim)
+        self.lp_tokens = nn.Parameter(torch.randn(num_latents, dim))  # as MAMBA-GINR: unit scale
+        self.blocks = nn.ModuleList(
+            BiMambaBlock(dim=dim, mlp_ratio=mlp_ratio, merge=merge, d_state=d_state,
+                         d_conv=d_conv, expand=expand) for _ in range(depth))
+        self.token_norm = nn.LayerNorm(dim)
+        self.from_tokens = nn.Linear(dim, 4 * dim)
+        # small: at initialisation the local map is nearly the stem's, the scan adds to it as it
+        # learns (not zero, which would starve the scan of gradients from the first step)
+        nn.init.normal_(self.from_tokens.weight, std=1e-3)
+        nn.init.zeros_(self.from_tokens.bias)
+        self.processor = Processor(dim=dim, depth=processor_depth, heads=heads, dim_head=dim_head,
+                                   ff_mult=ff_mult)
+        lp_pos, patch_pos = interleave_positions(self.grid**2, num_latents)
+        self.register_buffer("lp_positions", lp_pos, persistent=False)
+        self.register_buffer("patch_positions", patch_pos, persistent=False)
+        g = self.grid
+        column_major = torch.arange(g * g).reshape(g, g).t().reshape(-1)  # token i of the scan
+        self.register_buffer("column_order", column_major, persistent=False)
+        self.register_buffer("column_inverse", torch.argsort(column_major), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, S, S) in [-1, 1] → tokens (B, S² + M, D): local map, then global latents."""
+        features = self.head(images)
+        features = features + self.stem(features)  # (B, D, S, S)
+        patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b (h w) (p q d)", p=2, q=2))
+        b, n, dim = patches.shape
+        lp = self.lp_tokens.to(patches.dtype).expand(b, -1, -1)
+        for index, block in enumerate(self.blocks):
+            column = self.scan_order == "alternate" and index % 2 == 1
+            x = patches.new_empty(b, n + lp.shape[1], dim)
+            x[:, self.patch_positions] = patches[:, self.column_order] if column else patches
+            x[:, self.lp_positions] = lp
+            x = block(x)
+            patches, lp = x[:, self.patch_positions], x[:, self.lp_positions]
+            if column:
+                patches = patches[:, self.column_inverse]
+        shuffled = rearrange(self.from_tokens(self.token_norm(patches)),
+                             "b (h w) (p q d) -> b d (h p) (w q)", h=self.grid, p=2, q=2)
+        local = rearrange(features + shuffled, "b d h w -> b (h w) d")
+        return torch.cat([local, self.processor(lp)], dim=1)
+
+
+class HybridV2Decoder(nn.Module):
+    """The local read-out plus the gated global SCENT decoder; LocalDecoder's interface."""
+
+    def __init__(self, *, dim: int, image_size: int, hidden: int, depth: int, cell_input: bool,
+                 global_dim: int, heads: int, dim_head: int, ff_mult: int,
+                 fourier_features: int, fourier_scale: float) -> None:
+        super().__init__()
+        self.pixels = image_size**2
+        self.local = LocalDecoder(context_dim=dim, side=image_size, image_size=image_size,
+                                  hidden=hidden, depth=depth, unfold=True, cell_input=cell_input,
+                                  pixel_view=0)
+        self.globe = ScentDecoder(context_dim=dim, extra_dim=0, dim=global_dim, depth=1, heads=heads,
+                                  dim_head=dim_head, ff_mult=ff_mult, self_attn=0,
+                                  fourier_features=fourier_features, fourier_scale=fourier_scale,
+                                  locality_grid=None)
+        self.global_gate = nn.Parameter(torch.zeros(3))  # closed: the untrained model is its local part
+
+    def grid(self, images: torch.Tensor) -> tuple[int, int]:
+        return self.local.grid(images)
+
+    def zero_output(self) -> None:
+        self.local.zero_output()
+
+    def prepare(self, latents: torch.Tensor, images: torch.Tensor):
+        """latents (B, S² + M, D) → (local context (B, S², hidden), global keys and values)."""
+        local, globe = latents[:, :self.pixels], latents[:, self.pixels:]
+        return self.local.prepare(local, images), self.globe.prepare(globe)
+
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context, base=None,
+                grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """coords (B, Q, 2), cell (B, Q, 2), context from ``prepare`` → RGB (B, Q, 3), centred on 0."""
+        local, kv = context
+        out = self.local(coords, cell, local, base, grid)
+        return out + self.global_gate * self.globe(coords, None, kv).float()
