@@ -5,7 +5,7 @@ A script run by hand, not a test. For each preset (hybrid architecture), with th
 off and on (``residual``, ``locality``, ``cell_input``, ``local_pixels=4`` together), in fp32 and
 under bf16 autocast, a fresh subprocess measures:
 
-- pixels/s of rendering 256² and 1024² through ``hinr.upscale.render_latents`` (the CLI's path,
+- pixels/s of rendering 256² and 1024² through ``hinr.inference.upscale.render_latents`` (the CLI's path,
   chunk 16384, output gathered on the CPU), from a random-weight model and a random 32×32 input;
 - the peak memory of the largest render, above the footprint after building and encoding
   (``ru_maxrss`` on the CPU, ``torch.cuda.max_memory_allocated`` on CUDA);
@@ -140,7 +140,7 @@ def worker(spec: dict) -> dict:
 
     import hinr
     from hinr.coords import cell_size
-    from hinr.upscale import encode_images, render_latents
+    from hinr.inference.upscale import encode_images, render_latents
 
     torch.set_num_threads(spec["threads"])
     device = spec["device"]

@@ -1,7 +1,7 @@
 """The rendering fast paths, measured one at a time against the same baseline in one run.
 
 A script run by hand, not a test. Each variant renders the same 32×32 input at ``--res``² through
-``hinr.upscale.render_latents`` (the CLI's path) in a fresh process, and reports its time, the
+``hinr.inference.upscale.render_latents`` (the CLI's path) in a fresh process, and reports its time, the
 speed-up over the baseline and the largest difference from the fp32 reference render in grey
 levels (of 255). The variants run in ``--rounds`` interleaved rounds and each keeps its best
 round (the median of ``--repeats`` renders): on a shared VM whose speed drifts by tens of per cent
@@ -97,9 +97,9 @@ def worker(spec: dict) -> dict:
     import torch
 
     import hinr
-    from hinr.checkpoint import load_model
-    from hinr.upscale import render_latents
-    from hinr.weights import resolve_weights
+    from hinr.io.checkpoint import load_model
+    from hinr.inference.upscale import render_latents
+    from hinr.io.weights import resolve_weights
 
     torch.set_num_threads(spec["threads"])
     name = spec["variant"]

@@ -1,6 +1,6 @@
 """Which weights serve a lossy input better: ×k PSNR of each model on inputs saved as JPEG (per
 chroma subsampling) or lossy WebP at a range of qualities — the measurements behind
-``hinr.weights.JPEG_WEIGHTS_BELOW`` and the WebP rule (weights/README.md, "Which inputs get it").
+``hinr.io.weights.JPEG_WEIGHTS_BELOW`` and the WebP rule (weights/README.md, "Which inputs get it").
 
 A script run by hand, not a test. Choose rules on photos held out from training, never on val:
 
@@ -32,7 +32,7 @@ def round_trip(image, codec: str, quality: int):
     JPEG through the training degradation's own round trip (``hinr.data.degrade.jpeg``)."""
     from PIL import Image
 
-    from hinr.coding import subsampling_code
+    from hinr.io.coding import subsampling_code
     from hinr.data.degrade import jpeg
 
     if codec != "webp":
@@ -65,7 +65,7 @@ def main() -> None:
         if codec != "webp" and not codec.startswith("jpeg-"):
             parser.error(f"--codecs: {codec!r} is not webp or jpeg-4:2:0 / jpeg-4:2:2 / jpeg-4:4:4")
 
-    from hinr import evaluate
+    from hinr.evaluation import evaluate
     from hinr.data.folder import select_images
 
     paths = select_images(args.data, split=args.split)[:args.limit]

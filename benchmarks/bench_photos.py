@@ -14,7 +14,7 @@ all its threads (which another process on the same cores inflates less than the 
 the upscales of all photos after a warm-up, not start-up or weight loading (shown apart for
 hinr). Outputs are rounded to 8 bits before PSNR (RGB, peak 255), as the CLI saves them. Methods:
 
-- ``hinr``: ``hinr.upscale.upscale_image(model, rgb, (H, W), precision="auto")``, the CLI's path,
+- ``hinr``: ``hinr.inference.upscale.upscale_image(model, rgb, (H, W), precision="auto")``, the CLI's path,
   with the shipped weights (``hinr.load_model()``) or ``--weights``;
 - ``hinr-tiled``: the same in 32×32 tiles even where the model encodes whole images (the path
   before whole-image encoding, to measure what it saves in one run);
@@ -178,7 +178,7 @@ def _upscaler(spec: dict):
     import torch
 
     from hinr import load_model
-    from hinr.upscale import upscale_image
+    from hinr.inference.upscale import upscale_image
 
     torch.set_num_threads(spec["threads"])
     model = load_model(spec["weights"])
@@ -285,7 +285,7 @@ def profile(args, photo: Path) -> None:
 
     import hinr.models.hinr as hinr_module
     from hinr import load_model
-    from hinr.upscale import upscale_image
+    from hinr.inference.upscale import upscale_image
 
     model = load_model(args.weights)
     labels = {"encoder": model.encoder, "processor": model.processor, "decoder": model.decoder,

@@ -28,11 +28,11 @@ EXAMPLE = ROOT / "examples" / "astronaut_32.png"
 RENDER = r"""
 import json, resource, sys, time
 import torch
-from hinr.checkpoint import load_model
-from hinr.imageio import load_image
+from hinr.io.checkpoint import load_model
+from hinr.io.images import load_image
 from hinr.precision import resolve_precision
-from hinr.upscale import DEFAULT_CHUNK, encode_images, render_latents
-from hinr.weights import resolve_weights
+from hinr.inference.upscale import DEFAULT_CHUNK, encode_images, render_latents
+from hinr.io.weights import resolve_weights
 
 weights, res, example = sys.argv[1] or None, int(sys.argv[2]), sys.argv[3]
 model = load_model(resolve_weights(weights))
@@ -54,11 +54,11 @@ import json, sys, time
 t0 = time.perf_counter()
 import torch
 from hinr.cli.app import app
-from hinr.checkpoint import load_model
-from hinr.imageio import load_image, save_image
+from hinr.io.checkpoint import load_model
+from hinr.io.images import load_image, save_image
 from hinr.precision import resolve_precision
-from hinr.upscale import upscale_image
-from hinr.weights import resolve_weights
+from hinr.inference.upscale import upscale_image
+from hinr.io.weights import resolve_weights
 t1 = time.perf_counter()
 weights, example, out = sys.argv[1] or None, sys.argv[2], sys.argv[3]
 model = load_model(resolve_weights(weights))
@@ -113,7 +113,7 @@ def main() -> None:
          f"{render['precision']}; {render['seconds']:.1f} s"),
         ("upscale 32→256: process wall", f"{best['wall']:.2f} s", f"best of {args.repeats}, split below"),
         ("  start-up: interpreter, exit", f"{rest:.2f} s", "wall − the three below"),
-        ("  start-up: imports", f"{best['imports']:.2f} s", "torch, hinr.cli.app, hinr.upscale, …"),
+        ("  start-up: imports", f"{best['imports']:.2f} s", "torch, hinr.cli.app, hinr.inference.upscale, …"),
         ("  start-up: weight loading", f"{best['load']:.2f} s", "resolve + strict safetensors load"),
         ("  compute", f"{best['compute']:.2f} s",
          f"read image, encode, render 65 536 px ({render['precision']}, as --precision auto), save"),

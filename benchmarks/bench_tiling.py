@@ -2,11 +2,11 @@
 
 A script run by hand, not a test. ``hinr eval`` scores 32×32 inputs, where the model reads the
 whole image at once; this measures what ``hinr upscale`` does to a real photo larger than 32×32,
-cut into overlapping 32×32 tiles (``hinr.tiling``). For each photo of a folder's split (default:
+cut into overlapping 32×32 tiles (``hinr.inference.tiling``). For each photo of a folder's split (default:
 the val split of ../shared/photos), the ground truth is the photo reduced (PIL bicubic,
 antialiased) so its long side is ``--hr-side``; the input is that reduced ``--scale`` times more.
 Each configuration upscales every input back to the ground truth's size through
-``hinr.upscale.upscale_image``, with the shipped weights (or ``--weights``); PSNR is on RGB after
+``hinr.inference.upscale.upscale_image``, with the shipped weights (or ``--weights``); PSNR is on RGB after
 rounding to 8 bits, bicubic and Lanczos (PIL) are the baselines. ``--jpeg Q`` saves each input as
 a JPEG at quality Q first (4:2:0, as Pillow, phones and the web do), as a JPEG file users upscale.
 
@@ -66,12 +66,12 @@ def main() -> None:
 
     from PIL import Image
 
-    from hinr.checkpoint import load_model
+    from hinr.io.checkpoint import load_model
     from hinr.data.folder import image_to_tensor
-    from hinr.imageio import to_pil
-    from hinr.metrics import psnr
-    from hinr.upscale import upscale_image
-    from hinr.weights import resolve_weights
+    from hinr.io.images import to_pil
+    from hinr.evaluation.metrics import psnr
+    from hinr.inference.upscale import upscale_image
+    from hinr.io.weights import resolve_weights
 
     if args.quick:
         args.limit, args.hr_side, args.strides, args.precisions = 2, 128, [16], ["fp32"]

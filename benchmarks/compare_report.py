@@ -30,7 +30,7 @@ def bootstrap(diffs: list[float], *, rounds: int = 10000, seed: int = 0) -> tupl
 
 def render_speed(model, *, side: int = 256, repeats: int = 2) -> float:
     """Output Mpixel/s of rendering one 32×32 input at side² (bf16 where native)."""
-    from hinr.render import render_latents
+    from hinr.models.render import render_latents
 
     latents = model.encode(torch.rand(1, 3, 32, 32))
     render_latents(model, latents, 64, 64, precision="auto")
@@ -85,8 +85,8 @@ def plot(runs: list[dict], path: Path) -> None:
 
 
 def report(args) -> None:
-    from hinr import evaluate
-    from hinr.checkpoint import load_model
+    from hinr.evaluation import evaluate
+    from hinr.io.checkpoint import load_model
     from hinr.data.folder import select_images
 
     torch.set_num_threads(2)

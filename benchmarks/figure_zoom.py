@@ -26,11 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from hinr.checkpoint import load_model
+    from hinr.io.checkpoint import load_model
     from hinr.data.degrade import jpeg
     from hinr.data.folder import image_to_tensor, load_rgb, select_images
     from hinr.data.sr import make_eval_pair
-    from hinr.imageio import to_pil
+    from hinr.io.images import to_pil
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", action="append", default=None, help="repeatable; default: shipped")

@@ -135,7 +135,7 @@ def section_env(r: Report, a) -> None:
 def section_smoke(r: Report, a) -> None:
     import hinr
     from hinr.layers.scan import selective_scan_fast, selective_scan_ref
-    from hinr.upscale import encode_images, render_latents
+    from hinr.inference.upscale import encode_images, render_latents
 
     from bench_decoder_flops import OPTIONS
 
@@ -276,7 +276,7 @@ def section_train(r: Report, a, clock: Clock, *, configs=None, title: str | None
 
 def section_render(r: Report, a, clock: Clock) -> None:
     import hinr
-    from hinr.upscale import encode_images, render_latents
+    from hinr.inference.upscale import encode_images, render_latents
 
     s = a.sizes
     cuda = a.device.startswith("cuda")

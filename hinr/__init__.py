@@ -21,9 +21,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ARCHITECTURES": "hinr.config", "PRESETS": "hinr.config", "ModelConfig": "hinr.config",
     "preset": "hinr.config", "HINR": "hinr.models.hinr", "Latents": "hinr.models.hinr",
-    "CheckpointError": "hinr.checkpoint", "load_model": "hinr.checkpoint",
-    "save_model": "hinr.checkpoint", "upscale_image": "hinr.upscale",
-    "render_latents": "hinr.render", "HinrError": "hinr.errors",
+    "CheckpointError": "hinr.io.checkpoint", "load_model": "hinr.io.checkpoint",
+    "save_model": "hinr.io.checkpoint", "upscale_image": "hinr.inference.upscale",
+    "render_latents": "hinr.models.render", "HinrError": "hinr.errors",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

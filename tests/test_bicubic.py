@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from hinr.coords import cell_size, pixel_centres
-from hinr.models.bicubic import pil_bicubic, pixel_neighbourhood
+from hinr.layers.bicubic import pil_bicubic, pixel_neighbourhood
 
 SIZES = [(128, 128), (256, 200), (64, 96), (17, 45), (45, 17), (31, 33), (30, 20), (7, 7), (3, 90), (32, 32)]
 

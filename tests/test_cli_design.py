@@ -26,7 +26,7 @@ def weights(tmp_path_factory):
     (None, 0.001, (1, 1)),  # never below one pixel
 ])
 def test_target_size(size, scale, expected):
-    from hinr.sizes import target_size
+    from hinr.inference.sizes import target_size
 
     assert target_size(64, 32, size=size, scale=scale) == expected
 
@@ -36,7 +36,7 @@ def test_target_size(size, scale, expected):
     (None, float("nan"), False), (None, -1.0, False), ("20000", None, False),
 ])
 def test_target_size_refuses_bad_options(size, scale, force):
-    from hinr.sizes import target_size
+    from hinr.inference.sizes import target_size
 
     with pytest.raises(HinrUsageError):
         target_size(64, 32, size=size, scale=scale, force=force)
@@ -69,7 +69,7 @@ def test_the_cli_uses_the_library_rules(tmp_path, capsys, monkeypatch, weights):
     assert asked == ["cpu"]
     from PIL import Image
 
-    from hinr.sizes import target_size
+    from hinr.inference.sizes import target_size
     assert Image.open(tmp_path / "o.png").size == target_size(64, 32, size="100")
 
 
@@ -140,12 +140,12 @@ def test_cli_errors_are_hinr_errors():
      "issue tracker; HINR_DEBUG=1 shows the traceback"),
 ])
 def test_errors_reported_by_kind(tmp_path, capsys, monkeypatch, weights, error, code, line):
-    import hinr.upscale
+    import hinr.inference.upscale
 
     def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(hinr.upscale, "upscale_image", fail)
+    monkeypatch.setattr(hinr.inference.upscale, "upscale_image", fail)
     args = ("upscale", photo(tmp_path / "a.png"), "--size", 64, "-o", tmp_path / "o.png", "-w", weights)
     got, out, err = run(capsys, monkeypatch, *args)
     assert (got, out, err.strip().splitlines()) == (code, "", [line])
@@ -154,13 +154,13 @@ def test_errors_reported_by_kind(tmp_path, capsys, monkeypatch, weights, error, 
 
 
 def test_known_library_errors_stay_user_errors(tmp_path, capsys, monkeypatch, weights):
-    from hinr.checkpoint import CheckpointError
-    import hinr.upscale
+    from hinr.io.checkpoint import CheckpointError
+    import hinr.inference.upscale
 
     def fail(*args, **kwargs):
         raise CheckpointError("weights x are broken: pass others")
 
-    monkeypatch.setattr(hinr.upscale, "upscale_image", fail)
+    monkeypatch.setattr(hinr.inference.upscale, "upscale_image", fail)
     code, _, err = run(capsys, monkeypatch, "upscale", photo(tmp_path / "a.png"), "--size", 64, "-o",
                        tmp_path / "o.png", "-w", weights)
     assert (code, err.strip()) == (1, "hinr: error: weights x are broken: pass others")

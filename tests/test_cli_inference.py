@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from hinr import HINR, preset, save_model
-from hinr.checkpoint import weights_fingerprint
-from hinr.latents_io import load_latents
+from hinr.io.checkpoint import weights_fingerprint
+from hinr.io.latents import load_latents
 
 from cli_helpers import run
 
@@ -133,7 +133,7 @@ def test_render_one_latent_to_a_file(tmp_path, capsys, monkeypatch, weights):
 
 
 def test_default_weights_are_shipped():
-    from hinr.weights import resolve_weights, shipped_weights
+    from hinr.io.weights import resolve_weights, shipped_weights
 
     assert shipped_weights().is_file()
     assert resolve_weights(None) == shipped_weights()
@@ -330,14 +330,14 @@ def test_existing_output_needs_overwrite(tmp_path, capsys, monkeypatch, weights)
 
 
 def test_failure_mid_run_leaves_no_partial_file(tmp_path, capsys, monkeypatch, weights):
-    import hinr.imageio
+    import hinr.io.images
 
     def full_disk(self, fp, *args, **kwargs):
         Path(fp).write_bytes(b"half an image")
         raise OSError(28, "No space left on device")
 
     src = _photo(tmp_path / "a.png")
-    monkeypatch.setattr(hinr.imageio.Image.Image, "save", full_disk)
+    monkeypatch.setattr(hinr.io.images.Image.Image, "save", full_disk)
     before = _files(tmp_path)
     code, _, err = run(capsys, monkeypatch, "upscale", src, "--size", 64, "-o", tmp_path / "o.jpg", "-w", weights)
     _assert_clean_failure(code, err, 1, words=["No space left"], folder=tmp_path, before=before)

@@ -75,17 +75,17 @@ def test_signal_mid_render_exits_128_plus_signal(tmp_path, weights, signum, code
 _SIGNAL_DURING_WRITE = """
 import os, signal, sys
 from pathlib import Path
-import hinr.imageio
+import hinr.io.images
 from hinr.cli.app import main
 
-real = hinr.imageio.Image.Image.save
+real = hinr.io.images.Image.Image.save
 
 def save_then_signal(self, fp, *args, **kwargs):
     real(self, fp, *args, **kwargs)  # the temporary file is on disk now
     os.kill(os.getpid(), signal.{name})
     raise AssertionError("the signal was not delivered")
 
-hinr.imageio.Image.Image.save = save_then_signal
+hinr.io.images.Image.Image.save = save_then_signal
 sys.argv = ["hinr", *sys.argv[1:]]
 main()
 """
@@ -105,12 +105,12 @@ def test_signal_during_the_write_leaves_no_temporary_file(tmp_path, weights, nam
 
 
 def test_typer_exit_130_is_not_dropped(tmp_path, capsys, monkeypatch, weights):
-    import hinr.upscale
+    import hinr.inference.upscale
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hinr.upscale, "upscale_image", ctrl_c)
+    monkeypatch.setattr(hinr.inference.upscale, "upscale_image", ctrl_c)
     code, out, err = run(capsys, monkeypatch, "upscale", photo(tmp_path / "a.png"), "--size", 64,
                          "-o", tmp_path / "o.png", "-w", weights)
     assert (code, out, err.strip()) == (130, "", "hinr: interrupted")
@@ -137,16 +137,16 @@ def test_clashing_output_names_still_give_one_output_per_input(tmp_path, capsys,
 
 
 def test_a_file_that_appears_during_the_run_is_not_replaced(tmp_path, capsys, monkeypatch, weights):
-    import hinr.imageio
+    import hinr.io.images
 
-    real = hinr.imageio.save_image
+    real = hinr.io.images.save_image
     target = tmp_path / "o.png"
 
     def someone_else_writes_first(path, *args, **kwargs):
         target.write_bytes(b"another run's result")
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(hinr.imageio, "save_image", someone_else_writes_first)
+    monkeypatch.setattr(hinr.io.images, "save_image", someone_else_writes_first)
     code, out, err = run(capsys, monkeypatch, "upscale", photo(tmp_path / "a.png"), "--size", 64,
                          "-o", target, "-w", weights)
     assert code == 1 and out == "" and "--overwrite" in err and len(err.splitlines()) == 1, err
@@ -194,13 +194,13 @@ def test_eval_keeps_earlier_results_without_overwrite(tmp_path, capsys, monkeypa
     assert code == 0, err
     assert {"results.json", "results.md", "grid.png"} <= files(out)
     (out / "results.json").write_text("earlier")
-    import hinr.evaluate
+    import hinr.evaluation.evaluate
 
     def no_work(*args, **kwargs):
         raise AssertionError("the evaluation started")
 
     with monkeypatch.context() as patch:
-        patch.setattr(hinr.evaluate, "load_models", no_work)
+        patch.setattr(hinr.evaluation.evaluate, "load_models", no_work)
         code, _, err = run(capsys, monkeypatch, *_eval_args(tmp_path, weights, out))
     assert code == 1 and len(err.strip().splitlines()) == 1 and "--overwrite" in err, err
     assert (out / "results.json").read_text() == "earlier"
@@ -210,12 +210,12 @@ def test_eval_keeps_earlier_results_without_overwrite(tmp_path, capsys, monkeypa
 
 
 def test_eval_unwritable_out_fails_before_work(tmp_path, capsys, monkeypatch, weights):
-    import hinr.evaluate
+    import hinr.evaluation.evaluate
 
     def no_work(*args, **kwargs):
         raise AssertionError("the evaluation started")
 
-    monkeypatch.setattr(hinr.evaluate, "load_models", no_work)
+    monkeypatch.setattr(hinr.evaluation.evaluate, "load_models", no_work)
     code, out, err = run(capsys, monkeypatch, *_eval_args(tmp_path, weights, "/proc/x"))
     assert code == 1 and out == "", err
     assert err.strip().splitlines() == [err.strip()] and "cannot write into /proc/x" in err
@@ -224,17 +224,17 @@ def test_eval_unwritable_out_fails_before_work(tmp_path, capsys, monkeypatch, we
 # --- memory -------------------------------------------------------------------------------------
 
 def test_huge_chunk_is_capped_by_memory(tmp_path, capsys, monkeypatch, weights):
-    import hinr.upscale
-    from hinr.memory import CHUNK_BUDGET, bytes_per_query
+    import hinr.inference.upscale
+    from hinr.inference.memory import CHUNK_BUDGET, bytes_per_query
 
     chunks = []
-    real = hinr.upscale.upscale_image
+    real = hinr.inference.upscale.upscale_image
 
     def spy(*args, chunk, **kwargs):
         chunks.append(chunk)
         return real(*args, chunk=chunk, **kwargs)
 
-    monkeypatch.setattr(hinr.upscale, "upscale_image", spy)
+    monkeypatch.setattr(hinr.inference.upscale, "upscale_image", spy)
     code, _, err = run(capsys, monkeypatch, "upscale", photo(tmp_path / "a.png"), "--size", 64,
                        "-o", tmp_path / "o.png", "-w", weights, "--chunk", 1_000_000_000)
     assert code == 0, err
@@ -244,8 +244,8 @@ def test_huge_chunk_is_capped_by_memory(tmp_path, capsys, monkeypatch, weights):
 
 @pytest.mark.parametrize("command", ["upscale", "render"])
 def test_sizes_that_cannot_fit_are_refused_before_work(tmp_path, capsys, monkeypatch, weights, command):
-    import hinr.memory
-    import hinr.upscale
+    import hinr.inference.memory
+    import hinr.inference.upscale
 
     def no_work(*args, **kwargs):
         raise AssertionError("the render started")
@@ -256,9 +256,9 @@ def test_sizes_that_cannot_fit_are_refused_before_work(tmp_path, capsys, monkeyp
         args = ["render", tmp_path / "l.safetensors", "--size", "100000x90000"]
     else:
         args = ["upscale", src, "--size", "100000x90000"]
-    monkeypatch.setattr(hinr.upscale, "upscale_image", no_work)
-    monkeypatch.setattr(hinr.upscale, "render_latents", no_work)
-    monkeypatch.setattr(hinr.memory, "available_bytes", lambda: 64 * 2**30)
+    monkeypatch.setattr(hinr.inference.upscale, "upscale_image", no_work)
+    monkeypatch.setattr(hinr.inference.upscale, "render_latents", no_work)
+    monkeypatch.setattr(hinr.inference.memory, "available_bytes", lambda: 64 * 2**30)
     before = files(tmp_path)
     code, out, err = run(capsys, monkeypatch, *args, "-o", tmp_path / "big.png", "-w", weights, "--force")
     assert code == 1 and out == "", err

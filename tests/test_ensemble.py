@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from hinr.ensemble import transforms
-from hinr.upscale import upscale_image
+from hinr.inference.ensemble import transforms
+from hinr.inference.upscale import upscale_image
 
 
 def test_transforms_are_the_eight_distinct_symmetries_and_undo_exactly():

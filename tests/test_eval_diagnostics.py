@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from hinr import eval_report, evaluate
+from hinr.evaluation import evaluate, report as eval_report
 from hinr.config import preset
-from hinr.evaluate import EvalModel, EvalSample
+from hinr.evaluation.evaluate import EvalModel, EvalSample
 from hinr.models.hinr import HINR
 
 

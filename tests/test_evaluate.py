@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 import hinr
-from hinr import evaluate
+from hinr.evaluation import evaluate
 from hinr.data.folder import select_images
-from hinr.metrics import ssim
+from hinr.evaluation.metrics import ssim
 from hinr.precision import autocast
 
 
@@ -50,7 +50,7 @@ def tiny_weights(tmp_path_factory) -> Path:
 def own_renders_scores(model: hinr.HINR, samples, scale: int,
                        precision: str = "fp32") -> tuple[list[float], list[float]]:
     """Each sample encoded and rendered alone at ``precision``, rounded to 8 bits: its (PSNR, SSIM)
-    lists (PSNR on RGB with peak 1; SSIM from hinr.metrics, tested on its own)."""
+    lists (PSNR on RGB with peak 1; SSIM from hinr.evaluation.metrics, tested on its own)."""
     psnrs, ssims = [], []
     for sample in samples:
         low = torch.from_numpy(np.asarray(sample.low).copy()).permute(2, 0, 1)[None] / 255

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from hinr.grid_score import PhaseProfile, grid_score
+from hinr.evaluation.grid_score import PhaseProfile, grid_score
 
 
 def upscale(image: torch.Tensor, k: int, method) -> torch.Tensor:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from hinr.imageio import (ImageReadError, ImageWriteError, UnsupportedFormatError, _read_png16,
+from hinr.io.images import (ImageReadError, ImageWriteError, UnsupportedFormatError, _read_png16,
                           load_image, save_image)
 
 

@@ -102,7 +102,7 @@ def test_untrained_residual_local_model_is_bicubic_and_learns_from_step_one():
     model = local_model(residual=True, local_pixels=4).train()
     x = torch.rand(2, 3, 32, 32)
     coords = torch.rand(2, 50, 2)
-    from hinr.models.bicubic import pil_bicubic
+    from hinr.layers.bicubic import pil_bicubic
 
     out = model(x, coords)
     torch.testing.assert_close(out, pil_bicubic(x, coords, torch.full((2, 2), 1 / 32)))
@@ -162,7 +162,7 @@ def test_models_lists_liif(run_cli):
 
 
 def test_memory_estimate_of_the_local_read_out_does_not_grow_with_the_latents():
-    from hinr.memory import bytes_per_query
+    from hinr.inference.memory import bytes_per_query
 
     small = preset("tiny", readout="local", decoder_dim=64)
     many = preset("tiny", arch="liif", decoder_dim=64)  # 1024 latents, not 256

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hinr.imageio import load_image
-from hinr.coding import Coding, estimate_quality, scaled_table, webp_is_lossy
-from hinr.weights import JPEG_WEIGHTS_BELOW, weights_for_input
+from hinr.io.images import load_image
+from hinr.io.coding import Coding, estimate_quality, scaled_table, webp_is_lossy
+from hinr.io.weights import JPEG_WEIGHTS_BELOW, weights_for_input
 
 from cli_helpers import run
 

@@ -11,7 +11,7 @@ from PIL import Image, ImageCms, PngImagePlugin
 exifread = pytest.importorskip("exifread")
 
 from cli_helpers import run  # noqa: E402
-from hinr.imageio import _write_png16, load_image, save_image  # noqa: E402
+from hinr.io.images import _write_png16, load_image, save_image  # noqa: E402
 from hinr.io.metadata import read_metadata  # noqa: E402
 
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'

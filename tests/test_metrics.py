@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from hinr.metrics import gaussian_window, luma, psnr, ssim
+from hinr.evaluation.metrics import gaussian_window, luma, psnr, ssim
 
 
 def reference_ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hinr import precision as prec
-from hinr.upscale import render_latents, upscale_image
+from hinr.inference.upscale import render_latents, upscale_image
 
 
 def test_auto_follows_native_bf16(monkeypatch):

@@ -19,10 +19,10 @@ from safetensors.torch import load_file, save_file
 
 import hinr
 from hinr import HINR, CheckpointError, load_model, preset, save_model
-from hinr.checkpoint import CONFIG_KEY, read_metadata
+from hinr.io.checkpoint import CONFIG_KEY, read_metadata
 from hinr.errors import HinrError, OutputExistsError
-from hinr.imageio import ImageReadError, load_image, save_image
-from hinr.latents_io import LatentsError, load_latents, save_latents
+from hinr.io.images import ImageReadError, load_image, save_image
+from hinr.io.latents import LatentsError, load_latents, save_latents
 
 DATA = Path(__file__).parent / "data"
 
@@ -36,7 +36,7 @@ def tiny_model():
 # --- the one writer: no clobbering, umask, nothing left behind ----------------------------------
 
 def _writers(tmp_path, model):
-    from hinr.eval_report import write_results
+    from hinr.evaluation.report import write_results
     from hinr.train.plot import plot_metrics
 
     latents = model.encode(torch.rand(1, 3, 32, 32))
@@ -77,7 +77,7 @@ def test_writers_respect_the_umask(tmp_path, tiny_model):
 
 
 def test_eval_results_refuse_to_replace_earlier_results(tmp_path, monkeypatch):
-    from hinr import eval_report
+    from hinr.evaluation import report as eval_report
 
     monkeypatch.setattr(eval_report, "result_json", lambda result: {"ok": 1})
     monkeypatch.setattr(eval_report, "markdown_table", lambda result: "| ok |\n")
@@ -106,10 +106,10 @@ def test_no_writer_bypasses_atomic_write():
 
 
 def test_library_errors_are_hinr_errors():
-    from hinr.atomic import WriteError
+    from hinr.io.atomic import WriteError
     from hinr.data.errors import (DatasetCorruptError, DatasetNotFoundError, EmptyDatasetError,
                                   HinrDataError)
-    from hinr.imageio import ImageWriteError, UnsupportedFormatError
+    from hinr.io.images import ImageWriteError, UnsupportedFormatError
     from hinr.train.state import TrainStateError
 
     for kind in (HinrDataError, DatasetNotFoundError, DatasetCorruptError, EmptyDatasetError,
@@ -205,7 +205,7 @@ def test_float_where_an_int_belongs_is_named(tmp_path, tiny_model):
 
 def test_huge_config_in_a_small_file_is_refused_before_reading_or_building(tmp_path, tiny_model,
                                                                             monkeypatch):
-    import hinr.checkpoint as checkpoint
+    import hinr.io.checkpoint as checkpoint
 
     path = save_model(tiny_model, tmp_path / "m.safetensors")
     config = json.loads(read_metadata(path)[CONFIG_KEY])
@@ -312,7 +312,7 @@ def test_no_overwrite_holds_without_hard_links(tmp_path, monkeypatch):
     """File systems without link(2): the name is reserved exclusively, still never clobbered."""
     import errno
 
-    from hinr.atomic import atomic_write
+    from hinr.io.atomic import atomic_write
 
     def no_links(*args, **kwargs):
         raise OSError(errno.EPERM, "Operation not permitted")

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import hinr
-from hinr.checkpoint import weights_fingerprint
+from hinr.io.checkpoint import weights_fingerprint
 from hinr.errors import HinrError
-from hinr.weights import resolve_weights
+from hinr.io.weights import resolve_weights
 
 
 def test_named_shipped_weights_load_from_any_folder(tmp_path, monkeypatch):
@@ -35,7 +35,7 @@ def test_a_local_path_named_like_a_shipped_model_wins(tmp_path, monkeypatch):
 
 def test_eval_labels_follow_the_same_rule_as_loading(tmp_path, monkeypatch):
     """A shipped name is labelled as such, unless a local path of that name is what loads."""
-    from hinr.evaluate import model_label
+    from hinr.evaluation.evaluate import model_label
 
     monkeypatch.chdir(tmp_path)
     assert model_label(None, resolve_weights(None)) == "hinr (shipped)"

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from hinr import HINR, preset
-from hinr.tiling import plan_tiles, tile_offsets, tile_window
-from hinr.upscale import enlarge_to_fit, resize_bicubic, upscale_image
+from hinr.inference.tiling import plan_tiles, tile_offsets, tile_window
+from hinr.inference.upscale import enlarge_to_fit, resize_bicubic, upscale_image
 
 
 def _weight_map(plan):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-import hinr.upscale as upscale_module
+import hinr.inference.upscale as upscale_module
 from hinr import HINR, load_model, preset
-from hinr.upscale import _cores, upscale_image
+from hinr.inference.upscale import _cores, upscale_image
 
 
 def _image(h: int, w: int, seed: int = 0) -> torch.Tensor:

@@ -141,7 +141,7 @@ _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the 
                  "for JPEG-compressed inputs), 'hybrid' (the hybrid design, the earlier default), "
                  "a .safetensors file, a training run folder, or "
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
-# the rule of hinr.weights.weights_for_input (a test checks the number), kept here as text so that
+# the rule of hinr.io.weights.weights_for_input (a test checks the number), kept here as text so that
 # `hinr --help` does not import torch
 _LOSSY_RULE = ("a JPEG file saved below quality 95 (read from the file; 88 for 4:2:2 colour, 81 for "
               "4:4:4 or grey) or a lossy WebP file")
@@ -389,7 +389,7 @@ _MAIN_PID = os.getpid()
 
 def _stop(signum: int, frame) -> None:
     """SIGTERM/SIGHUP: delete pending temporary files and unwind (each writer removes its own)."""
-    from ..atomic import remove_pending
+    from ..io.atomic import remove_pending
 
     if os.getpid() != _MAIN_PID:  # a forked child (a data worker) just dies as it would have
         signal.signal(signum, signal.SIG_DFL)
@@ -407,7 +407,7 @@ def main() -> None:
     bug: one "internal error" line, exit 1. Nothing heavy is imported here, so ``hinr --help``
     stays fast.
     """
-    from ..atomic import remove_pending
+    from ..io.atomic import remove_pending
 
     global _MAIN_PID
     _MAIN_PID = os.getpid()

@@ -15,9 +15,9 @@ DEFAULT_SCALES = "2,3,4"
 def run_benchmark_eval(*, root: Path, weights: Optional[list[str]], scales: Optional[str],
                        out: Optional[Path], device: str, batch_size: int, chunk: int,
                        precision: str, ensemble: int, stride: int, overwrite: bool) -> None:
-    from .. import evaluate
+    from ..evaluation import evaluate
     from ..evaluation import benchmark, benchmark_report
-    from ..upscale import upscale_image
+    from ..inference.upscale import upscale_image
     from .console import progress_bar
     from .eval_runner import check_out_folder
     from .inference import check_counts, check_ensemble, check_precision, pick_device

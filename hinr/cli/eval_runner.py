@@ -1,5 +1,5 @@
 """``hinr eval``: check the options (and that --out can be written) before any work, load the models
-and images, run :func:`hinr.evaluate.evaluate` under a progress bar on stderr, print the markdown
+and images, run :func:`hinr.evaluation.evaluate.evaluate` under a progress bar on stderr, print the markdown
 table on stdout and write the result files (never over earlier ones without --overwrite)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def check_out_folder(out: Path, *, overwrite: bool, check_no_results=None) -> No
         raise UsageError(f"--out {out} is a file: pass a folder")
     if not overwrite:
         if check_no_results is None:
-            from ..eval_report import check_no_results
+            from ..evaluation.report import check_no_results
         check_no_results(out)  # before any work, not only when the results are written
     check_writable(out, option="--out")
 
@@ -29,9 +29,9 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
              data_dir: Optional[Path], batch_size: int, chunk: int, precision: str,
              ensemble: int, overwrite: bool, jpeg: Optional[int] = None,
              jpeg_chroma: Optional[str] = None, latent_gain: bool = True) -> None:
-    from .. import eval_report, evaluate
+    from ..evaluation import evaluate, report as eval_report
     from ..data.folder import select_images
-    from ..memory import cap_chunk
+    from ..inference.memory import cap_chunk
     from .console import progress_bar
     from .inference import check_ensemble, check_precision, pick_device
 
@@ -55,8 +55,8 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
         raise RuntimeFailure(f"--data {data} is not a folder: pass a folder of photos or 'cifar10'")
     dev = pick_device(device)
     precision = check_precision(precision, dev)
-    from ..coding import Coding
-    from ..weights import weights_for_input
+    from ..io.coding import Coding
+    from ..io.weights import weights_for_input
 
     # no --weights: the shipped weights hinr upscale would pick for these inputs
     jpeg_chroma = jpeg_chroma or "4:2:0"

@@ -1,6 +1,6 @@
 """``hinr upscale``, ``hinr encode`` and ``hinr render``: option checking, output naming, progress
-bars and the loop over inputs; the work itself is in ``hinr.upscale``, ``hinr.imageio`` and
-``hinr.latents_io``.
+bars and the loop over inputs; the work itself is in ``hinr.inference.upscale``, ``hinr.io.images`` and
+``hinr.io.latents``.
 
 Every check that can fail runs before any compute: sizes, devices, output paths (an existing file
 needs --overwrite; the folder must be writable), the memory the largest output needs, so a mistake
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from ..sizes import check_limit, check_size_options, parse_size, target_size
+from ..inference.sizes import check_limit, check_size_options, parse_size, target_size
 from .console import progress_bar
 from .errors import UsageError
 from .loading import fit_memory, load_weights, shipped_encoder
@@ -25,7 +25,7 @@ from .outputs import (check_not_inputs, check_outputs, default_image_outputs, de
 # --- options ------------------------------------------------------------------------------------
 
 def check_ensemble(ensemble: int) -> None:
-    from ..ensemble import transforms
+    from ..inference.ensemble import transforms
 
     try:
         transforms(ensemble)
@@ -39,7 +39,7 @@ def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> N
     if chunk < 1:
         raise UsageError(f"--chunk must be at least 1, got {chunk}")
     if stride is not None:
-        from ..tiling import check_stride  # the one stride rule
+        from ..inference.tiling import check_stride  # the one stride rule
 
         try:
             check_stride(stride, tile=32)
@@ -73,7 +73,7 @@ def tell_notes(image) -> None:
 
 def check_inputs(paths: list[Path]) -> None:
     """Fail before loading the model on a missing, empty or folder input (decoding checks the rest)."""
-    from ..imageio import check_image_file
+    from ..io.images import check_image_file
 
     for path in paths:
         check_image_file(path)
@@ -93,7 +93,7 @@ def image_size(path: Path) -> tuple[int, int]:
                 width, height = image.size
                 orientation = image.getexif().get(0x0112, 1)
     except Exception:  # noqa: BLE001 - load_image names the problem
-        from ..imageio import load_image
+        from ..io.images import load_image
 
         loaded = load_image(path)
         return loaded.width, loaded.height
@@ -159,10 +159,10 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
 
     import torch
 
-    from ..imageio import load_image
-    from ..latents_io import save_latents
-    from ..upscale import encode_images, model_input
-    from ..weights import weights_for_input
+    from ..io.images import load_image
+    from ..io.latents import save_latents
+    from ..inference.upscale import encode_images, model_input
+    from ..io.weights import weights_for_input
 
     loaded = [load_image(path) for path in images]
     for image in loaded:
@@ -203,9 +203,9 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
     torch_device = pick_device(device)
     precision = check_precision(precision, torch_device)
 
-    from ..imageio import save_image
-    from ..latents_io import check_latents_match, load_latents
-    from ..upscale import render_latents
+    from ..io.images import save_image
+    from ..io.latents import check_latents_match, load_latents
+    from ..inference.upscale import render_latents
 
     found = load_latents(latents)  # a corrupt file fails before the model loads
     if output is None:

@@ -7,8 +7,8 @@ from .errors import RuntimeFailure
 
 
 def load_weights(spec: str | None, device):
-    from ..checkpoint import load_model
-    from ..weights import resolve_weights
+    from ..io.checkpoint import load_model
+    from ..io.weights import resolve_weights
 
     return load_model(resolve_weights(spec), device=device)
 
@@ -16,8 +16,8 @@ def load_weights(spec: str | None, device):
 def shipped_encoder(found, device):
     """The shipped model whose weights encoded the latents ``found`` (the default when none did, so
     that the check that follows names the mismatch)."""
-    from ..checkpoint import weights_fingerprint
-    from ..weights import SHIPPED, shipped_weights
+    from ..io.checkpoint import weights_fingerprint
+    from ..io.weights import SHIPPED, shipped_weights
 
     first = None
     for name in SHIPPED:
@@ -38,8 +38,8 @@ def describe_coding(coding) -> str:
 
 def fit_memory(model, sizes: list[tuple[int, int]], *, chunk: int, batch: int = 1,
                ensemble: int = 1) -> int:
-    """The chunk capped by memory (``hinr.memory``); RuntimeFailure if the largest output cannot fit."""
-    from ..memory import available_bytes, cap_chunk, gib, render_bytes
+    """The chunk capped by memory (``hinr.inference.memory``); RuntimeFailure if the largest output cannot fit."""
+    from ..inference.memory import available_bytes, cap_chunk, gib, render_bytes
 
     chunk = cap_chunk(chunk, model.config, batch=batch)
     available = available_bytes()

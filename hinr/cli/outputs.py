@@ -3,12 +3,12 @@ made before any work, and the final publish that never replaces a file without -
 
 Names. One input and ``-o FILE``: that file. Several inputs, or ``-o`` an existing folder or a path
 ending in '/': ``FOLDER/<stem>.png`` each. Without ``-o``: next to the input, named after it and
-the output size (``hinr.sizes.size_tag``). A name that two inputs would share is made unique,
+the output size (``hinr.inference.sizes.size_tag``). A name that two inputs would share is made unique,
 deterministically: the first input in command-line order keeps it, each later one gets the first
 free ``-2``, ``-3``, … suffix (a name some other input produces naturally is never taken), so a
 run always writes one file per input.
 
-Publishing is the library writers' (``save_image``, ``save_latents``, through ``hinr.atomic``):
+Publishing is the library writers' (``save_image``, ``save_latents``, through ``hinr.io.atomic``):
 a complete temporary file is linked to the target name, which fails if the target exists (even
 one that appeared during the run) unless --overwrite was given; a signal or failure leaves no
 temporary file.
@@ -20,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..sizes import size_tag
+from ..inference.sizes import size_tag
 from .errors import RuntimeFailure, UsageError
 
 LATENTS_SUFFIX = ".latents.safetensors"
@@ -53,7 +53,7 @@ def unique_paths(paths: list[Path]) -> list[Path]:
 
 def plan_outputs(names: list[str], output: str, *, suffix: str = ".png") -> list[Path]:
     """Output paths for results named after ``names`` (input file names) under ``-o output``."""
-    from ..imageio import SAVE_FORMATS, UnsupportedFormatError, output_format
+    from ..io.images import SAVE_FORMATS, UnsupportedFormatError, output_format
 
     folder = is_folder_spec(output)
     output_path = Path(output)
@@ -73,7 +73,7 @@ def plan_outputs(names: list[str], output: str, *, suffix: str = ".png") -> list
 
 def image_output_suffix(path: Path) -> str:
     """The input's own extension when hinr can write it, else .png."""
-    from ..imageio import SAVE_FORMATS
+    from ..io.images import SAVE_FORMATS
 
     return path.suffix if path.suffix.lower() in SAVE_FORMATS else ".png"
 

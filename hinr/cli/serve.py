@@ -2,7 +2,7 @@
 
 A small HTTP server from Python's standard library (nothing to install beyond hinr; the page is
 one static file, ``serve_page.html``) in front of the same code as ``hinr upscale``: uploads go
-through the CLI's checks (``hinr.sizes``, the pixel limit, the memory check) and
+through the CLI's checks (``hinr.inference.sizes``, the pixel limit, the memory check) and
 :class:`hinr.cli.upscaler.Upscaler` (the JPEG routing, ``hinr.upscale_image``, metadata), so the
 PNG a user downloads is the one ``hinr upscale`` writes. Each model is loaded once; jobs run one
 at a time in a worker thread (a queue) and can be cancelled.
@@ -57,7 +57,7 @@ class Job:
 
     @property
     def download_name(self) -> str:
-        from ..sizes import size_tag
+        from ..inference.sizes import size_tag
 
         stem = re.sub(r"[^\w.\-]+", "_", Path(self.name).stem)[:80] or "image"
         return f"{stem}_{size_tag(*self.size)}.png"
@@ -99,8 +99,8 @@ class Service:
                weights: str) -> Job:
         """Check an upload as ``hinr upscale`` checks its input, then queue it (HinrError: refused)."""
         from ..errors import HinrUsageError
-        from ..imageio import check_image_file, check_pixel_limit
-        from ..sizes import check_size_options, target_size
+        from ..io.images import check_image_file, check_pixel_limit
+        from ..inference.sizes import check_size_options, target_size
         from .inference import image_size
 
         if weights not in WEIGHTS:
@@ -124,7 +124,7 @@ class Service:
             target = target_size(width, height, size=size, scale=scale_value)
         except BaseException as err:
             shutil.rmtree(folder, ignore_errors=True)
-            from ..imageio import ImageReadError
+            from ..io.images import ImageReadError
 
             if isinstance(err, ImageReadError):  # name the upload, not the private temp path
                 raise ImageReadError(str(err).replace(str(source), name)) from err

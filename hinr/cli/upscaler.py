@@ -41,10 +41,10 @@ class Upscaler:
                 overwrite: bool, say: Say, progress=None) -> Path:
         """Upscale ``path`` to ``size`` (width, height) and write ``out``; returns ``out``.
         ``progress`` hears (done, total) queries."""
-        from ..imageio import ALPHA_FORMATS, load_image, output_format, save_image
+        from ..io.images import ALPHA_FORMATS, load_image, output_format, save_image
         from ..io.metadata import FORMATS_WITH_METADATA
-        from ..upscale import resize_bicubic, upscale_image
-        from ..weights import weights_for_input
+        from ..inference.upscale import resize_bicubic, upscale_image
+        from ..io.weights import weights_for_input
 
         width, height = size
         image = load_image(path, at_least=(width, height))  # a far smaller output: reduce on decode

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 
 from ..errors import HinrUsageError
-from ..imageio import ImageReadError, load_image
+from ..io.images import ImageReadError, load_image
 from .protocol import y_psnr, y_ssim
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")

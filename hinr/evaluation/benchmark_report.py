@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import atomic_write
+from ..io.atomic import atomic_write
 from .benchmark import BenchmarkResult
 from .published import PUBLISHED
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from ..metrics import ssim_map
+from .metrics import ssim_map
 
 Y_OFFSET = 16.0
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 on [0, 1] RGB → Y on the 0–255 scale

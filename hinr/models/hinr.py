@@ -25,7 +25,7 @@ from torch import nn
 
 from ..config import ModelConfig
 from ..coords import cell_size
-from .bicubic import pil_bicubic
+from ..layers.bicubic import pil_bicubic
 from .parts import parts_for
 from .processor import Processor
 from .query_extras import QueryExtras
@@ -156,10 +156,10 @@ class HINR(nn.Module):
                precision: str = "fp32", progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Every pixel of an H×W image → (B, 3, H, W) in [0, 1] on the latents' device.
 
-        Decodes ``chunk`` queries at a time through the one renderer (``hinr.render``), so memory is
+        Decodes ``chunk`` queries at a time through the one renderer (``hinr.models.render``), so memory is
         bounded by ``chunk``, not by H×W; ``progress`` gets (pixels done, pixels in all).
         """
-        from ..render import render_latents
+        from .render import render_latents
 
         return render_latents(self, latents, height, width, chunk=chunk, precision=precision,
                               out_device=None, progress=progress)

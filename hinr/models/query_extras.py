@@ -13,7 +13,7 @@ import torch
 from einops import repeat
 from torch import nn
 
-from .bicubic import pixel_neighbourhood
+from ..layers.bicubic import pixel_neighbourhood
 from .locality import cell_offset
 
 

@@ -25,13 +25,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from ..atomic import atomic_write
-from ..checkpoint import WEIGHTS_NAME, load_model, save_model
+from ..io.atomic import atomic_write
+from ..io.checkpoint import WEIGHTS_NAME, load_model, save_model
 from ..config import preset
 from ..device import resolve_device
 from ..errors import HinrError, HinrUsageError
 from ..models.hinr import HINR
-from ..models.bicubic import pil_bicubic
+from ..layers.bicubic import pil_bicubic
 from .config import TrainConfig
 from .lock import LOCK_NAME, RunLock, holds_only_lock
 from .manifest import MANIFEST_NAME, plan_resume, publish_manifest

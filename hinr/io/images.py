@@ -17,14 +17,14 @@ Loading policy of :func:`load_image` (the inference side; training uses ``hinr.d
   and an image over Pillow's safety limit become ``notes`` for the caller to show;
 - how a lossy file was coded is read from it (``coding``: a JPEG file's quality and chroma
   subsampling, or lossy WebP), so a caller can pick weights trained for such inputs
-  (``hinr.weights.weights_for_input``).
+  (``hinr.io.weights.weights_for_input``).
 
 Every failure to read raises :class:`ImageReadError` naming the file and what to do.
 
 :func:`save_image` picks the format from the extension (png, jpg/jpeg, webp, tif/tiff, bmp), keeps
 alpha where the format has it (png, webp, tiff; otherwise flattened onto white, and the CLI
 says so), writes 16-bit PNG when asked, and writes through
-:func:`hinr.atomic.atomic_write`, so a failure never leaves a partial file and an existing file is
+:func:`hinr.io.atomic.atomic_write`, so a failure never leaves a partial file and an existing file is
 replaced only with ``overwrite=True``.
 """
 
@@ -43,9 +43,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import WriteError, atomic_write
-from .data.errors import HinrDataError
+from ..data.errors import HinrDataError
 from .coding import Coding, read_coding
-from .io.metadata import Metadata, png_chunk, png_chunks, read_metadata, save_options
+from .metadata import Metadata, png_chunk, png_chunks, read_metadata, save_options
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -75,7 +75,7 @@ class LoadedImage:
     alpha: torch.Tensor | None  # (1, H, W) float32 in [0, 1], or None
     grey: bool  # the file had no colour: write the result back as greyscale
     bits: int  # 8 or 16: the precision of the file's samples
-    coding: Coding | None = None  # how a lossy file (JPEG, lossy WebP) was coded (hinr.coding)
+    coding: Coding | None = None  # how a lossy file (JPEG, lossy WebP) was coded (hinr.io.coding)
     # what the caller should tell the user, one line each (damaged JPEG data, frames left out, a
     # very large image); the library never prints them itself
     notes: list[str] = field(default_factory=list)
@@ -145,8 +145,8 @@ def _reduce_factor(size: tuple[int, int], at_least: tuple[int, int] | None) -> i
 
 
 def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
-    from .io.damage import jpeg_damage, png_damage
-    from .io.orientation import apply_orientation, read_orientation
+    from .damage import jpeg_damage, png_damage
+    from .orientation import apply_orientation, read_orientation
 
     header = _png16_header(path)
     if header is not None:

@@ -1,4 +1,4 @@
-"""Reporting an evaluation (:mod:`hinr.evaluate`): a markdown table, a JSON document and a picture
+"""Reporting an evaluation (:mod:`hinr.evaluation.evaluate`): a markdown table, a JSON document and a picture
 grid (input, bicubic, each model, ground truth), written atomically by :func:`write_results`."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import atomic_write
-from .errors import OutputExistsError
+from ..io.atomic import atomic_write
+from ..errors import OutputExistsError
 from .evaluate import SSIM_NOTE, EvalResult, MethodResult
 
 def _fmt_psnr(value: float) -> str:
@@ -195,7 +195,7 @@ def check_no_results(out_dir: str | Path) -> None:
 
 def write_results(result: EvalResult, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
     """Write results.json, results.md and grid.png into ``out_dir`` (each through
-    :func:`hinr.atomic.atomic_write`). Without ``overwrite``, refuse before writing anything if
+    :func:`hinr.io.atomic.atomic_write`). Without ``overwrite``, refuse before writing anything if
     any of them exists."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

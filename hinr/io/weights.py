@@ -14,7 +14,7 @@
   a couple of seconds (checked once, before huggingface_hub starts retrying), only the cache is
   used, and a miss is one line at once.
 
-Only the path is resolved here; ``hinr.checkpoint.load_model`` reads it (strictly, no pickle).
+Only the path is resolved here; ``hinr.io.checkpoint.load_model`` reads it (strictly, no pickle).
 ``huggingface_hub`` is imported only on the ``hf:`` path.
 """
 
@@ -64,7 +64,7 @@ def weights_for_input(coding: Coding | None) -> str:
 
 def shipped_weights(name: str = "default") -> Path:
     """A weights file shipped with hinr, by name (it may be missing in a bare checkout)."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # hinr/
     for folder in (package / "_weights", package.parent / "weights"):
         if (folder / SHIPPED[name]).is_file():
             return folder / SHIPPED[name]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from .config import ModelConfig
+from ..config import ModelConfig
 
 CHUNK_BUDGET = 512 * 2**20  # bytes one chunk of queries may take
 BYTES_PER_PIXEL = 64  # output buffers and the file being written, per output pixel

@@ -20,11 +20,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
+from .. import __version__
 from .atomic import atomic_write
-from .config import ModelConfig
-from .errors import HinrError
-from .models.hinr import HINR
+from ..config import ModelConfig
+from ..errors import HinrError
+from ..models.hinr import HINR
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_KEY = "hinr_config"
@@ -39,7 +39,7 @@ class CheckpointError(HinrError):
 
 def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], *,
                      overwrite: bool = False, what: str = "weights") -> Path:
-    """Write safetensors through :func:`hinr.atomic.atomic_write`: never a half-written file, and
+    """Write safetensors through :func:`hinr.io.atomic.atomic_write`: never a half-written file, and
     an existing file is replaced only with ``overwrite=True``."""
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata),
                         overwrite=overwrite, what=what)
@@ -90,7 +90,7 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     ``path``: None (or "default") for the weights shipped with hinr, "jpeg" for the shipped model
     tuned for JPEG inputs, "hybrid" for the shipped hybrid-design model, a ``.safetensors`` file,
     a folder holding ``model.safetensors`` (a training run), or ``hf:owner/name[@revision][:file]``
-    (Hugging Face Hub; see :mod:`hinr.weights`).
+    (Hugging Face Hub; see :mod:`hinr.io.weights`).
     """
     from .weights import resolve_weights  # every spelling of --weights, resolved in one place
 

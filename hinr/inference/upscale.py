@@ -11,7 +11,7 @@ encoder bf16 cost 0.02 dB and saved no time in a 1080p upscale).
 
 - an S×S input is encoded once and rendered at the target size; for a residual model whose
   decoder is untrained this is exactly PIL's bicubic resize;
-- a larger input is cut into overlapping S×S tiles (``hinr.tiling``), each tile encoded and
+- a larger input is cut into overlapping S×S tiles (``hinr.inference.tiling``), each tile encoded and
   rendered at the target scale over its own footprint, and the tiles blended with smooth weights;
 - a fully convolutional model (``config.whole_image``, e.g. ``liif``) encodes a larger input
   whole instead: one latent per input pixel, rendered straight at the target size. An input whose
@@ -33,12 +33,12 @@ import torch
 from einops import rearrange
 from PIL import Image
 
-from .coords import axis_centres, cell_size, grid_coords
+from ..coords import axis_centres, cell_size, grid_coords
 from .ensemble import transforms
 from .memory import WHOLE_TILE
-from .models.bicubic import pil_bicubic
-from .models.hinr import HINR, Latents
-from .render import DEFAULT_CHUNK, decode_grid, grid_blocks, render_latents
+from ..layers.bicubic import pil_bicubic
+from ..models.hinr import HINR, Latents
+from ..models.render import DEFAULT_CHUNK, decode_grid, grid_blocks, render_latents
 from .tiling import DEFAULT_BLEND, DEFAULT_STRIDE, plan_tiles
 
 __all__ = ["DEFAULT_CHUNK", "encode_images", "render_latents", "upscale_image", "resize_bicubic"]
@@ -107,7 +107,7 @@ def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
 
     See the module docstring for how inputs of each size are handled. ``batch_size`` tiles are
     encoded at once; ``stride`` is the tile stride in input pixels; ``ensemble`` (1, 2, 4 or 8)
-    averages that many flipped/rotated passes (``hinr.ensemble``); ``whole`` (default: where the
+    averages that many flipped/rotated passes (``hinr.inference.ensemble``); ``whole`` (default: where the
     model allows) encodes the whole input at once instead of in S×S tiles.
     """
     if whole is None:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
 
-from . import __version__
+from .. import __version__
 from .checkpoint import (CONFIG_KEY, VERSION_KEY, CheckpointError, atomic_save_file, check_finite,
                          weights_fingerprint)
-from .models.hinr import HINR, Latents
+from ..models.hinr import HINR, Latents
 
 FORMAT_KEY = "hinr_latents"
 FORMAT_VERSION = "1"

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import torch
 from einops import rearrange
 
-from .coords import axis_centres, cell_size, grid_coords
-from .precision import autocast, resolve_precision
+from ..coords import axis_centres, cell_size, grid_coords
+from ..precision import autocast, resolve_precision
 
 if TYPE_CHECKING:
-    from .models.hinr import HINR, Latents
+    from .hinr import HINR, Latents
 
 DEFAULT_CHUNK = 16384  # queries per decode call and image
 Progress = Callable[[int, int], None]  # (queries done, queries in all)

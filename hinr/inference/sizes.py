@@ -7,7 +7,7 @@ size into an output size, used by every command (``upscale``, ``render``) and by
 - ``scale=K``: K times the input on each side, rounded to the nearest pixel (at least 1).
 
 Outputs over ``MAX_SIDE`` px on a side are refused unless ``force=True``: at ~12 bytes a pixel
-they take gigabytes (``hinr.memory`` checks what a forced size needs against the memory there is).
+they take gigabytes (``hinr.inference.memory`` checks what a forced size needs against the memory there is).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 
-from .errors import HinrUsageError
+from ..errors import HinrUsageError
 
 MAX_SIDE = 16384
 _SIZE = re.compile(r"^\s*(-?\d+)\s*(?:[xX×]\s*(-?\d+)\s*)?$")

@@ -10,12 +10,12 @@ The protocol behind ``hinr eval``:
 - Baselines resize the 32×32 8-bit input with PIL (nearest, bilinear, bicubic, Lanczos), which is
   what users compare against. Model outputs are rounded to 8 bits, as ``hinr upscale`` saves them,
   so every method is scored on what it would write to disk.
-- PSNR (RGB) and SSIM (luma) come from :mod:`hinr.metrics`, per image, then are averaged.
+- PSNR (RGB) and SSIM (luma) come from :mod:`hinr.evaluation.metrics`, per image, then are averaged.
 - Speed is the wall clock around ``encode`` and ``render`` during the evaluation itself
   (synchronised on CUDA), after one untimed warm-up per model; loading data, baselines and metrics
   are not counted.
 
-Results become a markdown table, a JSON document and a picture grid (:mod:`hinr.eval_report`). The layout follows the encode / render split of LIIF that hinr uses throughout.
+Results become a markdown table, a JSON document and a picture grid (:mod:`hinr.evaluation.report`). The layout follows the encode / render split of LIIF that hinr uses throughout.
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_model, read_metadata,
+from ..io.checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_model, read_metadata,
                          weights_fingerprint)
-from .data.folder import image_to_tensor, load_rgb
-from .data.sr import eval_crops, make_eval_pair
-from .data.degrade import jpeg as jpeg_round_trip
-from .ensemble import transforms
+from ..data.folder import image_to_tensor, load_rgb
+from ..data.sr import eval_crops, make_eval_pair
+from ..data.degrade import jpeg as jpeg_round_trip
+from ..inference.ensemble import transforms
 from .grid_score import PhaseProfile
-from .coding import subsampling_code
-from .imageio import to_pil
+from ..io.coding import subsampling_code
+from ..io.images import to_pil
 from .metrics import psnr, ssim
-from .models.hinr import HINR, Latents
-from .precision import resolve_precision
-from .weights import resolve_weights
+from ..models.hinr import HINR, Latents
+from ..precision import resolve_precision
+from ..io.weights import resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def _fitting_crops(image: Image.Image, n: int, min_side: int) -> list[Image.Imag
 
 def cifar_samples(data_dir: str | Path | None, *, limit: int = CIFAR_DEFAULT_LIMIT) -> list[EvalSample]:
     """The first ``limit`` CIFAR-10 test images, each its own ground truth at scale 1."""
-    from .data.cifar import Cifar10Dataset
+    from ..data.cifar import Cifar10Dataset
 
     dataset = Cifar10Dataset(data_dir, split="test")
     samples = []
@@ -244,7 +244,7 @@ def model_label(spec: str | None, path: Path) -> str:
     """A short label: the run folder's name, the file's stem, or the hf: spec."""
     if spec is not None and str(spec).startswith("hf:"):
         return str(spec)[3:]
-    from .weights import shipped_name  # the rule resolve_weights follows
+    from ..io.weights import shipped_name  # the rule resolve_weights follows
 
     name = shipped_name(spec)
     if name is not None:
@@ -300,7 +300,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
 
     ``samples`` must hold a target for every scale; models render ``batch_size`` images at a time,
     ``chunk`` queries per image at once, decoding at ``precision`` (see hinr.precision), each
-    output the average of ``ensemble`` flipped/rotated passes (hinr.ensemble).
+    output the average of ``ensemble`` flipped/rotated passes (hinr.inference.ensemble).
     ``jpeg``: every method sees the input after a JPEG round trip at this quality, with
     ``jpeg_chroma`` subsampling (the ground truth stays clean). ``latent_gain``: also render each
     image from the latents of the next image in
