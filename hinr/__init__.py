@@ -20,8 +20,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ARCHITECTURES": "hinr.config", "PRESETS": "hinr.config", "ModelConfig": "hinr.config",
-    "preset": "hinr.config", "HINR": "hinr.models.hinr", "Latents": "hinr.models.hinr",
-    "CheckpointError": "hinr.io.checkpoint", "load_model": "hinr.io.checkpoint",
+    "preset": "hinr.config", "HINR": "hinr.models.hinr", "Latents": "hinr.models.latents",
+    "CheckpointError": "hinr.errors", "load_model": "hinr.io.checkpoint",
     "save_model": "hinr.io.checkpoint", "upscale_image": "hinr.inference.upscale",
     "render_latents": "hinr.models.render", "HinrError": "hinr.errors",
 }

@@ -23,3 +23,7 @@ class HinrUsageError(HinrError, ValueError):
 
 class OutputExistsError(HinrError, FileExistsError):
     """The output path exists and overwriting was not asked for."""
+
+
+class CheckpointError(HinrError):
+    """A weights file that cannot be used; the message says why and what to do."""

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from .. import __version__
+from ..io.weights import JPEG_WEIGHTS_BELOW
 from .errors import Interrupted, UsageError, report
 
 app = typer.Typer(
@@ -141,10 +142,13 @@ _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the 
                  "for JPEG-compressed inputs), 'hybrid' (the hybrid design, the earlier default), "
                  "a .safetensors file, a training run folder, or "
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
-# the rule of hinr.io.weights.weights_for_input (a test checks the number), kept here as text so that
-# `hinr --help` does not import torch
-_LOSSY_RULE = ("a JPEG file saved below quality 95 (read from the file; 88 for 4:2:2 colour, 81 for "
-              "4:4:4 or grey) or a lossy WebP file")
+# the rule of hinr.io.weights.weights_for_input, from its own numbers (that module imports neither
+# torch nor Pillow, so `hinr --help` stays fast)
+_BELOW = JPEG_WEIGHTS_BELOW
+_LOSSY_RULE = (f"a JPEG file saved below quality {_BELOW['4:2:0']} (read from the file; "
+               f"{_BELOW['4:2:2']} for 4:2:2 colour, {_BELOW['4:4:4']} for 4:4:4"
+               + (f", {_BELOW['grey']} for grey" if _BELOW['grey'] != _BELOW['4:4:4'] else " or grey")
+               + ") or a lossy WebP file")
 _DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
 _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
                "chunk stays under 512 MiB).")

@@ -22,19 +22,15 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__
 from .atomic import atomic_write
+from .weights import WEIGHTS_NAME, resolve_weights
 from ..config import ModelConfig
-from ..errors import HinrError
+from ..errors import CheckpointError, HinrError
 from ..models.hinr import HINR
 
-WEIGHTS_NAME = "model.safetensors"
 CONFIG_KEY = "hinr_config"
 VERSION_KEY = "hinr_version"
 _DEPTH_FIELDS = ("encoder_depth", "processor_depth", "decoder_depth", "perceiver_blocks",
                  "decoder_self_attn")
-
-
-class CheckpointError(HinrError):
-    """A weights file that cannot be used; the message says why and what to do."""
 
 
 def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], *,
@@ -92,7 +88,6 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     a folder holding ``model.safetensors`` (a training run), or ``hf:owner/name[@revision][:file]``
     (Hugging Face Hub; see :mod:`hinr.io.weights`).
     """
-    from .weights import resolve_weights  # every spelling of --weights, resolved in one place
 
     path = resolve_weights(path)
     metadata, shapes = read_header(path)

@@ -27,8 +27,14 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .checkpoint import WEIGHTS_NAME, CheckpointError
-from .coding import Coding
+from typing import TYPE_CHECKING
+
+from ..errors import CheckpointError
+
+if TYPE_CHECKING:  # annotations only: importing it would load Pillow for `hinr --help`
+    from .coding import Coding
+
+WEIGHTS_NAME = "model.safetensors"  # the weights file of a run folder
 
 HF_PREFIX = "hf:"
 HUB_PROBE_TIMEOUT_S = 2.0  # DNS + TCP connect to the Hub; past this, treat the machine as offline

@@ -17,7 +17,6 @@ model renders exactly PIL's bicubic resize.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -26,29 +25,11 @@ from torch import nn
 from ..config import ModelConfig
 from ..coords import cell_size
 from ..layers.bicubic import pil_bicubic
+from .latents import Latents
 from .parts import parts_for
 from .processor import Processor
+from .render import render_latents
 from .query_extras import QueryExtras
-
-
-@dataclass
-class Latents:
-    """What ``encode`` makes: the latent tokens and the input they came from (the residual and
-    local-pixel options decode from it)."""
-
-    tokens: torch.Tensor  # (B, M, D)
-    images: torch.Tensor  # (B, 3, S, S) in [0, 1]
-
-    def __len__(self) -> int:
-        return self.tokens.shape[0]
-
-    def __getitem__(self, index) -> "Latents":
-        if isinstance(index, int):
-            index = slice(index, index + 1)
-        return Latents(self.tokens[index], self.images[index])
-
-    def to(self, *args, **kwargs) -> "Latents":
-        return Latents(self.tokens.to(*args, **kwargs), self.images.to(*args, **kwargs))
 
 
 class HINR(nn.Module):
@@ -159,7 +140,5 @@ class HINR(nn.Module):
         Decodes ``chunk`` queries at a time through the one renderer (``hinr.models.render``), so memory is
         bounded by ``chunk``, not by H×W; ``progress`` gets (pixels done, pixels in all).
         """
-        from .render import render_latents
-
         return render_latents(self, latents, height, width, chunk=chunk, precision=precision,
                               out_device=None, progress=progress)

@@ -13,16 +13,16 @@ with query self-attention cannot be chunked and decodes the whole grid at once. 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 import torch
 from einops import rearrange
+from torch import nn
 
 from ..coords import axis_centres, cell_size, grid_coords
 from ..precision import autocast, resolve_precision
 
-if TYPE_CHECKING:
-    from .hinr import HINR, Latents
+from .latents import Latents
 
 DEFAULT_CHUNK = 16384  # queries per decode call and image
 Progress = Callable[[int, int], None]  # (queries done, queries in all)
@@ -42,7 +42,7 @@ def grid_blocks(rows: int, cols: int, chunk: int) -> Iterator[tuple[int, int, in
             yield r, r + 1, c0, min(c0 + chunk, cols)
 
 
-def decode_grid(model: "HINR", latents: "Latents", xs: torch.Tensor, ys: torch.Tensor,
+def decode_grid(model: nn.Module, latents: Latents, xs: torch.Tensor, ys: torch.Tensor,
                 cell: torch.Tensor, *, chunk: int = DEFAULT_CHUNK, precision: str = "fp32",
                 context=None) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
     """Decode the grid ys (R,) × xs (C,) of [0, 1] coordinates block by block.
@@ -66,7 +66,7 @@ def decode_grid(model: "HINR", latents: "Latents", xs: torch.Tensor, ys: torch.T
 
 
 @torch.no_grad()
-def render_latents(model: "HINR", latents: "Latents", height: int, width: int, *,
+def render_latents(model: nn.Module, latents: Latents, height: int, width: int, *,
                    chunk: int = DEFAULT_CHUNK, precision: str = "fp32",
                    out_device: torch.device | str | None = "cpu",
                    progress: Progress | None = None) -> torch.Tensor:
