@@ -35,7 +35,7 @@ def model(request) -> HINR:
     if m.residual_gate is not None:
         with torch.no_grad():
             m.residual_gate.fill_(1.0)  # open the gate so the decoder's output matters
-            if m.local:  # the local read-out starts from a zero output layer instead
+            if m.config.readout == "local":  # the local read-out starts from a zero output layer instead
                 torch.nn.init.normal_(m.decoder.to_rgb.weight, std=0.1)
     return m
 

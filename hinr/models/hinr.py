@@ -29,7 +29,6 @@ from .latents import Latents
 from .parts import parts_for
 from .processor import Processor
 from .render import render_latents
-from .query_extras import QueryExtras
 
 
 class HINR(nn.Module):
@@ -40,24 +39,14 @@ class HINR(nn.Module):
         self.encoder = parts.encoder(c)
         self.processor = Processor(dim=c.dim, depth=c.processor_depth, heads=c.heads,
                                    dim_head=c.dim_head, ff_mult=c.ff_mult) if parts.processor else None
-        self.local = c.readout == "local"
-        # the local read-out takes the cell and the input pixels itself, per latent corner
-        self.extras = QueryExtras(image_size=c.image_size, latent_grid=c.latent_grid,
-                                  locality=c.locality and not self.local,
-                                  cell_input=c.cell_input and not self.local,
-                                  local_pixels=0 if self.local else c.local_pixels)
-        self.decoder = parts.decoder(c, self.extras.out_dim)
-        # the correction starts switched off: an untrained residual model is exactly bicubic.
-        # The local read-out does it with a zero output layer and an open gate, so the whole
-        # decoder gets gradients from the first step (a closed gate starves them: the gate only
-        # opens once the correction is useful, and the correction only learns once it is open).
+        # every decoder: prepare(latents) → context, forward(coords, cell, context, base) → RGB
+        self.decoder = parts.decoder(c)
+        # residual: the correction starts switched off, so an untrained residual model is
+        # exactly bicubic; each decoder says how (a closed gate, or a zero output layer)
         self.residual_gate = None
         if c.residual:
-            self.residual_gate = nn.Parameter(torch.ones(3) if self.local else torch.zeros(3))
-            if self.local:
-                self.decoder.zero_output()
-        # base_skip: a fresh model starts as bicubic plus its decoder; ``widen.add_base_skip`` sets
-        # s = 0 in a trained model, so that it computes what it did
+            self.residual_gate = nn.Parameter(torch.full((3,), self.decoder.start_as_residual()))
+        # base_skip: a fresh model starts as bicubic plus its decoder
         self.base_skip = nn.Parameter(torch.ones(3)) if c.base_skip else None
 
     # ----------------------------------------------------------------------------------------
@@ -82,11 +71,9 @@ class HINR(nn.Module):
         return Latents(tokens, images)
 
     def prepare(self, latents: Latents):
-        """Per-image decoder context, reusable across chunks: the cross-attention keys and values,
-        or for the local read-out each latent's first-layer activation."""
-        if self.local:
-            return self.decoder.prepare(latents.tokens, latents.images.float())
-        return self.decoder.prepare(latents.tokens)
+        """Per-image decoder context, reusable across chunks (the cross-attention keys and values,
+        or for the local read-out each latent's first-layer activation)."""
+        return self.decoder.prepare(latents)
 
     def decode(self, latents: Latents, coords: torch.Tensor, cell: torch.Tensor | None = None,
                *, context: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -106,22 +93,17 @@ class HINR(nn.Module):
             cell = cell_size(self.config.image_size, self.config.image_size, device=coords.device)
         cell = cell.to(coords.device, torch.float32)
         cell = cell.expand(b, -1, -1) if cell.ndim == 3 else cell.reshape(-1, 2).expand(b, -1)
-        images = latents.images.float()
-        # the bicubic base and the pixel taps stay fp32 under autocast: in bf16 the "exact"
-        # bicubic would be off by up to 2 grey levels
-        with torch.autocast(coords.device.type, enabled=False):
-            needs_base = (self.residual_gate is not None or self.base_skip is not None
-                          or self.extras.needs_base)
-            base = pil_bicubic(images, coords, cell) if needs_base else None
-            extras = self.extras(coords, cell, images, base)
+        if cell.ndim == 2:
+            cell = cell.unsqueeze(1).expand(-1, coords.shape[1], -1)
+        # the bicubic base stays fp32 under autocast: in bf16 the "exact" bicubic would be off by
+        # up to 2 grey levels
+        base = None
+        if self.residual_gate is not None or self.base_skip is not None or self.decoder.needs_base:
+            with torch.autocast(coords.device.type, enabled=False):
+                base = pil_bicubic(latents.images.float(), coords, cell)
         if context is None:
             context = self.prepare(latents)
-        if self.local:
-            if cell.ndim == 2:
-                cell = cell.unsqueeze(1).expand(-1, coords.shape[1], -1)
-            out = self.decoder(coords, cell, context, base, self.decoder.grid(images)).float()
-        else:
-            out = self.decoder(coords, extras, context).float()
+        out = self.decoder(coords, cell, context, base).float()
         if self.residual_gate is not None:
             return base + self.residual_gate * out
         if self.base_skip is not None:

@@ -27,6 +27,7 @@ from einops import rearrange
 from torch import nn
 
 from .edsr_encoder import ResBlock
+from .latents import Latents
 from .local_decoder import LocalDecoder
 from .mamba_encoder import BiMambaBlock, interleave_positions
 from .processor import Processor
@@ -102,26 +103,27 @@ class HybridV2Decoder(nn.Module):
         self.local = LocalDecoder(context_dim=dim, side=image_size, image_size=image_size,
                                   hidden=hidden, depth=depth, unfold=True, cell_input=cell_input,
                                   pixel_view=0)
-        self.globe = ScentDecoder(context_dim=dim, extra_dim=0, dim=global_dim, depth=1, heads=heads,
+        self.globe = ScentDecoder(context_dim=dim, extras=None, dim=global_dim, depth=1, heads=heads,
                                   dim_head=dim_head, ff_mult=ff_mult, self_attn=0,
                                   fourier_features=fourier_features, fourier_scale=fourier_scale,
                                   locality_grid=None)
         self.global_gate = nn.Parameter(torch.zeros(3))  # closed: the untrained model is its local part
 
-    def grid(self, images: torch.Tensor) -> tuple[int, int]:
-        return self.local.grid(images)
+    needs_base = False
 
-    def zero_output(self) -> None:
-        self.local.zero_output()
+    def start_as_residual(self) -> float:
+        raise ValueError("hybrid-v2 has no residual: it adds the bicubic base through base_skip")
 
-    def prepare(self, latents: torch.Tensor, images: torch.Tensor):
-        """latents (B, S² + M, D) → (local context (B, S², hidden), global keys and values)."""
-        local, globe = latents[:, :self.pixels], latents[:, self.pixels:]
-        return self.local.prepare(local, images), self.globe.prepare(globe)
+    def prepare(self, latents: Latents):
+        """latents.tokens (B, S² + M, D) → (the local read-out's context over the S² features,
+        the global decoder's over the M latents)."""
+        tokens = latents.tokens
+        local = Latents(tokens[:, :self.pixels], latents.images)
+        globe = Latents(tokens[:, self.pixels:], latents.images)
+        return self.local.prepare(local), self.globe.prepare(globe)
 
-    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context, base=None,
-                grid: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context, base=None) -> torch.Tensor:
         """coords (B, Q, 2), cell (B, Q, 2), context from ``prepare`` → RGB (B, Q, 3), centred on 0."""
-        local, kv = context
-        out = self.local(coords, cell, local, base, grid)
-        return out + self.global_gate * self.globe(coords, None, kv).float()
+        local, globe = context
+        out = self.local(coords, cell, local, base)
+        return out + self.global_gate * self.globe(coords, cell, globe).float()

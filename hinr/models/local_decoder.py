@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from .latents import Latents
+
 
 class LocalDecoder(nn.Module):
     BLOCK_ROWS = 8192  # (query, corner) rows decoded at once outside training (see ``forward``)
@@ -55,19 +57,33 @@ class LocalDecoder(nn.Module):
         self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
         self.to_rgb = nn.Linear(hidden, 3)
 
-    def zero_output(self) -> None:
-        """Start from a zero prediction (for a residual model: exactly its base)."""
+    @property
+    def needs_base(self) -> bool:
+        """Whether ``forward`` reads the bicubic value at the query."""
+        return self.base_input
+
+    def start_as_residual(self) -> float:
+        """A residual model starts as exactly its base: here through a zero output layer and an
+        open gate (returned), so the whole decoder gets gradients from the first step (a closed
+        gate starves them: it only opens once the correction is useful, and the correction only
+        learns once it is open)."""
         nn.init.zeros_(self.to_rgb.weight)
         nn.init.zeros_(self.to_rgb.bias)
+        return 1.0
 
     def grid(self, images: torch.Tensor) -> tuple[int, int]:
         """(rows, cols) of the latent grid of images (B, 3, H, W): (G, G) for the S×S input, and
         (H, W) / stride for a whole image through a fully convolutional encoder."""
         return images.shape[-2] // self.stride, images.shape[-1] // self.stride
 
-    def prepare(self, latents: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        """latents (B, M, D), M = rows × cols of ``grid(images)``; images (B, 3, H, W) in [0, 1]
-        → each latent's first-layer activation before the query term, (B, M, hidden)."""
+    def prepare(self, latents: Latents) -> tuple[torch.Tensor, tuple[int, int]]:
+        """latents.tokens (B, M, D), M = rows × cols of ``grid(images)``; latents.images
+        (B, 3, H, W) in [0, 1] → (each latent's first-layer activation before the query term,
+        (B, M, hidden); the grid's (rows, cols))."""
+        return self.activations(latents.tokens, latents.images.float()), self.grid(latents.images)
+
+    def activations(self, latents: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """``prepare``'s first part, from the tokens (B, M, D) and images (B, 3, H, W)."""
         rows, cols = self.grid(images)
         grid = rearrange(self.context_norm(latents), "b (h w) d -> b d h w", h=rows, w=cols)
         if self.unfold:  # LIIF: each latent also sees its 8 neighbours (zeros past the border)
@@ -109,16 +125,16 @@ class LocalDecoder(nn.Module):
                 weights.append(wx * wy)
         return (torch.stack(idx, -1).long(), torch.stack(offsets, -2), torch.stack(weights, -1))
 
-    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor,
-                base: torch.Tensor | None = None, grid: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context,
+                base: torch.Tensor | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2) output pixel size in [0, 1] units; context from
-        ``prepare`` (B, M, hidden); base (B, Q, 3) in [0, 1], the bicubic value at each query
-        (with ``base_input``); grid: the latents' (rows, cols), ``grid(images)`` (default G × G)
-        → RGB (B, Q, 3), centred on 0.
+        ``prepare``; base (B, Q, 3) in [0, 1], the bicubic value at each query (with
+        ``base_input``) → RGB (B, Q, 3), centred on 0.
 
         Outside training the queries go through in blocks of about ``BLOCK_ROWS`` (query, corner)
         rows, so that the hidden activations stay in the CPU's cache between layers instead of
         going out to memory and back: 1.25× faster on a 1080p upscale (benchmarks/RESULTS.md)."""
+        context, grid = context
         b, q, _ = coords.shape
         step = max(1, self.BLOCK_ROWS // (4 * b))
         if self.training or q <= step:

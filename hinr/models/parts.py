@@ -20,6 +20,7 @@ from .lainr_decoder import LainrDecoder
 from .local_decoder import LocalDecoder
 from .mamba_encoder import MambaEncoder
 from .perceiver_encoder import PerceiverEncoder
+from .query_extras import QueryExtras
 from .scent_decoder import ScentDecoder
 
 
@@ -42,23 +43,30 @@ def edsr_encoder(c: ModelConfig) -> nn.Module:
     return EdsrEncoder(dim=c.dim, depth=c.encoder_depth)
 
 
-def scent_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+def query_extras(c: ModelConfig) -> QueryExtras | None:
+    """The attention decoders' per-query options (None when all are off)."""
+    extras = QueryExtras(image_size=c.image_size, latent_grid=c.latent_grid, locality=c.locality,
+                         cell_input=c.cell_input, local_pixels=c.local_pixels)
+    return extras if extras.out_dim else None
+
+
+def scent_decoder(c: ModelConfig) -> nn.Module:
     return ScentDecoder(
-        context_dim=c.dim, extra_dim=extra_dim, dim=c.decoder_dim, depth=c.decoder_depth,
+        context_dim=c.dim, extras=query_extras(c), dim=c.decoder_dim, depth=c.decoder_depth,
         heads=c.decoder_heads, dim_head=c.decoder_dim_head, ff_mult=c.decoder_ff_mult,
         self_attn=c.decoder_self_attn, fourier_features=c.fourier_features,
         fourier_scale=c.fourier_scale, locality_grid=c.latent_grid if c.locality else None)
 
 
-def lainr_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+def lainr_decoder(c: ModelConfig) -> nn.Module:
     return LainrDecoder(
-        context_dim=c.dim, extra_dim=extra_dim, hidden=c.lainr_hidden, heads=c.lainr_heads,
+        context_dim=c.dim, extras=query_extras(c), hidden=c.lainr_hidden, heads=c.lainr_heads,
         dim_head=c.lainr_dim_head, bands=c.lainr_bands, query_max_freq=c.lainr_query_max_freq,
         freqs_per_band=c.lainr_freqs_per_band,
         locality_grid=c.latent_grid if c.locality else None)
 
 
-def local_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+def local_decoder(c: ModelConfig) -> nn.Module:
     return LocalDecoder(
         context_dim=c.dim, side=c.latent_grid, image_size=c.image_size, hidden=c.decoder_dim,
         depth=c.decoder_depth, unfold=c.unfold, cell_input=c.cell_input,
@@ -73,7 +81,7 @@ def hybrid_v2_encoder(c: ModelConfig) -> nn.Module:
         processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head, ff_mult=c.ff_mult)
 
 
-def hybrid_v2_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
+def hybrid_v2_decoder(c: ModelConfig) -> nn.Module:
     return HybridV2Decoder(
         dim=c.dim, image_size=c.image_size, hidden=c.decoder_dim, depth=c.decoder_depth,
         cell_input=c.cell_input, global_dim=c.dim, heads=c.decoder_heads,
@@ -85,7 +93,8 @@ def hybrid_v2_decoder(c: ModelConfig, extra_dim: int) -> nn.Module:
 class Parts:
     encoder: Callable[[ModelConfig], nn.Module]
     processor: bool  # the SCENT processor runs over the latents
-    decoder: Callable[[ModelConfig, int], nn.Module]  # (config, query-extras width) → decoder
+    # config → decoder: prepare(latents) → context, forward(coords, cell, context, base) → RGB
+    decoder: Callable[[ModelConfig], nn.Module]
     reads_locally: bool = False  # the decoder is a local read-out already (readout="local" keeps it)
 
 

@@ -11,7 +11,9 @@ from torch import nn
 from ..layers.attention import Attention
 from ..layers.feedforward import FeedForward
 from ..layers.fourier import GaussianFourierFeatures
+from .latents import Latents
 from .locality import LocalityBias
+from .query_extras import QueryExtras
 from .processor import SelfAttentionBlock
 
 
@@ -27,12 +29,13 @@ class PreNormFeedForward(nn.Module):
 
 
 class ScentDecoder(nn.Module):
-    def __init__(self, *, context_dim: int, extra_dim: int, dim: int, depth: int, heads: int,
-                 dim_head: int, ff_mult: int, self_attn: int, fourier_features: int,
+    def __init__(self, *, context_dim: int, extras: QueryExtras | None, dim: int, depth: int,
+                 heads: int, dim_head: int, ff_mult: int, self_attn: int, fourier_features: int,
                  fourier_scale: float, locality_grid: int | None) -> None:
         super().__init__()
+        self.extras = extras  # the query's inputs past its Fourier encoding (no parameters)
         self.fourier = GaussianFourierFeatures(features=fourier_features, scale=fourier_scale)
-        in_dim = self.fourier.out_dim + extra_dim
+        in_dim = self.fourier.out_dim + (extras.out_dim if extras is not None else 0)
         # the design feeds the Fourier encoding straight in; project only when widths differ
         self.query_proj = nn.Identity() if in_dim == dim else nn.Linear(in_dim, dim)
         self.query_norm = nn.LayerNorm(dim)
@@ -46,13 +49,31 @@ class ScentDecoder(nn.Module):
         self.out_norm = nn.LayerNorm(dim)
         self.to_rgb = nn.Linear(dim, 3)
 
-    def prepare(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of the latents (B, M, D), computed once per image for all queries."""
-        return self.cross_attn.project_context(self.context_norm(latents))
+    @property
+    def needs_base(self) -> bool:
+        """Whether ``forward`` reads the bicubic value at the query (for the pixel taps)."""
+        return self.extras is not None and self.extras.needs_base
 
-    def forward(self, coords: torch.Tensor, extras: torch.Tensor | None,
-                kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        """coords (B, Q, 2); extras (B, Q, E) or None; kv from ``prepare`` → RGB (B, Q, 3)."""
+    def start_as_residual(self) -> float:
+        """A residual model starts as exactly its base: here through a closed gate (returned)."""
+        return 0.0
+
+    def prepare(self, latents: Latents):
+        """(keys and values of the latents (B, M, D), computed once per image for all queries;
+        the images, for the query extras)."""
+        kv = self.cross_attn.project_context(self.context_norm(latents.tokens))
+        return kv, latents.images.float()
+
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context,
+                base: torch.Tensor | None = None) -> torch.Tensor:
+        """coords (B, Q, 2); cell (B, Q, 2); context from ``prepare``; base (B, Q, 3), the
+        bicubic value at each query (for the pixel taps) → RGB (B, Q, 3)."""
+        kv, images = context
+        extras = None
+        if self.extras is not None:
+            # the options' inputs stay fp32 under autocast (the pixel taps are exact values)
+            with torch.autocast(coords.device.type, enabled=False):
+                extras = self.extras(coords, cell, images, base)
         q = self.fourier(coords)
         if extras is not None:
             q = torch.cat([q, extras.to(q.dtype)], dim=-1)
