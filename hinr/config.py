@@ -187,9 +187,6 @@ class ModelConfig:
     def from_json(cls, text: str) -> "ModelConfig":
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **changes) -> "ModelConfig":
-        return dataclasses.replace(self, **changes)
-
 
 # Sizes ------------------------------------------------------------------------------------------
 # base: the design as written. small / tiny: CPU-trainable (see README for measured speeds).

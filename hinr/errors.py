@@ -9,6 +9,13 @@ a missing dataset, an option out of range); anything else that escapes is a bug.
 from __future__ import annotations
 
 
+def first_line(err: BaseException) -> str:
+    """An error's message cut to its first line (its type's name when it has none): the one line
+    the CLI shows."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
 class HinrError(Exception):
     """A failure the user can fix; the message is one line that says how. Exit code 1."""
 

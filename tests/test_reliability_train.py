@@ -132,7 +132,9 @@ def test_a_second_training_in_the_same_folder_is_refused(tmp_path):
     with pytest.raises(RunFolderBusyError, match="in use by another hinr train"):
         Trainer(config(tmp_path), tmp_path / "run")
     first.fit()
-    assert load_model(tmp_path / "run") is not None
+    trained = load_model(tmp_path / "run")
+    assert trained.config == first.model.config  # the first training's model, complete
+    assert torch.equal(next(trained.parameters()), next(first.model.parameters()).cpu())
     with pytest.raises(HinrUsageError, match="not empty"):  # free again, but it holds a run
         Trainer(config(tmp_path), tmp_path / "run")
 
@@ -222,7 +224,7 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_p
     weights = load_model(tmp_path / "run")  # loads: all finite
     assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 2
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
-    assert weights is not None
+    assert all(torch.isfinite(p).all() for p in weights.parameters())  # the step-2 weights
 
 
 # --- damaged run files: one line naming the file -----------------------------------------------

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 
-from ..errors import HinrError, HinrUsageError
+from ..errors import HinrError, HinrUsageError, first_line
 
 ISSUES = "the hinr issue tracker"
 
@@ -73,9 +73,6 @@ def debug_enabled() -> bool:
     return os.environ.get("HINR_DEBUG", "") not in ("", "0")
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def report(err: BaseException) -> int:
@@ -88,7 +85,7 @@ def report(err: BaseException) -> int:
         print(f"hinr: {err}", file=sys.stderr)
         return err.exit_code
     if isinstance(err, HinrError):
-        print(f"hinr: error: {_first_line(err)}", file=sys.stderr)
+        print(f"hinr: error: {first_line(err)}", file=sys.stderr)
         return err.exit_code
     written = _write_failure(err)
     if written is not None:
@@ -98,6 +95,6 @@ def report(err: BaseException) -> int:
         print("hinr: error: out of memory: choose a smaller --size, or a smaller --chunk or "
               "--batch-size", file=sys.stderr)
         return 1
-    print(f"hinr: internal error: {type(err).__name__}: {_first_line(err)} — please report it at "
+    print(f"hinr: internal error: {type(err).__name__}: {first_line(err)} — please report it at "
           f"{ISSUES}; HINR_DEBUG=1 shows the traceback", file=sys.stderr)
     return 1

@@ -24,7 +24,7 @@ from .. import __version__
 from .atomic import atomic_write
 from .weights import WEIGHTS_NAME, resolve_weights
 from ..config import ModelConfig
-from ..errors import CheckpointError, HinrError
+from ..errors import CheckpointError, HinrError, first_line
 from ..models.hinr import HINR
 
 CONFIG_KEY = "hinr_config"
@@ -76,7 +76,7 @@ def read_header(path: str | Path) -> tuple[dict[str, str], dict[str, tuple[int, 
             shapes = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
             return dict(f.metadata() or {}), shapes
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({_first_line(err)}); "
+        raise CheckpointError(f"{path} is not a readable safetensors file ({first_line(err)}); "
                               "re-download or re-save it") from err
 
 
@@ -96,7 +96,7 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path} is corrupt or truncated ({_first_line(err)}); re-download or "
+        raise CheckpointError(f"{path} is corrupt or truncated ({first_line(err)}); re-download or "
                               "re-save it") from err
     check_finite(state, source=path, what="weights tensor")
     model = HINR(config)
@@ -123,7 +123,7 @@ def config_from_metadata(metadata: dict[str, str], *, source: str | Path) -> Mod
     try:
         return ModelConfig.from_dict(data)
     except (ValueError, TypeError) as err:
-        raise CheckpointError(f"{source}: invalid hinr config ({_first_line(err)})") from err
+        raise CheckpointError(f"{source}: invalid hinr config ({first_line(err)})") from err
 
 
 def _type_problem(value, default) -> str | None:
@@ -207,9 +207,6 @@ def _names(names: list[str]) -> str:
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:

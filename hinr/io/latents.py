@@ -23,6 +23,7 @@ from .. import __version__
 from .checkpoint import (CONFIG_KEY, VERSION_KEY, CheckpointError, atomic_save_file, check_finite,
                          weights_fingerprint)
 from ..models.hinr import HINR, Latents
+from ..errors import first_line
 
 FORMAT_KEY = "hinr_latents"
 FORMAT_VERSION = "1"
@@ -82,7 +83,7 @@ def load_latents(path: str | Path, *, model: HINR | None = None) -> LatentsFile:
     except LatentsError:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
-        raise LatentsError(f"{path} is corrupt or truncated ({_short(err)}): encode the images "
+        raise LatentsError(f"{path} is corrupt or truncated ({first_line(err)}): encode the images "
                            "again") from err
     found = metadata.get(FORMAT_KEY)
     if found is not None and found != FORMAT_VERSION:
@@ -136,6 +137,3 @@ def check_latents_match(found: LatentsFile, model: HINR, *, source: str | Path) 
                            f"model (N, 3, {s}, {s}): encode the images again")
 
 
-def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

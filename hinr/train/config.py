@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import HinrError, HinrUsageError
+from ..errors import HinrError, HinrUsageError, first_line
 
 
 # The best measured recipe for the hybrid (the shipped `hybrid` weights': weights/README.md): what
@@ -135,7 +135,7 @@ class TrainConfig:
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise TrainConfigError(f"{path} cannot be read ({_first_line(err)}): restore it, or start "
+            raise TrainConfigError(f"{path} cannot be read ({first_line(err)}): restore it, or start "
                                    "a new run") from err
         if not isinstance(data, dict):
             raise TrainConfigError(f"{path} is not a JSON object: restore it, or start a new run")
@@ -147,7 +147,7 @@ class TrainConfig:
         try:
             return cls(**data)
         except (HinrUsageError, TypeError, ValueError) as err:
-            raise TrainConfigError(f"{path} holds invalid settings ({_first_line(err)}): restore it, "
+            raise TrainConfigError(f"{path} holds invalid settings ({first_line(err)}): restore it, "
                                    "or start a new run") from err
 
 
@@ -167,6 +167,3 @@ def _number(name: str, value) -> None:
         raise HinrUsageError(f"--{_flag(name)} must be a finite number, got {value!r}")
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__

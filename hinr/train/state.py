@@ -14,6 +14,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from ..io.checkpoint import CheckpointError, atomic_save_file, check_finite
+from ..errors import first_line
 
 STATE_NAME = "trainer_state.safetensors"
 
@@ -45,7 +46,7 @@ def read_state_step(path: Path) -> int:
         with safe_open(str(path), framework="pt") as f:
             return int((f.metadata() or {})["step"])
     except (SafetensorError, OSError, ValueError, KeyError) as err:
-        raise TrainStateError(f"{path} is corrupt or truncated ({_first_line(err)}): the run cannot "
+        raise TrainStateError(f"{path} is corrupt or truncated ({first_line(err)}): the run cannot "
                               "resume; start a new run with --init-from on its model.safetensors") from err
 
 
@@ -62,7 +63,7 @@ def load_state(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Opt
         groups = json.loads(meta["param_groups"])
         extra = json.loads(meta.get("extra", "{}"))
     except (SafetensorError, OSError, ValueError, KeyError) as err:
-        raise TrainStateError(f"{path} is corrupt or truncated ({_first_line(err)}): {fix}") from err
+        raise TrainStateError(f"{path} is corrupt or truncated ({first_line(err)}): {fix}") from err
     check_finite(tensors, source=path, what="trainer state", fix=fix, error=TrainStateError)
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
     expected = model.state_dict()
@@ -89,11 +90,8 @@ def load_state(path: Path, *, model: torch.nn.Module, optimizer: torch.optim.Opt
         torch.set_rng_state(tensors["rng.torch"])
     except (ValueError, KeyError, RuntimeError, TypeError) as err:
         raise TrainStateError(f"{path}: its optimizer state does not fit the model {config_name} "
-                              f"describes ({_first_line(err)}): restore the config, or start a new "
+                              f"describes ({first_line(err)}): restore the config, or start a new "
                               "run") from err
     return step, extra
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
