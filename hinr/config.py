@@ -26,9 +26,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
-ARCHITECTURES = ("hybrid", "hybrid-v2", "mamba-ginr", "scent", "liif")
 READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
 LP_INTERLEAVES = ("mamba-ginr", "round")
@@ -94,14 +94,13 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.lainr_bands = tuple(float(b) for b in self.lainr_bands)
-        if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        if self.arch not in REGISTRY:
+            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(REGISTRY)}")
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
-        if self.arch == "liif" and self.readout != "local":
-            raise ValueError("the liif architecture reads out locally: set readout='local'")
-        if self.arch == "liif" and self.num_latents != self.image_size**2:
-            raise ValueError("liif has one latent per input pixel: num_latents must be image_size²")
+        architecture = REGISTRY[self.arch]
+        if architecture.validate is not None:
+            architecture.validate(self)
         if self.readout == "local" and self.image_size % self.latent_grid:
             raise ValueError("the local read-out needs image_size to be a multiple of the latent grid side")
         if self.base_skip and self.residual:
@@ -112,16 +111,12 @@ class ModelConfig:
             raise ValueError(f"unknown lp_interleave {self.lp_interleave!r}; choose {LP_INTERLEAVES}")
         if self.scan_order not in ("row", "alternate"):
             raise ValueError("scan_order must be 'row' or 'alternate'")
-        if self.arch == "hybrid-v2" and (self.readout != "local" or self.residual):
-            raise ValueError("hybrid-v2 reads out locally (readout='local') and has no residual")
         if self.bimamba_merge not in ("mean", "concat"):
             raise ValueError("bimamba_merge must be 'mean' or 'concat'")
         if self.image_size % self.patch_size:
             raise ValueError("image_size must be a multiple of patch_size")
         if math.isqrt(self.num_latents) ** 2 != self.num_latents:
             raise ValueError("num_latents must be a square number (latents sit on a 2D grid)")
-        if self.arch in ("hybrid", "mamba-ginr") and self.dim <= 32:
-            raise ValueError("dim must exceed 32: the patch tokens carry a fixed 32-d position code")
         if self.readout == "local":
             stride = self.image_size // math.isqrt(self.num_latents)
             if self.local_pixels and (self.local_pixels < stride or (self.local_pixels - stride) % 2
@@ -146,23 +141,26 @@ class ModelConfig:
         return math.isqrt(self.num_latents)
 
     @property
+    def architecture(self) -> "Architecture":
+        return REGISTRY[self.arch]
+
+    @property
     def num_tokens(self) -> int:
-        """Tokens ``encode`` makes per image: the latents, and for hybrid-v2 its local feature map
-        (one per input pixel) before its global latents."""
-        return self.image_size**2 + self.num_latents if self.arch == "hybrid-v2" else self.num_latents
+        """Tokens ``encode`` makes per image (the latents, unless the architecture says more)."""
+        tokens = self.architecture.tokens
+        return tokens(self) if tokens is not None else self.num_latents
 
     @property
     def whole_image(self) -> bool:
-        """True when an image of any size can be encoded at once: a fully convolutional encoder
-        (one latent per input pixel) read out locally, so nothing depends on the input's size."""
-        return self.arch == "liif"
+        """True when an image of any size can be encoded at once (its architecture's
+        ``receptive_radius`` is known: a fully convolutional encoder read out locally)."""
+        return self.architecture.receptive_radius is not None
 
     @property
     def receptive_radius(self) -> int:
         """For ``whole_image`` models: how many input pixels beyond its own cell an output pixel
-        depends on (the encoder's 3×3 convolutions, the read-out's 3×3 unfolding and its
-        corner latents, and the bicubic base's taps), so tiles overlapping by this much agree."""
-        return 2 * self.encoder_depth + 2 + 2 + 2
+        depends on, so tiles overlapping by this much agree with the whole image."""
+        return self.architecture.receptive_radius(self)
 
     @property
     def chunkable(self) -> bool:
@@ -207,14 +205,81 @@ _SIZES: dict[str, dict] = {
 }
 PRESETS = tuple(_SIZES)
 
-# liif: EDSR-baseline (64 features, 16 residual blocks) + LIIF's MLP (4 hidden layers of 256) in
-# base, as LIIF's paper; smaller sizes for the CPU. `dim` is the conv width, `encoder_depth` the
-# residual blocks, `decoder_dim`/`decoder_depth` the MLP's hidden width and hidden layers.
-_ARCH_SIZES: dict[str, dict[str, dict]] = {
-    # hybrid-v2: `dim` the stem, token and latent width; `encoder_depth` BiMamba blocks;
-    # `decoder_dim`/`decoder_depth` the local MLP (liif's); the global SCENT decoder is
-    # `fourier_features` / `decoder_heads` × `decoder_dim_head` wide at `dim`
-    "hybrid-v2": {
+# Architectures -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Architecture:
+    """Everything hinr knows of one architecture, in one row (``register_architecture``).
+
+    ``parts`` names, as "module:function" (imported only when a model is built, so this module
+    stays free of torch) or as the function itself, what builds its modules: config →
+    ``hinr.models.parts.Parts``. Fields of ``ModelConfig`` come, last wins, from the shared size
+    (``sizes`` replaces it per preset), ``defaults``, ``fixed`` (what the architecture is, whatever
+    its size) and the caller's overrides. The optional hooks: ``validate`` (refuse configs it
+    cannot build, ValueError), ``tokens`` (tokens ``encode`` makes per image), ``receptive_radius``
+    (the input pixels an output pixel depends on, for a model that encodes whole images),
+    ``bytes_per_query`` (its decoder's working set, for the memory check), ``describe``
+    ((encoder, decoder) for ``hinr models``) and ``derive`` (fields that follow from the others,
+    given the preset's fields and the overrides).
+    """
+
+    name: str
+    description: str
+    parts: str | Callable
+    sizes: Mapping[str, Mapping] = field(default_factory=dict)
+    defaults: Mapping = field(default_factory=dict)
+    fixed: Mapping = field(default_factory=dict)
+    validate: Callable[[ModelConfig], None] | None = None
+    tokens: Callable[[ModelConfig], int] | None = None
+    receptive_radius: Callable[[ModelConfig], int] | None = None
+    bytes_per_query: Callable[[ModelConfig], int] | None = None
+    describe: Callable[[ModelConfig], tuple[str, str]] | None = None
+    derive: Callable[[dict], dict] | None = None  # fields that follow from the others
+
+
+REGISTRY: dict[str, Architecture] = {}
+
+
+def register_architecture(architecture: Architecture) -> Architecture:
+    """Add an architecture (a new one is its own file plus this one call)."""
+    REGISTRY[architecture.name] = architecture
+    return architecture
+
+
+def _needs_wide_tokens(c: ModelConfig) -> None:
+    if c.dim <= 32:
+        raise ValueError("dim must exceed 32: the patch tokens carry a fixed 32-d position code")
+
+
+def _liif_checks(c: ModelConfig) -> None:
+    if c.readout != "local":
+        raise ValueError("the liif architecture reads out locally: set readout='local'")
+    if c.num_latents != c.image_size**2:
+        raise ValueError("liif has one latent per input pixel: num_latents must be image_size²")
+
+
+def _hybrid_v2_checks(c: ModelConfig) -> None:
+    if c.readout != "local" or c.residual:
+        raise ValueError("hybrid-v2 reads out locally (readout='local') and has no residual")
+
+
+def _attention_or_local(c: ModelConfig, name: str) -> str:
+    if c.readout == "local":
+        return f"local MLP {c.decoder_dim} × {c.decoder_depth}"
+    return name
+
+
+register_architecture(Architecture(
+    "hybrid", "MAMBA-GINR's BiMamba encoder → SCENT processor → SCENT decoder (the design)",
+    "hinr.models.parts:hybrid_parts", validate=_needs_wide_tokens,
+    describe=lambda c: (f"BiMamba ×{c.encoder_depth}",
+                        _attention_or_local(c, f"SCENT {c.decoder_dim}, {c.decoder_depth} FF"))))
+# hybrid-v2: `dim` the stem, token and latent width; `encoder_depth` BiMamba blocks;
+# `decoder_dim`/`decoder_depth` the local MLP (liif's); the global SCENT decoder is
+# `fourier_features` / `decoder_heads` × `decoder_dim_head` wide at `dim`
+register_architecture(Architecture(
+    "hybrid-v2", "conv stem → BiMamba (row/column scans) + LP tokens → SCENT processor → LIIF "
+    "read-out + gated SCENT decoder", "hinr.models.parts:hybrid_v2_parts",
+    sizes={
         "base": dict(dim=256, stem_depth=8, encoder_depth=6, num_latents=256, processor_depth=4,
                      heads=8, dim_head=64, decoder_dim=256, decoder_depth=4, decoder_heads=8,
                      decoder_dim_head=64, fourier_features=128),
@@ -223,31 +288,52 @@ _ARCH_SIZES: dict[str, dict[str, dict]] = {
                       decoder_depth=3, decoder_heads=2, decoder_dim_head=16, fourier_features=32),
         "tiny": dict(dim=32, stem_depth=4, encoder_depth=2, encoder_mlp_ratio=2.0, num_latents=64,
                      processor_depth=1, heads=2, dim_head=16, ff_mult=2, decoder_dim=128,
-                     decoder_depth=2, decoder_heads=2, decoder_dim_head=16, fourier_features=16),
-    },
-    "liif": {
-        "base": dict(dim=64, encoder_depth=16, decoder_dim=256, decoder_depth=4),
-        "small": dict(dim=64, encoder_depth=8, decoder_dim=256, decoder_depth=3),
-        "tiny": dict(dim=32, encoder_depth=4, decoder_dim=128, decoder_depth=2),
-    },
-}
-# an architecture's own defaults (overridable): MAMBA-GINR interleaves its LP tokens
-_ARCH_DEFAULTS: dict[str, dict] = {"mamba-ginr": dict(lp_placement="interleave")}
-# what an architecture is, whatever its size
-_ARCH_FIXED: dict[str, dict] = {
-    "hybrid-v2": dict(readout="local", unfold=True, cell_input=True, patch_size=2,
-                      lp_placement="interleave"),
-    "liif": dict(readout="local", unfold=True, cell_input=True, num_latents=32 * 32,
-                 patch_size=1, processor_depth=0),
-}
+                     decoder_depth=2, decoder_heads=2, decoder_dim_head=16, fourier_features=16)},
+    fixed=dict(readout="local", unfold=True, cell_input=True, patch_size=2, lp_placement="interleave"),
+    validate=_hybrid_v2_checks,
+    tokens=lambda c: c.image_size**2 + c.num_latents,  # the local map, then the global latents
+    bytes_per_query=lambda c: 4 * (4 * 3 * c.decoder_dim + 32) + 4 * (
+        2 * c.decoder_heads * c.num_latents + 8 * c.dim + 2 * c.fourier_features),
+    describe=lambda c: (f"stem ×{c.stem_depth} + BiMamba ×{c.encoder_depth}",
+                        f"local MLP {c.decoder_dim} × {c.decoder_depth} + gated SCENT")))
+# MAMBA-GINR interleaves its LP tokens
+register_architecture(Architecture(
+    "mamba-ginr", "MAMBA-GINR: BiMamba encoder → LAINR multi-band decoder",
+    "hinr.models.parts:mamba_ginr_parts", defaults=dict(lp_placement="interleave"),
+    validate=_needs_wide_tokens,
+    describe=lambda c: (f"BiMamba ×{c.encoder_depth}", _attention_or_local(c, "LAINR multi-band"))))
+register_architecture(Architecture(
+    "scent", "SCENT: cascaded Perceiver encoder → processor → SCENT decoder",
+    "hinr.models.parts:scent_parts",
+    describe=lambda c: (f"Perceiver ×{c.perceiver_blocks}",
+                        _attention_or_local(c, f"SCENT {c.decoder_dim}, {c.decoder_depth} FF"))))
+# liif: EDSR-baseline (64 features, 16 residual blocks) + LIIF's MLP (4 hidden layers of 256) in
+# base, as LIIF's paper; smaller sizes for the CPU. `dim` is the conv width, `encoder_depth` the
+# residual blocks, `decoder_dim`/`decoder_depth` the MLP's hidden width and hidden layers. Its
+# receptive radius: the encoder's 3×3 convolutions, the read-out's 3×3 unfolding and corner
+# latents, and the bicubic base's taps.
+register_architecture(Architecture(
+    "liif", "LIIF: EDSR-baseline encoder → LIIF's local MLP read-out (the arbitrary-scale anchor)",
+    "hinr.models.parts:liif_parts",
+    sizes={"base": dict(dim=64, encoder_depth=16, decoder_dim=256, decoder_depth=4),
+           "small": dict(dim=64, encoder_depth=8, decoder_dim=256, decoder_depth=3),
+           "tiny": dict(dim=32, encoder_depth=4, decoder_dim=128, decoder_depth=2)},
+    fixed=dict(readout="local", unfold=True, cell_input=True, patch_size=1, processor_depth=0),
+    validate=_liif_checks,
+    derive=lambda f: {**f, "num_latents": f.get("image_size", 32) ** 2},  # one latent per pixel
+    receptive_radius=lambda c: 2 * c.encoder_depth + 2 + 2 + 2,
+    describe=lambda c: (f"EDSR ×{c.encoder_depth}", f"local MLP {c.decoder_dim} × {c.decoder_depth}")))
+ARCHITECTURES = tuple(REGISTRY)  # the built-in ones (REGISTRY also holds any registered later)
 
 
 def preset(name: str = "base", *, arch: str = "hybrid", **overrides) -> ModelConfig:
     """The named preset for an architecture, with optional field overrides."""
     if name not in _SIZES:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    sizes = _ARCH_SIZES.get(arch, {}).get(name, _SIZES[name])
-    fixed = dict(_ARCH_FIXED.get(arch, {}))
-    if "image_size" in overrides and "num_latents" in fixed:
-        fixed["num_latents"] = overrides["image_size"] ** 2
-    return ModelConfig(arch=arch, **{**sizes, **_ARCH_DEFAULTS.get(arch, {}), **fixed, **overrides})
+    if arch not in REGISTRY:
+        raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(REGISTRY)}")
+    row = REGISTRY[arch]
+    fields = {**row.sizes.get(name, _SIZES[name]), **row.defaults, **row.fixed, **overrides}
+    if row.derive is not None:
+        fields = row.derive(fields)
+    return ModelConfig(arch=arch, **fields)

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from .. import __version__
+from ..config import REGISTRY
 from ..io.weights import JPEG_WEIGHTS_BELOW
 from .errors import Interrupted, UsageError, report
 
@@ -42,6 +43,9 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
+_ARCH_HELP = " | ".join(REGISTRY) + " (hinr models lists them; liif: EDSR-baseline + LIIF's local MLP)."
+
+
 @app.command()
 def models() -> None:
     """List the architectures × presets with parameter counts and latent shapes."""
@@ -49,25 +53,19 @@ def models() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..config import ARCHITECTURES, PRESETS, preset
+    from ..config import PRESETS, REGISTRY, preset
     from ..models.hinr import HINR
 
     table = Table(title="hinr architectures and presets")
     for column in ("arch", "preset", "params", "latents (M × D)", "encoder", "decoder"):
         table.add_column(column, justify="right" if column == "params" else "left")
     torch.manual_seed(0)
-    for arch in ARCHITECTURES:
+    for arch, row in REGISTRY.items():
         for name in PRESETS:
             cfg = preset(name, arch=arch)
             with torch.device("meta"):
                 model = HINR(cfg)
-            encoder = {"scent": f"Perceiver ×{cfg.perceiver_blocks}",
-                       "liif": f"EDSR ×{cfg.encoder_depth}"}.get(arch, f"BiMamba ×{cfg.encoder_depth}")
-            if cfg.readout == "local":
-                decoder = f"local MLP {cfg.decoder_dim} × {cfg.decoder_depth}"
-            else:
-                decoder = ("LAINR multi-band" if arch == "mamba-ginr"
-                           else f"SCENT {cfg.decoder_dim}, {cfg.decoder_depth} FF")
+            encoder, decoder = row.describe(cfg) if row.describe else (arch, cfg.readout)
             table.add_row(arch, name, f"{model.num_parameters / 1e6:.2f} M",
                           f"{cfg.num_latents} × {cfg.dim}", encoder, decoder)
     Console().print(table)
@@ -88,7 +86,7 @@ def models() -> None:
 def train(
     data: Optional[str] = typer.Option(None, show_default="cifar10", help="'cifar10' or a folder of images (recursive; a MANIFEST.tsv split is honoured)."),
     data_dir: Optional[Path] = typer.Option(None, help="Where cifar-10-python.tar.gz or cifar-10-batches-py/ is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
-    arch: Optional[str] = typer.Option(None, show_default="hybrid", help="hybrid | mamba-ginr | scent | liif (EDSR-baseline + LIIF's local MLP)."),
+    arch: Optional[str] = typer.Option(None, show_default="hybrid", help=_ARCH_HELP),
     preset: Optional[str] = typer.Option(None, show_default="tiny", help="base | small | tiny. base is the design as written: the decoder options below default off."),
     steps: Optional[int] = typer.Option(None, show_default="1000", help="Optimizer steps (at least 1)."),
     epochs: Optional[float] = typer.Option(None, help="Instead of --steps: passes over the training set (> 0)."),

@@ -70,12 +70,12 @@ def _flags(names: list[str]) -> str:
 
 def config_from_options(opts: TrainOptions):
     """A validated TrainConfig for a new run (UsageError, exit 2, for any bad option)."""
-    from ..config import ARCHITECTURES, LP_PLACEMENTS, PRESETS
+    from ..config import LP_PLACEMENTS, PRESETS, REGISTRY
     from ..errors import HinrUsageError
     from ..train.config import RECIPE_OVERRIDES, RECON_OVERRIDES, RESIDUAL_AT_SCALE_1, TrainConfig
 
-    if opts.arch is not None and opts.arch not in ARCHITECTURES:
-        raise UsageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {opts.arch!r}")
+    if opts.arch is not None and opts.arch not in REGISTRY:
+        raise UsageError(f"--arch must be one of {', '.join(REGISTRY)}, not {opts.arch!r}")
     if opts.preset is not None and opts.preset not in PRESETS:
         raise UsageError(f"--preset must be one of {', '.join(PRESETS)}, not {opts.preset!r}")
     if opts.lp_placement is not None and opts.lp_placement not in LP_PLACEMENTS:

@@ -32,12 +32,10 @@ WHOLE_TILE = 768
 
 def bytes_per_query(config: ModelConfig) -> int:
     """Estimated decoder working set per query, in bytes (float32)."""
+    if config.architecture.bytes_per_query is not None:  # the architecture's own model
+        return config.architecture.bytes_per_query(config)
     if config.readout == "local":  # four corners through the MLP, whatever the number of latents
-        local = 4 * (4 * 3 * config.decoder_dim + 32)
-        if config.arch == "hybrid-v2":  # and the global SCENT decoder over the LP latents
-            local += 4 * (2 * config.decoder_heads * config.num_latents + 8 * config.dim
-                          + 2 * config.fourier_features)
-        return local
+        return 4 * (4 * 3 * config.decoder_dim + 32)
     if config.arch == "mamba-ginr":
         heads, width, mult = config.lainr_heads, config.lainr_hidden, 1
     else:

@@ -1,6 +1,5 @@
-"""Which parts make each architecture: one table instead of ``if arch == ...`` chains.
-
-Each row names a factory for the encoder, whether the SCENT processor runs over the latents,
+"""Which parts make each built-in architecture (its registry row in ``hinr.config`` names the
+function here): a factory for the encoder, whether the SCENT processor runs over the latents,
 and the decoder that reads them out. ``readout="local"`` replaces any decoder with LIIF's local
 read-out. Every factory takes the whole ``ModelConfig`` (only the top-level model and this table
 see the config; the leaf modules take keyword arguments).
@@ -8,12 +7,13 @@ see the config; the leaf modules take keyword arguments).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 from torch import nn
 
-from ..config import ARCHITECTURES, ModelConfig
+from ..config import ModelConfig
 from .edsr_encoder import EdsrEncoder
 from .hybrid_v2 import HybridV2Decoder, HybridV2Encoder
 from .lainr_decoder import LainrDecoder
@@ -98,20 +98,35 @@ class Parts:
     reads_locally: bool = False  # the decoder is a local read-out already (readout="local" keeps it)
 
 
-ARCH_PARTS: dict[str, Parts] = {
-    "hybrid": Parts(mamba_encoder, True, scent_decoder),
+def hybrid_parts(c: ModelConfig) -> Parts:
+    return Parts(mamba_encoder, True, scent_decoder)
+
+
+def hybrid_v2_parts(c: ModelConfig) -> Parts:
     # the processor of hybrid-v2 runs inside its encoder, over the LP latents only
-    "hybrid-v2": Parts(hybrid_v2_encoder, False, hybrid_v2_decoder, reads_locally=True),
-    "mamba-ginr": Parts(mamba_encoder, False, lainr_decoder),
-    "scent": Parts(perceiver_encoder, True, scent_decoder),
-    "liif": Parts(edsr_encoder, False, local_decoder, reads_locally=True),
-}
-assert set(ARCH_PARTS) == set(ARCHITECTURES), "every architecture needs a row"
+    return Parts(hybrid_v2_encoder, False, hybrid_v2_decoder, reads_locally=True)
+
+
+def mamba_ginr_parts(c: ModelConfig) -> Parts:
+    return Parts(mamba_encoder, False, lainr_decoder)
+
+
+def scent_parts(c: ModelConfig) -> Parts:
+    return Parts(perceiver_encoder, True, scent_decoder)
+
+
+def liif_parts(c: ModelConfig) -> Parts:
+    return Parts(edsr_encoder, False, local_decoder, reads_locally=True)
 
 
 def parts_for(c: ModelConfig) -> Parts:
-    """The parts of ``c.arch``, with the decoder swapped for the local read-out if asked."""
-    parts = ARCH_PARTS[c.arch]
+    """The parts of ``c.arch`` (its registry row's ``parts``), with the decoder swapped for the
+    local read-out if asked."""
+    make = c.architecture.parts
+    if isinstance(make, str):
+        module, name = make.split(":")
+        make = getattr(importlib.import_module(module), name)
+    parts = make(c)
     if c.readout == "local" and not parts.reads_locally:
         return Parts(parts.encoder, parts.processor, local_decoder, reads_locally=True)
     return parts
