@@ -137,6 +137,7 @@ def matmul_peak(dtype_name: str, device: str, *, max_n: int, seconds: float = 1.
 def worker(spec: dict) -> dict:
     """Runs in a fresh process: renders, memory and decoder GFLOP/s for one configuration."""
     import torch
+    from hinr.precision import autocast as precision_context, resolve_precision
 
     import hinr
     from hinr.coords import cell_size
@@ -148,8 +149,7 @@ def worker(spec: dict) -> dict:
     torch.manual_seed(spec["seed"])
     config = hinr.preset(spec["preset"], **(OPTIONS if spec["options"] else {}))
     model = hinr.HINR(config).to(device).eval()
-    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16,
-                              enabled=spec["precision"] == "bf16")
+    autocast = precision_context(resolve_precision(spec["precision"], device), device)
     with autocast:
         latents = encode_images(model, torch.rand(1, 3, 32, 32))
 

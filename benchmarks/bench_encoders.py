@@ -93,6 +93,7 @@ def build(name: str, *, dim: int, depth: int, heads: int, dim_head: int, latents
 def worker(spec: dict) -> dict:
     """Runs in a fresh process: times and measures one (encoder, L); returns the numbers."""
     import torch
+    from hinr.precision import autocast as precision_context, resolve_precision
 
     torch.set_num_threads(spec["threads"])
     device = spec["device"]
@@ -101,8 +102,7 @@ def worker(spec: dict) -> dict:
                      dim_head=spec["dim_head"], latents=spec["latents"],
                      pixel_features=spec["pixel_features"], length=spec["length"],
                      seed=spec["seed"], device=device)
-    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16,
-                              enabled=spec["precision"] == "bf16")
+    autocast = precision_context(resolve_precision(spec["precision"], device), device)
 
     def sync() -> None:
         if cuda:

@@ -37,6 +37,7 @@ def train_throughput(*, preset_name: str, arch: str, precision: str, batch: int,
     peak_gib (torch.cuda.max_memory_allocated).
     """
     import torch
+    from hinr.precision import autocast as precision_context, resolve_precision
 
     import hinr
     from bench_decoder_flops import count_flops, sync
@@ -49,8 +50,7 @@ def train_throughput(*, preset_name: str, arch: str, precision: str, batch: int,
     coords = torch.rand(batch, queries, 2, generator=gen).to(device)
     target = torch.rand(batch, queries, 3, generator=gen).to(device)
     cell = torch.full((batch, 2), 1.0 / 64).to(device)  # as for a 2× super-resolution target
-    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16,
-                              enabled=precision == "bf16")
+    autocast = precision_context(resolve_precision(precision, device), device)
 
     def forward() -> torch.Tensor:
         with autocast:

@@ -39,6 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from hinr.precision import autocast as precision_context, resolve_precision  # noqa: E402
+
 from bench_decoder_flops import decoder_flops_per_query, matmul_peak, sync  # noqa: E402
 from bench_train import train_throughput  # noqa: E402
 
@@ -175,7 +177,7 @@ def section_smoke(r: Report, a) -> None:
             r.row(f"{name}: worst parameter gradient", f"{worst:.1e}", "1e-3", verdict(worst, 1e-3))
             r.row(f"{name}: parameters without a finite, non-zero gradient on {dev}",
                   len(missing), "0", "pass" if not missing else f"**FAIL** {missing[:4]}")
-            with torch.autocast(dev.split(":")[0], dtype=torch.bfloat16):
+            with precision_context(resolve_precision("bf16", dev), dev):
                 low = gpu(images.to(dev), coords.to(dev)).float()
             r.row(f"{name}: bf16 autocast forward vs fp32", f"{rel_err(low, outs[0]):.1e}", "5e-2",
                   verdict(rel_err(low, outs[0]), 5e-2))
@@ -296,8 +298,7 @@ def section_render(r: Report, a, clock: Clock) -> None:
                     r.line(f"- {res}² {precision} chunk {chunk}: skipped, out of time")
                     continue
                 try:
-                    autocast = torch.autocast(a.device.split(":")[0], dtype=torch.bfloat16,
-                                              enabled=precision == "bf16")
+                    autocast = precision_context(resolve_precision(precision, a.device), a.device)
                     with autocast:
                         latents = encode_images(model, torch.rand(1, 3, 32, 32))
                         render_latents(model, latents, 64, 64, chunk=chunk)  # warm-up

@@ -26,18 +26,30 @@ def native_bf16(device: torch.device | str) -> bool:
     return False
 
 
-def resolve_precision(name: str, device: torch.device | str) -> str:
-    """'auto' | 'fp32' | 'bf16' → 'fp32' or 'bf16' for ``device``."""
-    if name not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {name!r}")
-    if name == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    return name
+def resolve_precision(precision: str | torch.dtype, device: torch.device | str) -> torch.dtype:
+    """The one resolution of a precision: 'auto' | 'fp32' | 'bf16' → torch.float32 or
+    torch.bfloat16 for ``device`` ('auto': bf16 where native). Done once at the edge (the CLI,
+    the trainer, a library entry point such as ``upscale_image``); an already resolved dtype comes
+    back as it is, so whatever it is passed to does not resolve it again."""
+    if isinstance(precision, torch.dtype):
+        if precision not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"precision must be float32 or bfloat16, not {precision}")
+        return precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "auto":
+        precision = "bf16" if native_bf16(device) else "fp32"
+    return torch.bfloat16 if precision == "bf16" else torch.float32
 
 
-def autocast(precision: str, device: torch.device | str) -> ContextManager:
-    """The autocast context for decoding at ``precision`` ('auto' resolved) on ``device``."""
-    device = torch.device(device)
-    if resolve_precision(precision, device) == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
+def precision_name(dtype: torch.dtype) -> str:
+    """torch.float32 → 'fp32', torch.bfloat16 → 'bf16' (for reports and messages)."""
+    return "bf16" if dtype == torch.bfloat16 else "fp32"
+
+
+def autocast(dtype: torch.dtype, device: torch.device | str) -> ContextManager:
+    """The autocast context for computing at ``dtype`` (from ``resolve_precision``) on ``device``:
+    bf16 autocast, or nothing for fp32."""
+    if dtype == torch.bfloat16:
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return nullcontext()

@@ -15,7 +15,7 @@ import hinr
 from hinr.evaluation import evaluate
 from hinr.data.folder import select_images
 from hinr.evaluation.metrics import ssim
-from hinr.precision import autocast
+from hinr.precision import autocast, resolve_precision
 
 
 def photo_folder(root: Path) -> Path:
@@ -55,7 +55,7 @@ def own_renders_scores(model: hinr.HINR, samples, scale: int,
     for sample in samples:
         low = torch.from_numpy(np.asarray(sample.low).copy()).permute(2, 0, 1)[None] / 255
         target = torch.from_numpy(np.asarray(sample.targets[scale]).copy()).permute(2, 0, 1) / 255
-        with torch.no_grad(), autocast(precision, "cpu"):
+        with torch.no_grad(), autocast(resolve_precision(precision, "cpu"), "cpu"):
             out = model.render(model.encode(low.float()), *target.shape[1:])[0].float()
         out = (out.clamp(0, 1) * 255).round() / 255
         psnrs.append(-10 * math.log10((out - target).double().square().mean()))

@@ -9,12 +9,15 @@ from hinr.inference.upscale import render_latents, upscale_image
 
 def test_auto_follows_native_bf16(monkeypatch):
     monkeypatch.setattr(prec, "native_bf16", lambda device: True)
-    assert prec.resolve_precision("auto", "cpu") == "bf16"
+    assert prec.resolve_precision("auto", "cpu") == torch.bfloat16
     monkeypatch.setattr(prec, "native_bf16", lambda device: False)
-    assert prec.resolve_precision("auto", "cpu") == "fp32"
-    assert prec.resolve_precision("bf16", "cpu") == "bf16"  # asked for explicitly
-    with pytest.raises(ValueError, match="precision"):
-        prec.resolve_precision("fp16", "cpu")
+    assert prec.resolve_precision("auto", "cpu") == torch.float32
+    assert prec.resolve_precision("bf16", "cpu") == torch.bfloat16  # asked for explicitly
+    assert prec.resolve_precision(torch.bfloat16, "cpu") == torch.bfloat16  # resolved stays so
+    assert prec.precision_name(torch.bfloat16) == "bf16" and prec.precision_name(torch.float32) == "fp32"
+    for bad in ("fp16", torch.float16):
+        with pytest.raises(ValueError, match="precision"):
+            prec.resolve_precision(bad, "cpu")
 
 
 def test_bf16_rendering_is_close_to_fp32_but_really_bf16(options_model):

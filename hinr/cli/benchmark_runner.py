@@ -21,6 +21,7 @@ def run_benchmark_eval(*, root: Path, weights: Optional[list[str]], scales: Opti
     from .console import progress_bar
     from .eval_runner import check_out_folder
     from .inference import check_counts, check_ensemble, check_precision, pick_device
+    from ..precision import precision_name
     from .loading import fit_memory
 
     try:
@@ -52,7 +53,8 @@ def run_benchmark_eval(*, root: Path, weights: Optional[list[str]], scales: Opti
         result = benchmark.run_benchmark(
             pairs, upscalers, root=str(root), weights={m.label: m.weights for m in models},
             fingerprints={m.label: m.metadata.get("fingerprint", "") for m in models},
-            device=str(dev), precision=precision, ensemble=ensemble, progress=progress)
+            device=str(dev), precision=precision_name(precision), ensemble=ensemble,
+            progress=progress)
     sys.stdout.write(benchmark_report.markdown_table(result))
     if out is not None:
         benchmark_report.write_results(result, out, overwrite=overwrite)

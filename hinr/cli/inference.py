@@ -47,8 +47,9 @@ def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> N
             raise UsageError(f"--stride: {err}") from err
 
 
-def check_precision(name: str, device) -> str:
-    """--precision → 'fp32' or 'bf16' for ``device`` (see hinr.precision)."""
+def check_precision(name: str, device):
+    """--precision → torch.float32 or torch.bfloat16 for ``device``: the one resolution
+    (``hinr.precision.resolve_precision``), at the edge."""
     from ..precision import resolve_precision
 
     try:

@@ -248,6 +248,18 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
+    def _discard(self, length: int) -> None:
+        """Read an over-large body away in small pieces, keeping none of it (so the client can
+        read the refusal instead of a broken connection), then close the connection; a body past
+        four times the limit is not read to its end."""
+        self.close_connection = True
+        left = min(length, 4 * self.service.max_upload_bytes)
+        while left > 0:
+            piece = self.rfile.read(min(left, 1 << 16))
+            if not piece:
+                break
+            left -= len(piece)
+
     def _upload(self, query: dict[str, list[str]]) -> None:
         from ..errors import HinrError
 
@@ -262,7 +274,7 @@ class Handler(BaseHTTPRequestHandler):
         if length < 0:
             return self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "send the file with a Content-Length"})
         if length > limit:
-            self.close_connection = True  # the body is not read
+            self._discard(length)
             return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {
                 "error": f"{arg('name', 'the file')} is {length / 2**20:.1f} MiB, over the "
                          f"{limit / 2**20:.0f} MiB upload limit: reduce it first"})

@@ -15,7 +15,7 @@ Say = Callable[[str], None]  # one line for the user (stderr in the CLI, the pag
 
 class Upscaler:
     def __init__(self, *, device, batch_size: int = 16, chunk: int = 16384, stride: int = 24,
-                 precision: str = "fp32", ensemble: int = 1, strip_metadata: bool = False,
+                 precision="fp32", ensemble: int = 1, strip_metadata: bool = False,
                  keep_gps: bool = False) -> None:
         self.device = device
         self.batch_size, self.chunk, self.stride = batch_size, chunk, stride

@@ -42,7 +42,7 @@ from ..io.coding import subsampling_code
 from ..io.images import to_pil
 from .metrics import psnr, ssim
 from ..models.hinr import HINR, Latents
-from ..precision import resolve_precision
+from ..precision import precision_name, resolve_precision
 from ..io.weights import resolve_weights
 
 logger = logging.getLogger(__name__)
@@ -293,7 +293,8 @@ def grid_indices(samples: Sequence[EvalSample], rows: int = GRID_ROWS) -> list[i
 
 def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales: Sequence[int], *,
              data: str = "", split: str | None = None, device: torch.device | str = "cpu",
-             batch_size: int = 8, chunk: int = 16384, precision: str = "fp32", ensemble: int = 1,
+             batch_size: int = 8, chunk: int = 16384, precision: str | torch.dtype = "fp32",
+             ensemble: int = 1,
              grid_rows: int = GRID_ROWS, jpeg: int | None = None, jpeg_chroma: str = "4:2:0",
              latent_gain: bool = True, progress: Progress | None = None) -> EvalResult:
     """Score the baselines and every model on ``samples`` at ``scales`` (see the module docstring).
@@ -399,7 +400,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
         row.psnr = {r.name: r.psnr[top][i] for r in methods}
     return EvalResult(data=data, split=split, scales=scales, names=[s.name for s in samples],
                       methods=methods, device=str(device), batch_size=batch_size, chunk=chunk,
-                      seconds=time.perf_counter() - started, precision=precision,
+                      seconds=time.perf_counter() - started, precision=precision_name(precision),
                       ensemble=ensemble, grid=[grid[i] for i in sorted(grid)], jpeg=jpeg,
                       jpeg_chroma=jpeg_chroma,
                       truth_grid={k: p.score for k, p in truth.items()})
@@ -407,7 +408,7 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
 
 def _render_swapped(model: HINR, latents: Latents, partners: torch.Tensor,
                     targets: dict[int, torch.Tensor], scales: Sequence[int], chunk: int,
-                    precision: str):
+                    precision: torch.dtype):
     """Yield (scale, render) of each image of the batch from its partner's tokens, the image's own
     pixels kept (for the options that read them); not timed. ``latents``: the batch's own."""
     with torch.inference_mode():
@@ -419,7 +420,7 @@ def _render_swapped(model: HINR, latents: Latents, partners: torch.Tensor,
 
 
 def _warm_up(model: HINR, sample: EvalSample, device: torch.device, chunk: int,
-             precision: str) -> None:
+             precision: torch.dtype) -> None:
     """One untimed encode + render, so one-off costs (allocator, kernels) stay out of the speed."""
     with torch.inference_mode():
         latents = model.encode(image_to_tensor(sample.low).unsqueeze(0).to(device))

@@ -35,6 +35,7 @@ from PIL import Image
 
 from ..coords import axis_centres, cell_size, grid_coords
 from .ensemble import transforms
+from ..precision import resolve_precision
 from .memory import WHOLE_TILE
 from ..layers.bicubic import pil_bicubic
 from ..models.hinr import HINR, Latents
@@ -101,7 +102,7 @@ def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
 @torch.no_grad()
 def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
                   chunk: int = DEFAULT_CHUNK, batch_size: int = 16, stride: int = DEFAULT_STRIDE,
-                  precision: str = "fp32", ensemble: int = 1, whole: bool | None = None,
+                  precision: str | torch.dtype = "fp32", ensemble: int = 1, whole: bool | None = None,
                   progress: Progress | None = None) -> torch.Tensor:
     """image (3, h, w) in [0, 1], any h × w → (3, H, W) in [0, 1] on the CPU, size = (H, W).
 
@@ -110,6 +111,7 @@ def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
     averages that many flipped/rotated passes (``hinr.inference.ensemble``); ``whole`` (default: where the
     model allows) encodes the whole input at once instead of in S×S tiles.
     """
+    precision = resolve_precision(precision, next(model.parameters()).device)  # once, here
     if whole is None:
         whole = model.config.whole_image
     elif whole and not model.config.whole_image:
@@ -132,7 +134,7 @@ def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
 
 
 def _upscale_once(model: HINR, image: torch.Tensor, size: tuple[int, int], *, chunk: int,
-                  batch_size: int, stride: int, precision: str,
+                  batch_size: int, stride: int, precision: torch.dtype,
                   progress: Progress | None) -> torch.Tensor:
     out_h, out_w = size
     side = model.config.image_size
@@ -186,7 +188,7 @@ def _cores(length: int, out: int, *, tile: int, halo: int) -> list[tuple[int, in
 
 
 def _upscale_whole(model: HINR, image: torch.Tensor, size: tuple[int, int], *, chunk: int,
-                   batch_size: int, stride: int, precision: str,
+                   batch_size: int, stride: int, precision: torch.dtype,
                    progress: Progress | None) -> torch.Tensor:
     """The whole-image path (module docstring): image (3, h, w) → (3, H, W)."""
     del batch_size, stride  # tiles of the S×S path only

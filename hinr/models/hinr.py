@@ -116,7 +116,8 @@ class HINR(nn.Module):
         return self.decode(self.encode(images), coords, cell)
 
     def render(self, latents: Latents, height: int, width: int, *, chunk: int = 16384,
-               precision: str = "fp32", progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+               precision: str | torch.dtype = "fp32",
+               progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Every pixel of an H×W image → (B, 3, H, W) in [0, 1] on the latents' device.
 
         Decodes ``chunk`` queries at a time through the one renderer (``hinr.models.render``), so memory is

@@ -8,7 +8,8 @@ The grid is the product of two axes of [0, 1] coordinates (``hinr.coords``), dec
 at most ``chunk`` queries per image (whole rows when they fit), so memory is bounded by the chunk,
 not the output size; the decoder's per-image context (``HINR.prepare``) is computed once. A decoder
 with query self-attention cannot be chunked and decodes the whole grid at once. ``precision``
-('fp32', 'bf16', 'auto'; ``hinr.precision``) sets the decoder's arithmetic.
+('fp32', 'bf16', 'auto', resolved once by ``hinr.precision.resolve_precision``; ``decode_grid``
+takes the resolved dtype) sets the decoder's arithmetic.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def grid_blocks(rows: int, cols: int, chunk: int) -> Iterator[tuple[int, int, in
 
 
 def decode_grid(model: nn.Module, latents: Latents, xs: torch.Tensor, ys: torch.Tensor,
-                cell: torch.Tensor, *, chunk: int = DEFAULT_CHUNK, precision: str = "fp32",
+                cell: torch.Tensor, *, chunk: int = DEFAULT_CHUNK,
+                precision: torch.dtype = torch.float32,
                 context=None) -> Iterator[tuple[int, int, int, int, torch.Tensor]]:
     """Decode the grid ys (R,) × xs (C,) of [0, 1] coordinates block by block.
 
@@ -53,7 +55,6 @@ def decode_grid(model: nn.Module, latents: Latents, xs: torch.Tensor, ys: torch.
     device = latents.tokens.device
     if not model.config.chunkable:
         chunk = len(xs) * len(ys)
-    precision = resolve_precision(precision, device)
     if context is None:
         with autocast(precision, device):
             context = model.prepare(latents)
@@ -67,7 +68,7 @@ def decode_grid(model: nn.Module, latents: Latents, xs: torch.Tensor, ys: torch.
 
 @torch.no_grad()
 def render_latents(model: nn.Module, latents: Latents, height: int, width: int, *,
-                   chunk: int = DEFAULT_CHUNK, precision: str = "fp32",
+                   chunk: int = DEFAULT_CHUNK, precision: str | torch.dtype = "fp32",
                    out_device: torch.device | str | None = "cpu",
                    progress: Progress | None = None) -> torch.Tensor:
     """Render each latent's image at height × width → (B, 3, H, W) in [0, 1].
@@ -78,6 +79,7 @@ def render_latents(model: nn.Module, latents: Latents, height: int, width: int, 
     if height < 1 or width < 1:
         raise ValueError(f"render size must be positive, got {width}x{height}")
     device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
     latents = latents.to(device)
     out = torch.empty(len(latents), 3, height, width, device=out_device or device)
     done = 0

@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +31,7 @@ from ..device import resolve_device
 from ..errors import HinrError, HinrUsageError
 from ..models.hinr import HINR
 from ..layers.bicubic import pil_bicubic
+from ..precision import autocast, resolve_precision
 from .config import TrainConfig
 from .lock import LOCK_NAME, RunLock, holds_only_lock
 from .manifest import MANIFEST_NAME, plan_resume, publish_manifest
@@ -85,6 +85,9 @@ class Trainer:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = resolve_device(cfg.device)
+        # the one resolution of the training precision (bf16 with --bf16, and always on CUDA)
+        self.precision = resolve_precision("bf16" if cfg.bf16 or self.device.type == "cuda" else "fp32",
+                                           self.device)
         self._lock: RunLock | None = None
         self.saved_step: int | None = None  # the step of the last checkpoint on disk
         self._steps_taken = self._dead_steps = 0  # for _check_learning
@@ -176,9 +179,8 @@ class Trainer:
         return self.rank == 0
 
     def _autocast(self):
-        if self.cfg.bf16 or self.device.type == "cuda":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        """bf16 autocast with --bf16 and always on CUDA (the scan stays fp32), else nothing."""
+        return autocast(self.precision, self.device)
 
     def train_step(self) -> dict:
         cfg = self.cfg
