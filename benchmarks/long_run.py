@@ -5,6 +5,12 @@ a fresh machine), one command to start or continue:
     nice -n 10 python benchmarks/long_run.py liif-e64x8 &      # start, or resume where it stopped
     python benchmarks/long_run.py liif-e64x8 --status           # steps, CPU minutes, held-out PSNR
 
+While you edit the code, run it from a frozen checkout so that the run never imports a module
+you are moving (a run does import some modules late, at its first validation):
+
+    git worktree add /tmp/frozen HEAD
+    nice -n 10 python /tmp/frozen/benchmarks/long_run.py liif-e64x8 --runs long_runs &
+
 Every run trains with ``hinr.train.Trainer`` on the ``train`` photos of ``shared/photos`` with the
 same sampler and seed (random HR crops of 32–256 px, 512 queries each, 16 crops a step, a 32×32
 reconstruction loss at 0.25, clean inputs), validating on the photos held out from ``train``
@@ -64,7 +70,7 @@ def status(run: Path) -> dict:
             "heldout_psnr": [(r["step"], round(r["val_psnr"], 3)) for r in metrics][-5:]}
 
 
-def run(name: str, threads: int) -> None:
+def run(name: str, threads: int, runs: Path = RUNS) -> None:
     import torch
 
     from hinr.train.config import TrainConfig
@@ -73,7 +79,7 @@ def run(name: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     arch, size, overrides, steps = RECIPES[name]
-    out = RUNS / name
+    out = runs / name
     resume = (out / STATE_NAME).is_file()
     if resume:
         cfg = TrainConfig.load(out / "train_config.json")
@@ -100,11 +106,12 @@ def main() -> None:
     parser.add_argument("name", choices=sorted(RECIPES))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--status", action="store_true", help="print where the run stands and exit")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="the folder of run folders")
     args = parser.parse_args()
     if args.status:
-        print(json.dumps(status(RUNS / args.name), indent=1))
+        print(json.dumps(status(args.runs / args.name), indent=1))
         return
-    run(args.name, args.threads)
+    run(args.name, args.threads, args.runs.resolve())
 
 
 if __name__ == "__main__":
