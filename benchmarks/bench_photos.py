@@ -140,11 +140,12 @@ def peak_rss_mib() -> float:
 
 
 def psnr_8bit(a, b) -> float:
-    """PSNR in dB of two uint8 arrays of one shape, peak 255."""
+    """PSNR in dB of two uint8 arrays of one shape, peak 255 (hinr's one formula)."""
     import numpy as np
 
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+    from hinr.evaluation.metrics import psnr_from_mse
+
+    return psnr_from_mse(float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)), peak=255.0)
 
 
 def _upscaler(spec: dict):

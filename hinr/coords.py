@@ -35,11 +35,17 @@ def to_grid_sample(coords: torch.Tensor) -> torch.Tensor:
     return coords * 2.0 - 1.0
 
 
+def index_centre(index, n: int):
+    """The [0, 1] coordinate of the centre of pixel ``index`` of ``n`` along an axis: (i + ½)/n,
+    for an int, a numpy array or a tensor of indices alike."""
+    return (index + 0.5) / n
+
+
 def axis_centres(n: int, *, device=None, dtype=torch.float32) -> torch.Tensor:
     """The pixel-centre coordinates of an ``n``-pixel axis, (n,) in (0, 1)."""
     if n < 1:
         raise ValueError(f"grid size must be positive, got {n}")
-    return (torch.arange(n, device=device, dtype=dtype) + 0.5) / n
+    return index_centre(torch.arange(n, device=device, dtype=dtype), n)
 
 
 def grid_coords(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:

@@ -33,7 +33,7 @@ from einops import rearrange
 from PIL import Image
 from torch.utils.data import Dataset
 
-from hinr.coords import cell_size, to_grid_sample
+from hinr.coords import cell_size, index_centre, to_grid_sample
 from hinr.data.degrade import degradation
 from hinr.data.errors import EmptyDatasetError
 from hinr.data.folder import image_to_tensor, item_rng, load_rgb, to_rgb
@@ -189,7 +189,7 @@ class SRCropDataset(Dataset):
         if cfg.target_mode == "pixels":
             flat = rng.choice(side * side, size=cfg.queries, replace=cfg.queries > side * side)
             rows, cols = np.divmod(flat, side)
-            coords = np.stack([(cols + 0.5) / side, (rows + 0.5) / side], axis=-1)
+            coords = np.stack([index_centre(cols, side), index_centre(rows, side)], axis=-1)
             target = torch.from_numpy(hr[rows, cols].astype(np.float32) / 255.0)
         else:
             coords = rng.random((cfg.queries, 2))

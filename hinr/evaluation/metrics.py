@@ -11,6 +11,8 @@ reference and closed-form cases.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -34,14 +36,21 @@ def _batched(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, to
     return pred.double(), target.to(pred.device).double()
 
 
+def psnr_from_mse(mse, *, peak: float = 1.0):
+    """The one PSNR formula, 10·log10(peak² / MSE) in dB, for a float or a tensor of MSEs; an MSE
+    of 0 (an exact match) gives +inf."""
+    if isinstance(mse, torch.Tensor):
+        return 10.0 * torch.log10(peak**2 / mse)  # x / 0 = inf, so an exact match is +inf
+    return math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse)
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, peak 1, per image.
 
     pred, target (B, 3, H, W) or (3, H, W) in [0, 1] → (B,) float64; identical images give +inf.
     """
     pred, target = _batched(pred, target)
-    mse = (pred - target).square().mean(dim=(1, 2, 3))
-    return -10.0 * torch.log10(mse)  # log10(0) = -inf, so an exact match is +inf
+    return psnr_from_mse((pred - target).square().mean(dim=(1, 2, 3)))
 
 
 def luma(images: torch.Tensor) -> torch.Tensor:

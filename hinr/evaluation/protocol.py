@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .metrics import ssim_map
+from .metrics import psnr_from_mse, ssim_map
 
 Y_OFFSET = 16.0
 Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 on [0, 1] RGB → Y on the 0–255 scale
@@ -53,8 +53,7 @@ def _pair(pred: torch.Tensor, target: torch.Tensor, border: int) -> tuple[torch.
 def y_psnr(pred: torch.Tensor, target: torch.Tensor, *, border: int) -> torch.Tensor:
     """Luma PSNR in dB (peak 255) after shaving ``border`` px → (B,) float64; identical: +inf."""
     x, y = _pair(pred, target, border)
-    mse = (x - y).square().mean(dim=(1, 2, 3))
-    return 10.0 * torch.log10(PEAK**2 / mse)
+    return psnr_from_mse((x - y).square().mean(dim=(1, 2, 3)), peak=PEAK)
 
 
 def y_ssim(pred: torch.Tensor, target: torch.Tensor, *, border: int) -> torch.Tensor:

@@ -27,9 +27,11 @@ import torch.nn.functional as F
 from ..io.atomic import atomic_write
 from ..io.checkpoint import WEIGHTS_NAME, load_model, save_model
 from ..config import preset
+from ..coords import index_centre
 from ..device import resolve_device
 from ..errors import HinrError, HinrUsageError
 from ..models.hinr import HINR
+from ..evaluation.metrics import psnr_from_mse
 from ..layers.bicubic import pil_bicubic
 from ..precision import autocast, resolve_precision
 from .config import TrainConfig
@@ -56,7 +58,8 @@ class TrainingDivergedError(HinrError):
 
 
 def psnr(mse: float) -> float:
-    return -10.0 * math.log10(max(mse, 1e-12))
+    """PSNR of a training MSE, capped at 120 dB (an exact match would be +inf in the metrics)."""
+    return psnr_from_mse(max(mse, 1e-12))
 
 
 def lr_factor(step: int, *, warmup: int, total: int, min_ratio: float) -> float:
@@ -355,7 +358,7 @@ def _random_pixels(images: torch.Tensor, k: int, *, seed: tuple[int, int, int]) 
     gen = torch.Generator().manual_seed(hash(seed) % (2**62))
     flat = torch.randint(0, h * w, (b, k), generator=gen).to(images.device)
     rows, cols = flat // w, flat % w
-    coords = torch.stack([(cols + 0.5) / w, (rows + 0.5) / h], dim=-1).float()
+    coords = torch.stack([index_centre(cols, w), index_centre(rows, h)], dim=-1).float()
     pixels = images.permute(0, 2, 3, 1).reshape(b, h * w, 3)
     return coords, torch.gather(pixels, 1, flat.unsqueeze(-1).expand(-1, -1, 3))
 
