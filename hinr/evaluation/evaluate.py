@@ -36,7 +36,7 @@ from ..io.checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_mod
 from ..data.folder import image_to_tensor, load_rgb
 from ..data.sr import eval_crops, make_eval_pair
 from ..data.degrade import jpeg as jpeg_round_trip
-from ..inference.ensemble import transforms
+from ..inference.ensemble import self_ensemble
 from .grid_score import PhaseProfile
 from ..io.coding import subsampling_code
 from ..io.images import to_pil
@@ -310,18 +310,12 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
     """
     if not samples:
         raise ValueError("no images to evaluate")
-    if jpeg is not None:
-        if not 1 <= jpeg <= 100:
-            raise ValueError(f"JPEG quality must be in 1..100, got {jpeg}")
-        code = subsampling_code(jpeg_chroma, option="jpeg_chroma")
-        samples = [EvalSample(s.name, jpeg_round_trip(s.low, jpeg, subsampling=code), s.targets, s.crop)
-                   for s in samples]
-    latent_gain = latent_gain and len(samples) > 1
     if batch_size < 1 or chunk < 1:
         raise ValueError(f"batch_size and chunk must be positive, got {batch_size}, {chunk}")
+    samples = jpeg_inputs(samples, jpeg, jpeg_chroma)
+    latent_gain = latent_gain and len(samples) > 1
     device = torch.device(device)
     precision = resolve_precision(precision, device)
-    passes = transforms(ensemble)
     started = time.perf_counter()
     scales = sorted(scales)
     top = scales[-1]
@@ -340,57 +334,22 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
         rows = [i for i in range(start, start + len(batch)) if i in shown]
         for i in rows:
             side = samples[i].targets[top].size[0]
-            enlarged = samples[i].low.resize((side, side), Image.NEAREST)
-            grid[i] = GridRow(samples[i].name, {"input": enlarged}, {})
-        low = torch.stack([image_to_tensor(s.low) for s in batch])
+            grid[i] = GridRow(samples[i].name, {"input": samples[i].low.resize((side, side), Image.NEAREST)}, {})
         targets = {k: torch.stack([image_to_tensor(s.targets[k]) for s in batch]) for k in scales}
-        partners = torch.stack([image_to_tensor(samples[(i + 1) % len(samples)].low)
-                                for i in range(start, start + len(batch))])
         for k in scales:
             if k >= 2:
                 truth.setdefault(k, PhaseProfile(k)).add(targets[k])
-
+        shown_rows = {i - start: grid[i] for i in rows}  # grid rows of this batch, by batch index
         for result in baselines:
-            for k in scales:
-                side = batch[0].targets[k].size[0]
-                outputs = [s.low.resize((side, side), BASELINES[result.name]) for s in batch]
-                result.record(k, torch.stack([image_to_tensor(o) for o in outputs]), targets[k])
-                if k == top:
-                    for i in rows:
-                        grid[i].cells[result.name] = outputs[i - start]
-
+            _score_baseline(result, batch, targets, top, shown_rows)
+        low = torch.stack([image_to_tensor(s.low) for s in batch])
+        partners = torch.stack([image_to_tensor(samples[(i + 1) % len(samples)].low)
+                                for i in range(start, start + len(batch))]) if latent_gain else None
         for m, result in zip(models, results):
-            sums = {k: 0.0 for k in scales}
-            swapped_sums = {k: 0.0 for k in scales}
-            for symmetry in passes:
-                _sync(device)
-                clock = time.perf_counter()
-                with torch.inference_mode():
-                    latents = m.model.encode(symmetry.apply(low).to(device))
-                _sync(device)
-                result.encode_s += time.perf_counter() - clock
-                result.encode_images += len(batch)
-                for k in scales:
-                    side = batch[0].targets[k].size[0]
-                    clock = time.perf_counter()
-                    rendered = m.model.render(latents, side, side, chunk=chunk, precision=precision)
-                    _sync(device)
-                    result.render_s += time.perf_counter() - clock
-                    result.render_pixels += len(batch) * side * side
-                    sums[k] = sums[k] + symmetry.undo(rendered.cpu())
-                if latent_gain:
-                    for k, rendered in _render_swapped(m.model, latents, symmetry.apply(partners),
-                                                       targets, scales, chunk, precision):
-                        swapped_sums[k] = swapped_sums[k] + symmetry.undo(rendered)
-            for k in scales:
-                if latent_gain:
-                    result.swapped_psnr.setdefault(k, []).extend(
-                        psnr(_quantize(swapped_sums[k] / len(passes)), targets[k]).tolist())
-                rendered = _quantize(sums[k] / len(passes))
-                result.record(k, rendered, targets[k])
-                if k == top:
-                    for i in rows:
-                        grid[i].cells[m.label] = to_pil(rendered[i - start])
+            rendered, swapped = _model_renders(m.model, result, low, partners, targets,
+                                               ensemble=ensemble, chunk=chunk,
+                                               precision=precision, device=device)
+            _score_model(result, rendered, swapped, targets, top, shown_rows)
         if progress is not None:
             progress(start + len(batch), len(samples))
 
@@ -404,6 +363,79 @@ def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales:
                       ensemble=ensemble, grid=[grid[i] for i in sorted(grid)], jpeg=jpeg,
                       jpeg_chroma=jpeg_chroma,
                       truth_grid={k: p.score for k, p in truth.items()})
+
+
+def jpeg_inputs(samples: Sequence[EvalSample], jpeg: int | None, chroma: str) -> list[EvalSample]:
+    """The samples with every 32×32 input through a JPEG round trip at quality ``jpeg`` (None:
+    unchanged); the ground truth stays clean."""
+    if jpeg is None:
+        return list(samples)
+    if not 1 <= jpeg <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {jpeg}")
+    code = subsampling_code(chroma, option="jpeg_chroma")
+    return [EvalSample(s.name, jpeg_round_trip(s.low, jpeg, subsampling=code), s.targets, s.crop)
+            for s in samples]
+
+
+def _score_baseline(result: MethodResult, batch: Sequence[EvalSample],
+                    targets: dict[int, torch.Tensor], top: int, shown: dict[int, GridRow]) -> None:
+    """One interpolation (``result.name``) on a batch, at every scale; its picture in the grid rows."""
+    for k, target in targets.items():
+        side = batch[0].targets[k].size[0]
+        outputs = [s.low.resize((side, side), BASELINES[result.name]) for s in batch]
+        result.record(k, torch.stack([image_to_tensor(o) for o in outputs]), target)
+        if k == top:
+            for index, row in shown.items():
+                row.cells[result.name] = outputs[index]
+
+
+def _model_renders(model: HINR, result: MethodResult, low: torch.Tensor, partners: torch.Tensor | None,
+                   targets: dict[int, torch.Tensor], *, ensemble: int, chunk: int,
+                   precision: torch.dtype, device: torch.device):
+    """A batch (B, 3, S, S) rendered at every scale through the self-ensemble, encode and render
+    timed into ``result``; with ``partners``, also from the partners' latents (for the latent
+    gain, not timed). Returns ({scale: (B, 3, H, W)}, the same from the partners' latents or None)."""
+    def one_pass(images: torch.Tensor, symmetry) -> dict:
+        _sync(device)
+        clock = time.perf_counter()
+        with torch.inference_mode():
+            latents = model.encode(images.to(device))
+        _sync(device)
+        result.encode_s += time.perf_counter() - clock
+        result.encode_images += len(images)
+        out = {}
+        for k, target in targets.items():
+            side = target.shape[-1]
+            clock = time.perf_counter()
+            out[k] = model.render(latents, side, side, chunk=chunk, precision=precision).cpu()
+            _sync(device)
+            result.render_s += time.perf_counter() - clock
+            result.render_pixels += len(images) * side * side
+        if partners is not None:
+            turned = symmetry.apply(partners)
+            for k, rendered in _render_swapped(model, latents, turned, targets, list(targets),
+                                               chunk, precision):
+                out[("swapped", k)] = rendered
+        return out
+
+    renders = self_ensemble(one_pass, low, ensemble)
+    swapped = {k: renders[("swapped", k)] for k in targets} if partners is not None else None
+    return {k: renders[k] for k in targets}, swapped
+
+
+def _score_model(result: MethodResult, rendered: dict[int, torch.Tensor],
+                 swapped: dict[int, torch.Tensor] | None, targets: dict[int, torch.Tensor],
+                 top: int, shown: dict[int, GridRow]) -> None:
+    """Record a model's renders of a batch (rounded to 8 bits, as written), its latent gain and
+    its pictures in the grid rows."""
+    for k, target in targets.items():
+        if swapped is not None:
+            result.swapped_psnr.setdefault(k, []).extend(psnr(_quantize(swapped[k]), target).tolist())
+        picture = _quantize(rendered[k])
+        result.record(k, picture, target)
+        if k == top:
+            for index, row in shown.items():
+                row.cells[result.name] = to_pil(picture[index])
 
 
 def _render_swapped(model: HINR, latents: Latents, partners: torch.Tensor,

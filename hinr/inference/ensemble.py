@@ -9,6 +9,7 @@ mirror) keep an image's shape; the last four transpose it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -43,3 +44,22 @@ def transforms(n: int) -> tuple[Dihedral, ...]:
     if n not in ENSEMBLE_SIZES:
         raise ValueError(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {n}")
     return _ALL[:n]
+
+
+def self_ensemble(run: Callable[[torch.Tensor, Dihedral], object], images: torch.Tensor, n: int):
+    """The mean over the first ``n`` symmetries of ``undo(run(apply(images), symmetry))``: the one
+    self-ensemble loop (``upscale_image`` and ``hinr eval`` run it). ``run`` may return a tensor or
+    a dict of tensors (several outputs of one pass, e.g. one per scale), averaged alike."""
+    passes = transforms(n)
+    total = None
+    for symmetry in passes:
+        out = run(symmetry.apply(images), symmetry)
+        if isinstance(out, dict):
+            out = {key: symmetry.undo(value) for key, value in out.items()}
+            total = out if total is None else {key: total[key] + out[key] for key in total}
+        else:
+            out = symmetry.undo(out)
+            total = out if total is None else total + out
+    if isinstance(total, dict):
+        return {key: value / len(passes) for key, value in total.items()}
+    return total / len(passes)

@@ -34,7 +34,7 @@ from einops import rearrange
 from PIL import Image
 
 from ..coords import axis_centres, cell_size, grid_coords
-from .ensemble import transforms
+from .ensemble import self_ensemble, transforms
 from ..precision import resolve_precision
 from .memory import WHOLE_TILE
 from ..layers.bicubic import pil_bicubic
@@ -122,15 +122,16 @@ def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"upscale_image takes (3, H, W) images, got {tuple(image.shape)}")
     passes = transforms(ensemble)
-    out = torch.zeros(3, out_h, out_w)
-    for index, symmetry in enumerate(passes):
+    once = _upscale_whole if whole else _upscale_once
+
+    def one_pass(turned: torch.Tensor, symmetry) -> torch.Tensor:
+        index = passes.index(symmetry)
         step = None if progress is None else (
-            lambda done, total, index=index: progress(index * total + done, len(passes) * total))
-        once = _upscale_whole if whole else _upscale_once
-        out += symmetry.undo(once(model, symmetry.apply(image), symmetry.size(out_h, out_w),
-                                  chunk=chunk, batch_size=batch_size, stride=stride,
-                                  precision=precision, progress=step))
-    return out / len(passes)
+            lambda done, total: progress(index * total + done, len(passes) * total))
+        return once(model, turned, symmetry.size(out_h, out_w), chunk=chunk, batch_size=batch_size,
+                    stride=stride, precision=precision, progress=step)
+
+    return self_ensemble(one_pass, image, ensemble)
 
 
 def _upscale_once(model: HINR, image: torch.Tensor, size: tuple[int, int], *, chunk: int,
