@@ -82,3 +82,30 @@ def test_no_import_cycle_in_hinr():
 def test_few_loose_modules_at_the_top():
     loose = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(loose) <= 8, loose
+
+
+def test_training_options_are_defined_once():
+    """`hinr train`'s options are TrainConfig's fields (or the model options, ModelConfig's), by
+    the same names: the CLI, TrainOptions and TrainConfig cannot drift apart."""
+    import dataclasses
+
+    import typer
+
+    from hinr.cli.app import app
+    from hinr.cli.train_runner import MODEL_FLAGS, TrainOptions
+    from hinr.config import ModelConfig
+    from hinr.train.config import TrainConfig
+
+    train = dataclasses.fields(TrainConfig)
+    model = {f.name for f in dataclasses.fields(ModelConfig)}
+    run_only = {"out", "resume"}  # where the run goes, not how it trains
+    options = {f.name for f in dataclasses.fields(TrainOptions)}
+    assert set(MODEL_FLAGS) <= model
+    assert options - run_only - set(MODEL_FLAGS) <= {f.name for f in train}
+    # every training setting a user may choose is on the command line
+    internal = {"split", "model_overrides", "min_lr_ratio", "weight_decay", "clip",
+                "val_fraction", "val_images"}
+    assert {f.name for f in train} - internal <= options
+    command = typer.main.get_command(app).commands["train"]
+    cli = {p.name for p in command.params}
+    assert options == cli
