@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+INPUT_SIZE = 32  # the side of the images a model reads (ModelConfig.image_size's default)
 READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
 LP_INTERLEAVES = ("mamba-ginr", "round")
@@ -38,7 +39,7 @@ LP_INTERLEAVES = ("mamba-ginr", "round")
 class ModelConfig:
     arch: str = "hybrid"  # one of ARCHITECTURES
     # --- input and tokens -------------------------------------------------------------------
-    image_size: int = 32  # the encoder's input side; larger images are tiled by the CLI
+    image_size: int = INPUT_SIZE  # the encoder's input side; larger images are tiled or encoded whole
     patch_size: int = 2  # 2×2 patches → (32/2)² = 256 patch tokens
     dim: int = 256  # width of encoder tokens, latents and processor
     num_latents: int = 256  # LP tokens / Perceiver latents; a square (they map onto a 2D grid)
@@ -320,7 +321,7 @@ register_architecture(Architecture(
            "tiny": dict(dim=32, encoder_depth=4, decoder_dim=128, decoder_depth=2)},
     fixed=dict(readout="local", unfold=True, cell_input=True, patch_size=1, processor_depth=0),
     validate=_liif_checks,
-    derive=lambda f: {**f, "num_latents": f.get("image_size", 32) ** 2},  # one latent per pixel
+    derive=lambda f: {**f, "num_latents": f.get("image_size", INPUT_SIZE) ** 2},  # one per pixel
     receptive_radius=lambda c: 2 * c.encoder_depth + 2 + 2 + 2,
     describe=lambda c: (f"EDSR ×{c.encoder_depth}", f"local MLP {c.decoder_dim} × {c.decoder_depth}")))
 ARCHITECTURES = tuple(REGISTRY)  # the built-in ones (REGISTRY also holds any registered later)

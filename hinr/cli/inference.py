@@ -39,10 +39,11 @@ def check_counts(*, batch_size: int, chunk: int, stride: int | None = None) -> N
     if chunk < 1:
         raise UsageError(f"--chunk must be at least 1, got {chunk}")
     if stride is not None:
+        from ..config import INPUT_SIZE
         from ..inference.tiling import check_stride  # the one stride rule
 
         try:
-            check_stride(stride, tile=32)
+            check_stride(stride, tile=INPUT_SIZE)
         except ValueError as err:
             raise UsageError(f"--stride: {err}") from err
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..config import INPUT_SIZE
 from ..coords import cell_size, pixel_centres
 from ..data import (Cifar10Dataset, ImageFolderDataset, SRCropDataset, SRSampleConfig,
                     eval_crops, item_rng, load_rgb, make_eval_pair, select_images)
@@ -30,7 +31,7 @@ class ReconstructionSamples(Dataset):
         self.queries = queries
         self.seed = seed
         self.epoch = 0
-        self.grid = pixel_centres(32, 32)
+        self.grid = pixel_centres(INPUT_SIZE, INPUT_SIZE)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -48,7 +49,7 @@ class ReconstructionSamples(Dataset):
         else:
             rng = item_rng(self.seed, self.epoch, index)
             pick = torch.from_numpy(rng.choice(pixels.shape[0], self.queries, replace=False))
-        return {"input": image, "coords": self.grid[pick], "target": pixels[pick], "cell": cell_size(32, 32)}
+        return {"input": image, "coords": self.grid[pick], "target": pixels[pick], "cell": cell_size(INPUT_SIZE, INPUT_SIZE)}
 
 
 def split_files(files: list[Path], fraction: float) -> tuple[list[Path], list[Path]]:
@@ -83,12 +84,12 @@ def build_train_data(cfg: TrainConfig, *, on_status: Callable[[str], None] | Non
                                          seed=cfg.seed)
         val = []
         per_image = max(1, cfg.val_images // max(1, len(val_files)))
-        scale = max(1, cfg.hr_size // 32)
+        scale = max(1, cfg.hr_size // INPUT_SIZE)
         for path in val_files:
             image = load_rgb(path)
             for count in range(per_image, 0, -1):  # as many crops as the image holds at full size
                 try:
-                    crops = eval_crops(image, count, min_side=32 * scale)
+                    crops = eval_crops(image, count, min_side=INPUT_SIZE * scale)
                     break
                 except ValueError:
                     crops = [image]

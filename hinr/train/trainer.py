@@ -201,7 +201,7 @@ class Trainer:
             coords = torch.cat([coords, recon[0]], dim=1)
             target = torch.cat([target, recon[1]], dim=1)
             cell = torch.cat([cell.unsqueeze(1).expand(-1, q, -1),
-                              torch.full_like(recon[0], 1.0 / 32)], dim=1)
+                              torch.full_like(recon[0], 1.0 / self.model.config.image_size)], dim=1)
         with self._autocast():
             pred = self.net(batch["input"], coords, cell).float()
         err = (pred - target).pow(2)
@@ -267,7 +267,7 @@ class Trainer:
                 out = model.render(model.encode(images), h, w)
             out = out.float().cpu()[0].permute(1, 2, 0).reshape(-1, 3)
             scores.append(psnr(F.mse_loss(out, item["target"]).item()))
-            if (h, w) != (32, 32):
+            if (h, w) != tuple(images.shape[-2:]):  # super-resolution: bicubic beside
                 base = pil_bicubic(images.cpu(), item["coords"].unsqueeze(0), item["cell"])[0]
                 bicubic.append(psnr(F.mse_loss(base.clamp(0, 1), item["target"]).item()))
         result = {"val_psnr": sum(scores) / len(scores)}
