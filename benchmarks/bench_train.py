@@ -1,9 +1,8 @@
 """Training throughput (images/s) of each preset × architecture, fp32 against bf16 autocast.
 
-A script run by hand, not a test. Each step is what ``Trainer.train_step`` does to a batch, on
-random data (no loading, schedule or EMA): the model's forward on B random 32×32 images at Q random
-coordinates, the MSE against random targets, backward, gradient clipping at 1 and an AdamW step.
-Warm-up steps are untimed. The FLOPs of a step are counted as 3 × the forward's matmul FLOPs
+A script run by hand, not a test. Each step is ``hinr.train.Trainer.train_step`` itself, on a few
+random photos (B crops, Q queries each, the learning rate flat: no warm-up): sampling the batch, the
+forward, the MSE, backward, gradient clipping at 1 and an AdamW step. Warm-up steps are untimed. The FLOPs of a step are counted as 3 × the forward's matmul FLOPs
 (``FlopCounterMode`` on one forward; backward ≈ 2 × forward), so GFLOP/s is comparable with a
 matmul peak; the Mamba scan's elementwise recurrence is not in the count.
 
@@ -26,65 +25,77 @@ sys.path.insert(0, str(ROOT))
 ARCHS = ("hybrid", "mamba-ginr", "scent")
 
 
+def _photo_folder(folder: Path, *, count: int = 8, side: int = 128, seed: int = 0) -> Path:
+    """A few random photos to train on: the step's cost does not depend on what they show."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), np.uint8)).save(folder / f"p{i}.png")
+    return folder
+
+
 def train_throughput(*, preset_name: str, arch: str, precision: str, batch: int, queries: int,
                      warmup: int, steps: int, device: str, seed: int = 0,
                      max_seconds: float | None = None, overrides: dict | None = None) -> dict:
-    """Images/s of training steps on random data, and the step's counted FLOPs.
+    """Images/s of ``hinr.train.Trainer.train_step`` (the training loop's own step: sampling a
+    batch, forward, MSE, backward, clipping, AdamW), and the step's counted FLOPs.
 
     Times ``steps`` steps after ``warmup`` untimed ones, stopping early (after at least one)
     once ``max_seconds`` have passed. Returns images_per_s, step_s, steps, fwd_flops (one
     forward's matmul FLOPs), train_gflops (3 · fwd_flops per step time), params and, on CUDA,
     peak_gib (torch.cuda.max_memory_allocated).
     """
+    import tempfile
+
     import torch
-    from hinr.precision import autocast as precision_context, resolve_precision
 
-    import hinr
     from bench_decoder_flops import count_flops, sync
+    from hinr.train import TrainConfig, Trainer
 
-    torch.manual_seed(seed)
-    model = hinr.HINR(hinr.preset(preset_name, arch=arch, **(overrides or {}))).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01)
-    gen = torch.Generator().manual_seed(seed)
-    images = torch.rand(batch, 3, 32, 32, generator=gen).to(device)
-    coords = torch.rand(batch, queries, 2, generator=gen).to(device)
-    target = torch.rand(batch, queries, 3, generator=gen).to(device)
-    cell = torch.full((batch, 2), 1.0 / 64).to(device)  # as for a 2× super-resolution target
-    autocast = precision_context(resolve_precision(precision, device), device)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(data=str(_photo_folder(Path(tmp) / "photos", seed=seed)), arch=arch,
+                          preset=preset_name, model_overrides=overrides or {}, steps=10**6,
+                          batch_size=batch, queries=queries, hr_size=128, val_every=10**9,
+                          save_every=10**9, val_images=1, seed=seed, device=device,
+                          bf16=precision == "bf16", warmup=0)
+        trainer = Trainer(cfg, Path(tmp) / "run")
+        try:
+            cuda = device.startswith("cuda")
+            for _ in range(warmup):
+                trainer.train_step()
+            sync(device)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats()
+            done, start = 0, time.perf_counter()
+            while done < steps:
+                trainer.train_step()
+                done += 1
+                if max_seconds is not None and time.perf_counter() - start > max_seconds:
+                    break
+            sync(device)
+            step_s = (time.perf_counter() - start) / done
+            model = trainer.model
+            gen = torch.Generator().manual_seed(seed)
+            images = torch.rand(batch, 3, 32, 32, generator=gen).to(trainer.device)
+            coords = torch.rand(batch, queries, 2, generator=gen).to(trainer.device)
+            cell = torch.full((batch, 2), 1.0 / 64).to(trainer.device)
 
-    def forward() -> torch.Tensor:
-        with autocast:
-            return model(images, coords, cell).float()
+            def forward() -> torch.Tensor:
+                with trainer._autocast():
+                    return model(images, coords, cell).float()
 
-    def step() -> None:
-        loss = (forward() - target).pow(2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-
-    cuda = device.startswith("cuda")
-    for _ in range(warmup):
-        step()
-    sync(device)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    done, start = 0, time.perf_counter()
-    while done < steps:
-        step()
-        done += 1
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
-            break
-    sync(device)
-    step_s = (time.perf_counter() - start) / done
-    with torch.no_grad():
-        fwd_flops = count_flops(forward)
-    out = dict(images_per_s=batch / step_s, step_s=step_s, steps=done, fwd_flops=fwd_flops,
-               train_gflops=3 * fwd_flops / step_s / 1e9,
-               params=sum(p.numel() for p in model.parameters()))
-    if cuda:
-        out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-    return out
+            with torch.no_grad():
+                fwd_flops = count_flops(forward)
+            out = dict(images_per_s=batch / step_s, step_s=step_s, steps=done, fwd_flops=fwd_flops,
+                       train_gflops=3 * fwd_flops / step_s / 1e9, params=model.num_parameters)
+            if cuda:
+                out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            return out
+        finally:
+            trainer.close()
 
 
 def main() -> None:
