@@ -17,6 +17,7 @@ def run_benchmark_eval(*, root: Path, weights: Optional[list[str]], scales: Opti
                        precision: str, ensemble: int, stride: int, overwrite: bool) -> None:
     from ..evaluation import evaluate
     from ..evaluation import benchmark, benchmark_report
+    from ..inference.options import RenderOptions
     from ..inference.upscale import upscale_image
     from .console import progress_bar
     from .eval_runner import check_out_folder
@@ -40,13 +41,14 @@ def run_benchmark_eval(*, root: Path, weights: Optional[list[str]], scales: Opti
     precision = check_precision(precision, dev)
     models = evaluate.load_models(weights or ["default"], device=dev)
     sizes = [benchmark.hr_size(p) for p in pairs]  # the memory check, from the headers
+    options = RenderOptions(chunk=chunk, batch_size=batch_size, stride=stride, precision=precision,
+                            ensemble=ensemble)
     upscalers = {}
     for m in models:
-        model_chunk = fit_memory(m.model, sizes, chunk=chunk, ensemble=ensemble)
+        model_options = options.with_chunk(fit_memory(m.model, sizes, chunk=chunk, ensemble=ensemble))
 
-        def upscale(lr, size, model=m.model, model_chunk=model_chunk):
-            return upscale_image(model, lr, size, chunk=model_chunk, batch_size=batch_size,
-                                 stride=stride, precision=precision, ensemble=ensemble)
+        def upscale(lr, size, model=m.model, model_options=model_options):
+            return upscale_image(model, lr, size, options=model_options)
 
         upscalers[m.label] = upscale
     with progress_bar("benchmark", count=True) as progress:

@@ -14,6 +14,13 @@ from typing import Callable, Iterator
 
 Progress = Callable[[int, int], None]  # (done, total)
 DELAY_S = 1.0  # a bar appears once its task has run this long
+_BARS_ON_SCREEN = 0  # bars started and not yet ended with their newline
+
+
+def line_open() -> bool:
+    """Whether a progress bar may have left the cursor mid-line (a signal cut its ending short),
+    so that the next message must start a line of its own."""
+    return _BARS_ON_SCREEN > 0
 
 
 def stderr_console():
@@ -35,6 +42,7 @@ def progress_bar(description: str, *, count: bool = False, delay: float | None =
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bars, TaskProgressColumn,
                                TextColumn, TimeRemainingColumn)
 
+    global _BARS_ON_SCREEN
     console = console or stderr_console()
     columns = [TextColumn("{task.description}"), BarColumn(),
                MofNCompleteColumn() if count else TaskProgressColumn(), TimeRemainingColumn()]
@@ -46,11 +54,13 @@ def progress_bar(description: str, *, count: bool = False, delay: float | None =
     shown = False
 
     def update(done: int, total: int) -> None:
+        global _BARS_ON_SCREEN
         nonlocal shown
         bars.update(task, completed=done, total=total)
         if not shown and time.monotonic() - began >= delay:
-            bars.start()
+            _BARS_ON_SCREEN += 1
             shown = True
+            bars.start()
 
     try:
         yield update
@@ -58,3 +68,4 @@ def progress_bar(description: str, *, count: bool = False, delay: float | None =
         if shown:
             bars.refresh()
             bars.stop()
+            _BARS_ON_SCREEN -= 1

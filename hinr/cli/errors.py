@@ -82,7 +82,10 @@ def report(err: BaseException) -> int:
 
         traceback.print_exception(err, file=sys.stderr)
     if isinstance(err, Interrupted):
-        print(f"hinr: {err}", file=sys.stderr)
+        from .console import line_open
+
+        # a signal can cut a progress bar short of its newline: start a line of our own
+        print(("\n" if line_open() else "") + f"hinr: {err}", file=sys.stderr)
         return err.exit_code
     if isinstance(err, HinrError):
         print(f"hinr: error: {first_line(err)}", file=sys.stderr)

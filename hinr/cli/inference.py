@@ -123,10 +123,12 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     torch_device = pick_device(device)
     precision = check_precision(precision, torch_device)
 
+    from ..inference.options import RenderOptions
     from .upscaler import Upscaler
 
-    upscaler = Upscaler(device=torch_device, batch_size=batch_size, chunk=chunk, stride=stride,
-                        precision=precision, ensemble=ensemble, strip_metadata=strip_metadata,
+    options = RenderOptions(chunk=chunk, batch_size=batch_size, stride=stride, precision=precision,
+                            ensemble=ensemble)  # the one value every upscale below gets
+    upscaler = Upscaler(device=torch_device, options=options, strip_metadata=strip_metadata,
                         keep_gps=keep_gps)
     if weights is not None:
         upscaler.model_for(weights, targets)  # bad weights fail before the first image is decoded

@@ -85,7 +85,10 @@ class Service:
         from .upscaler import Upscaler
 
         torch_device = pick_device(device)
-        self.upscaler = Upscaler(device=torch_device, precision=check_precision(precision, torch_device))
+        from ..inference.options import RenderOptions
+
+        self.upscaler = Upscaler(device=torch_device, options=RenderOptions(
+            precision=check_precision(precision, torch_device)))
         self.max_upload_bytes = max_upload_bytes
         self.folder = Path(tempfile.mkdtemp(prefix="hinr-serve-"))  # private: mode 0700
         self.jobs: dict[str, Job] = {}

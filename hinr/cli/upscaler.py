@@ -8,18 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from ..inference.options import RenderOptions
 from .loading import describe_coding, fit_memory, load_weights
 
 Say = Callable[[str], None]  # one line for the user (stderr in the CLI, the page in hinr serve)
 
 
 class Upscaler:
-    def __init__(self, *, device, batch_size: int = 16, chunk: int = 16384, stride: int = 24,
-                 precision="fp32", ensemble: int = 1, strip_metadata: bool = False,
-                 keep_gps: bool = False) -> None:
+    def __init__(self, *, device, options: RenderOptions | None = None,
+                 strip_metadata: bool = False, keep_gps: bool = False) -> None:
         self.device = device
-        self.batch_size, self.chunk, self.stride = batch_size, chunk, stride
-        self.precision, self.ensemble = precision, ensemble
+        self.options = options or RenderOptions()
         self.strip_metadata, self.keep_gps = strip_metadata, keep_gps
         self.models: dict[str, tuple] = {}  # weights spec → (model, chunk), loaded on first use
         self._said: set[str] = set()  # what is said once a run
@@ -28,8 +27,8 @@ class Upscaler:
         """(model, chunk) for the weights ``spec``; the chunk fits the largest of ``sizes``."""
         if spec not in self.models:
             model = load_weights(spec, self.device)
-            self.models[spec] = model, fit_memory(model, sizes, chunk=self.chunk,
-                                                  ensemble=self.ensemble)
+            self.models[spec] = model, fit_memory(model, sizes, chunk=self.options.chunk,
+                                                  ensemble=self.options.ensemble)
         return self.models[spec]
 
     def _once(self, key: str, text: str, say: Say) -> None:
@@ -61,9 +60,8 @@ class Upscaler:
                            f"such inputs are upscaled with the '{spec}' weights, made for them "
                            "(--weights default to override)", say)
         model, chunk = self.model_for(spec, [size])
-        rgb = upscale_image(model, image.rgb, (height, width), chunk=chunk,
-                            batch_size=self.batch_size, stride=self.stride,
-                            precision=self.precision, ensemble=self.ensemble, progress=progress)
+        rgb = upscale_image(model, image.rgb, (height, width), options=self.options.with_chunk(chunk),
+                            progress=progress)
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
         metadata = None if self.strip_metadata else image.metadata
         if metadata and output_format(out) not in FORMATS_WITH_METADATA:
