@@ -123,3 +123,21 @@ def test_16bit_png_keeps_profile_and_exif(tmp_path):
     assert again.bits == 16 and again.metadata.icc == PROFILE
     tags = _tags(tmp_path / "o.png")
     assert tags["Image Model"] == "EOS 5D" and tags["EXIF DateTimeOriginal"] == "2024:05:06 07:08:09"
+
+
+def test_encode_records_it_and_render_writes_it_without_gps(tmp_path, capsys, monkeypatch):
+    src = _photo(tmp_path / "m.jpg", orientation=1)
+    latents = tmp_path / "m.latents.safetensors"
+    code, _, err = run(capsys, monkeypatch, "encode", src, "-o", latents, "--weights", "default")
+    assert code == 0, err
+    code, _, err = run(capsys, monkeypatch, "render", latents, "--res", "96", "-o", tmp_path / "r.png")
+    assert code == 0, err
+    with Image.open(tmp_path / "r.png") as out:
+        assert out.info.get("icc_profile") == PROFILE
+        assert b"purl.org/dc" in _xmp(out)
+    tags = _tags(tmp_path / "r.png")
+    assert tags["Image Model"] == "EOS 5D" and tags["EXIF DateTimeOriginal"] == "2024:05:06 07:08:09"
+    assert not any(key.startswith("GPS") for key in tags)
+    code, _, _ = run(capsys, monkeypatch, "render", latents, "--res", "96", "-o", tmp_path / "s.png",
+                     "--strip-metadata")
+    assert code == 0 and _tags(tmp_path / "s.png") == {}

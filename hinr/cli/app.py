@@ -258,6 +258,10 @@ def render(
     precision: str = typer.Option("auto", help=_PRECISION_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Write no metadata. By "
+                                        "default the colour profile, EXIF and XMP that hinr encode "
+                                        "recorded from each source (never its GPS position) are "
+                                        "written where the format holds them."),
 ) -> None:
     """Render latents at any resolution, chunked so memory does not grow with it."""
     options = dict(locals())

@@ -181,7 +181,7 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
     with progress_bar(f"encoding {len(inputs)} image(s)", count=True) as progress:
         latents = encode_images(model, torch.stack(inputs), batch_size=batch_size, progress=progress)
     save_latents(out, latents, model=model, sources=[p.name for p in images], input_sizes=sizes,
-                 overwrite=overwrite)
+                 overwrite=overwrite, source_metadata=[image.metadata for image in loaded])
     typer.echo(str(out))
 
 
@@ -201,7 +201,7 @@ def render_size(res: int | None, size: str | None, *, force: bool) -> tuple[int,
 
 def run_render(*, latents: Path, output: str | None, res: int | None, size: str | None,
                weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
-               overwrite: bool, force: bool) -> None:
+               overwrite: bool, force: bool, strip_metadata: bool = False) -> None:
     width, height = render_size(res, size, force=force)
     check_counts(batch_size=batch_size, chunk=chunk)
     torch_device = pick_device(device)
@@ -229,7 +229,8 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
         with progress_bar(f"{names} → {width}×{height}") as progress:
             rendered = render_latents(model, batch, height, width, chunk=chunk, precision=precision,
                                       progress=progress)
-        for out, rgb in zip(outputs[first:first + batch_size], rendered):
-            save_image(out, rgb, overwrite=overwrite)
+        kept = found.metadata[first:first + batch_size]
+        for out, rgb, metadata in zip(outputs[first:first + batch_size], rendered, kept):
+            save_image(out, rgb, overwrite=overwrite, metadata=None if strip_metadata else metadata)
             typer.echo(str(out))
 

@@ -24,6 +24,7 @@ from .checkpoint import (CONFIG_KEY, VERSION_KEY, CheckpointError, atomic_save_f
                          weights_fingerprint)
 from ..models.hinr import HINR, Latents
 from ..errors import first_line
+from .metadata import from_record, to_record
 
 FORMAT_KEY = "hinr_latents"
 FORMAT_VERSION = "1"
@@ -44,10 +45,12 @@ class LatentsFile:
     sources: list[str]
     input_sizes: list[tuple[int, int]]  # (width, height) of each source
     version: str
+    metadata: list = None  # each source's hinr.io.metadata.Metadata (or None), for the renders
 
 
 def save_latents(path: str | Path, latents: Latents, *, model: HINR, sources: list[str],
-                 input_sizes: list[tuple[int, int]], overwrite: bool = False) -> Path:
+                 input_sizes: list[tuple[int, int]], overwrite: bool = False,
+                 source_metadata: list | None = None) -> Path:
     """Write latents made by ``model`` (atomically); ``sources`` and ``input_sizes`` one per image.
     An existing ``path`` raises OutputExistsError unless ``overwrite``."""
     path = Path(path)
@@ -61,6 +64,8 @@ def save_latents(path: str | Path, latents: Latents, *, model: HINR, sources: li
                 CONFIG_KEY: model.config.to_json(), HASH_KEY: weights_fingerprint(model),
                 "sources": json.dumps(list(sources)),
                 "input_sizes": json.dumps([list(map(int, s)) for s in input_sizes])}
+    if source_metadata is not None and any(source_metadata):  # colour profile, EXIF, XMP (no GPS)
+        metadata["source_metadata"] = json.dumps([to_record(m) for m in source_metadata])
     return atomic_save_file(tensors, path, metadata, overwrite=overwrite, what="latents")
 
 
@@ -98,6 +103,7 @@ def load_latents(path: str | Path, *, model: HINR | None = None) -> LatentsFile:
     try:
         sources = [str(s) for s in json.loads(metadata.get("sources", "[]"))]
         sizes = [(int(w), int(h)) for w, h in json.loads(metadata.get("input_sizes", "[]"))]
+        records = json.loads(metadata.get("source_metadata", "null")) or [None] * len(sources)
     except (ValueError, TypeError) as err:
         raise LatentsError(f"{path} has unreadable metadata ({err}): encode the images again") from err
     if tokens.ndim != 3:
@@ -114,7 +120,8 @@ def load_latents(path: str | Path, *, model: HINR | None = None) -> LatentsFile:
                  what="latents", fix="encode the images again", error=LatentsError)
     found = LatentsFile(latents=Latents(tokens.float(), inputs.float()), weights_hash=metadata[HASH_KEY],
                         config_json=metadata[CONFIG_KEY], sources=sources, input_sizes=sizes,
-                        version=metadata.get(VERSION_KEY, "?"))
+                        version=metadata.get(VERSION_KEY, "?"),
+                        metadata=[from_record(r) for r in records][:n] + [None] * max(0, n - len(records)))
     if model is not None:
         check_latents_match(found, model, source=path)
     return found

@@ -45,6 +45,45 @@ class Metadata:
         return bool(self.icc or self.exif is not None or self.xmp)
 
 
+def to_record(metadata: Metadata | None) -> dict | None:
+    """JSON-friendly (base64) form of ``metadata`` for a latents file, without the GPS position
+    (a latents file gets shared like a photo); None for none."""
+    import base64
+
+    if not metadata:
+        return None
+    exif = None
+    if metadata.exif is not None:
+        source = metadata.exif
+        kept = Image.Exif()
+        for tag, value in source.items():
+            if tag not in (EXIF_IFD, GPS_IFD):
+                kept[tag] = value
+        if EXIF_IFD in source:
+            kept[EXIF_IFD] = dict(source.get_ifd(EXIF_IFD))
+        exif = kept.tobytes()
+    encode = lambda b: base64.b64encode(b).decode("ascii") if b else None  # noqa: E731
+    return {"icc": encode(metadata.icc), "exif": encode(exif), "xmp": encode(metadata.xmp)}
+
+
+def from_record(record: dict | None) -> Metadata | None:
+    """``to_record``'s inverse; an unreadable record gives None (the render goes on without it)."""
+    import base64
+
+    if not record:
+        return None
+    try:
+        decode = lambda key: base64.b64decode(record[key]) if record.get(key) else None  # noqa: E731
+        exif_bytes = decode("exif")
+        exif = None
+        if exif_bytes:
+            exif = Image.Exif()
+            exif.load(exif_bytes)
+        return Metadata(icc=decode("icc"), exif=exif, xmp=decode("xmp"))
+    except Exception:  # noqa: BLE001 - metadata never stops a render
+        return None
+
+
 def read_metadata(image: Image.Image, name: str) -> Metadata:
     """The metadata of an opened (not yet transposed) image; ``name`` for the notes."""
     found = Metadata()
