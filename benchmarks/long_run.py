@@ -83,6 +83,8 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
     resume = (out / STATE_NAME).is_file()
     if resume:
         cfg = TrainConfig.load(out / "train_config.json")
+        if not Path(cfg.data).is_dir():  # a fresh machine with another layout: the same photos here
+            cfg.data = str(DATA)
     else:
         cfg = TrainConfig(data=str(DATA), arch=arch, preset=size, model_overrides=overrides,
                           steps=steps, **COMMON)
