@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..io.atomic import atomic_write
+from . import report
 from .benchmark import BenchmarkResult
 from .published import PUBLISHED
 
@@ -66,12 +67,8 @@ def result_json(result: BenchmarkResult) -> dict:
 
 
 def check_no_results(out_dir: str | Path) -> None:
-    from ..errors import OutputExistsError
-
-    for name in RESULT_FILES:
-        if (Path(out_dir) / name).exists():
-            raise OutputExistsError(f"{Path(out_dir) / name} exists (an earlier evaluation): pass "
-                                    "--overwrite to replace its results, or choose another --out")
+    """OutputExistsError if ``out_dir`` holds an earlier benchmark's results (report's one check)."""
+    report.check_no_results(out_dir, RESULT_FILES)
 
 
 def write_results(result: BenchmarkResult, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:

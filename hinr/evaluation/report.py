@@ -185,9 +185,9 @@ def _fit_text(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, w
 RESULT_FILES = ("results.json", "results.md", "grid.png")
 
 
-def check_no_results(out_dir: str | Path) -> None:
-    """OutputExistsError if ``out_dir`` holds results of an earlier evaluation."""
-    for name in RESULT_FILES:
+def check_no_results(out_dir: str | Path, names: tuple[str, ...] = RESULT_FILES) -> None:
+    """OutputExistsError if ``out_dir`` holds any of ``names`` from an earlier evaluation."""
+    for name in names:
         if (Path(out_dir) / name).exists():
             raise OutputExistsError(f"{Path(out_dir) / name} exists (an earlier evaluation): pass "
                                     "--overwrite to replace its results, or choose another --out")

@@ -14,12 +14,11 @@ from torch import nn
 
 from ..layers.attention import Attention
 from ..layers.fourier import LogSpacedSinusoids
-from .latents import Latents
 from .locality import LocalityBias
-from .query_extras import QueryExtras
+from .query_extras import AttentionReadout, QueryExtras
 
 
-class LainrDecoder(nn.Module):
+class LainrDecoder(AttentionReadout):
     def __init__(self, *, context_dim: int, extras: QueryExtras | None, hidden: int, heads: int,
                  dim_head: int, bands: tuple[float, ...], query_max_freq: float,
                  freqs_per_band: int, locality_grid: int | None) -> None:
@@ -38,31 +37,11 @@ class LainrDecoder(nn.Module):
         self.band_chain = nn.ModuleList(nn.Linear(hidden, hidden) for _ in bands[1:])
         self.band_out = nn.ModuleList(nn.Linear(hidden, 3) for _ in bands)
 
-    @property
-    def needs_base(self) -> bool:
-        """Whether ``forward`` reads the bicubic value at the query (for the pixel taps)."""
-        return self.extras is not None and self.extras.needs_base
-
-    def start_as_residual(self) -> float:
-        """A residual model starts as exactly its base: here through a closed gate (returned)."""
-        return 0.0
-
-    def prepare(self, latents: Latents):
-        """(keys and values of the latents (B, M, D), computed once per image for all queries;
-        the images, for the query extras)."""
-        kv = self.cross_attn.project_context(self.context_norm(latents.tokens))
-        return kv, latents.images.float()
-
     def forward(self, coords: torch.Tensor, cell: torch.Tensor, context,
                 base: torch.Tensor | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2); context from ``prepare``; base (B, Q, 3), the
         bicubic value at each query (for the pixel taps) → RGB (B, Q, 3)."""
-        kv, images = context
-        extras = None
-        if self.extras is not None:
-            # the options' inputs stay fp32 under autocast (the pixel taps are exact values)
-            with torch.autocast(coords.device.type, enabled=False):
-                extras = self.extras(coords, cell, images, base)
+        kv, extras = self.query_extras(coords, cell, context, base)
         q = self.query_fourier(coords)
         if extras is not None:
             q = torch.cat([q, extras.to(q.dtype)], dim=-1)

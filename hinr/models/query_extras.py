@@ -66,3 +66,36 @@ class QueryExtras(nn.Module):
         if not parts:
             return None
         return torch.cat([p.to(coords.dtype) for p in parts], dim=-1)
+
+
+class AttentionReadout(nn.Module):
+    """What the attention decoders (SCENT's, LAINR's) share: the decoder interface around their
+    cross-attention (``prepare(latents) → (keys and values, images)``), and the query extras
+    computed from the context. A subclass sets ``extras``, ``context_norm`` and ``cross_attn``."""
+
+    extras: QueryExtras | None
+
+    @property
+    def needs_base(self) -> bool:
+        """Whether ``forward`` reads the bicubic value at the query (for the pixel taps)."""
+        return self.extras is not None and self.extras.needs_base
+
+    def start_as_residual(self) -> float:
+        """A residual model starts as exactly its base: here through a closed gate (returned)."""
+        return 0.0
+
+    def prepare(self, latents):
+        """(keys and values of the latents (B, M, D), computed once per image for all queries;
+        the images, for the query extras)."""
+        kv = self.cross_attn.project_context(self.context_norm(latents.tokens))
+        return kv, latents.images.float()
+
+    def query_extras(self, coords: torch.Tensor, cell: torch.Tensor, context,
+                     base: torch.Tensor | None) -> tuple:
+        """(keys and values, the extras (B, Q, E) or None) for ``forward``; the extras stay fp32
+        under autocast (the pixel taps are exact values)."""
+        kv, images = context
+        if self.extras is None:
+            return kv, None
+        with torch.autocast(coords.device.type, enabled=False):
+            return kv, self.extras(coords, cell, images, base)

@@ -11,9 +11,8 @@ from torch import nn
 from ..layers.attention import Attention
 from ..layers.feedforward import FeedForward
 from ..layers.fourier import GaussianFourierFeatures
-from .latents import Latents
 from .locality import LocalityBias
-from .query_extras import QueryExtras
+from .query_extras import AttentionReadout, QueryExtras
 from .processor import SelfAttentionBlock
 
 
@@ -28,7 +27,7 @@ class PreNormFeedForward(nn.Module):
         return x + self.ff(self.norm(x))
 
 
-class ScentDecoder(nn.Module):
+class ScentDecoder(AttentionReadout):
     def __init__(self, *, context_dim: int, extras: QueryExtras | None, dim: int, depth: int,
                  heads: int, dim_head: int, ff_mult: int, self_attn: int, fourier_features: int,
                  fourier_scale: float, locality_grid: int | None) -> None:
@@ -49,31 +48,11 @@ class ScentDecoder(nn.Module):
         self.out_norm = nn.LayerNorm(dim)
         self.to_rgb = nn.Linear(dim, 3)
 
-    @property
-    def needs_base(self) -> bool:
-        """Whether ``forward`` reads the bicubic value at the query (for the pixel taps)."""
-        return self.extras is not None and self.extras.needs_base
-
-    def start_as_residual(self) -> float:
-        """A residual model starts as exactly its base: here through a closed gate (returned)."""
-        return 0.0
-
-    def prepare(self, latents: Latents):
-        """(keys and values of the latents (B, M, D), computed once per image for all queries;
-        the images, for the query extras)."""
-        kv = self.cross_attn.project_context(self.context_norm(latents.tokens))
-        return kv, latents.images.float()
-
     def forward(self, coords: torch.Tensor, cell: torch.Tensor, context,
                 base: torch.Tensor | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2); context from ``prepare``; base (B, Q, 3), the
         bicubic value at each query (for the pixel taps) → RGB (B, Q, 3)."""
-        kv, images = context
-        extras = None
-        if self.extras is not None:
-            # the options' inputs stay fp32 under autocast (the pixel taps are exact values)
-            with torch.autocast(coords.device.type, enabled=False):
-                extras = self.extras(coords, cell, images, base)
+        kv, extras = self.query_extras(coords, cell, context, base)
         q = self.fourier(coords)
         if extras is not None:
             q = torch.cat([q, extras.to(q.dtype)], dim=-1)
