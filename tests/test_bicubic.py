@@ -42,3 +42,21 @@ def test_pixel_neighbourhood_reads_the_right_pixels():
     grid = pixels[1, 0].reshape(4, 4, 3)  # (row, col, channel) for rows 4..7, cols 8..11
     assert grid[1, 1, 2] == images[1, 2, 5, 9] and grid[0, 0, 0] == images[1, 0, 4, 8]
     assert grid[3, 3, 1] == images[1, 1, 7, 11]
+
+
+@pytest.mark.parametrize("size, out", [((32, 32), (256, 256)), ((27, 48), (108, 192)),
+                                       ((64, 40), (30, 17)), ((50, 50), (10, 80)), ((50, 50), (80, 10))])
+def test_separable_grid_equals_per_query_sampling(size, out):
+    """bicubic_grid (both of PIL's pass orders, enlarging and reducing, and a sub-block of the
+    grid) gives pil_bicubic's values."""
+    from hinr.coords import axis_centres, grid_coords
+    from hinr.layers.bicubic import bicubic_grid
+
+    (h, w), (oh, ow) = size, out
+    images = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h + w))
+    xs, ys, cell = axis_centres(ow), axis_centres(oh), cell_size(oh, ow)
+    per_query = pil_bicubic(images, grid_coords(xs, ys).unsqueeze(0).expand(2, -1, -1), cell)
+    per_query = per_query.reshape(2, oh, ow, 3).permute(0, 3, 1, 2)
+    torch.testing.assert_close(bicubic_grid(images, xs, ys, cell), per_query, rtol=0, atol=1e-6)
+    block = bicubic_grid(images, xs[2:7], ys[oh // 2:oh // 2 + 3], cell)
+    torch.testing.assert_close(block, per_query[:, :, oh // 2:oh // 2 + 3, 2:7], rtol=0, atol=1e-6)

@@ -181,3 +181,58 @@ def test_blocked_decoding_matches_one_pass(monkeypatch):
         whole = model.decode(latents, coords)
         monkeypatch.setattr(LocalDecoder, "BLOCK_ROWS", 40)  # 5 queries × 4 corners × 2 images
         torch.testing.assert_close(model.decode(latents, coords), whole, rtol=0, atol=1e-6)
+
+
+def test_first_layer_convolution_is_unfold_then_linear():
+    """prepare's 3×3 convolution with the first layer's weights is LIIF's unfold + linear layer
+    (same channel order), with gradients reaching the same weights."""
+    import torch.nn.functional as F
+    from einops import rearrange
+
+    decoder = local_model("liif").decoder
+    grid = torch.randn(2, decoder.feature_in.in_features // 9, 5, 7, requires_grad=True)
+    unfolded = rearrange(F.unfold(grid, 3, padding=1), "b d m -> b m d")
+    expected = decoder.feature_in(unfolded)
+    got = decoder._first_layer(grid)
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    got.square().sum().backward()
+    conv_grad = decoder.feature_in.weight.grad.clone()
+    decoder.feature_in.weight.grad = None
+    expected.square().sum().backward()
+    torch.testing.assert_close(conv_grad, decoder.feature_in.weight.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_fused_linear_relu_matches_plain_and_keeps_autograd():
+    from hinr.layers import fused
+
+    layer = torch.nn.Linear(16, 8)
+    x = torch.randn(50, 16).bfloat16()
+    with torch.no_grad():
+        plain = torch.relu(layer.bfloat16()(x))
+        got = fused.linear_relu(x, layer)
+    assert got.dtype == torch.bfloat16 and (got >= 0).all()
+    torch.testing.assert_close(got.float(), plain.float(), rtol=0, atol=1e-2)
+    layer = layer.float()
+    y = torch.randn(5, 16, requires_grad=True)  # training: the plain path, with gradients
+    fused.linear_relu(y, layer).sum().backward()
+    assert y.grad is not None and layer.weight.grad is not None
+
+
+def test_grid_render_uses_the_separable_base_and_matches_per_query_decoding():
+    """decode_grid passes its separably computed bicubic base; the pixels equal those decoded
+    with the per-query base (a base_skip model, whose output adds the base)."""
+    from hinr.coords import axis_centres, cell_size, grid_coords
+    from hinr.models.render import decode_grid
+
+    model = local_model("liif", base_skip=True)
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        latents = model.encode(x)
+        xs, ys, cell = axis_centres(50), axis_centres(45), cell_size(45, 50)
+        blocks = list(decode_grid(model, latents, xs, ys, cell, chunk=700))
+        assert len(blocks) > 1
+        out = torch.zeros(1, 3, 45, 50)
+        for r0, r1, c0, c1, rgb in blocks:
+            out[:, :, r0:r1, c0:c1] = rgb
+        direct = model.decode(latents, grid_coords(xs, ys), cell)
+    torch.testing.assert_close(out, direct.reshape(1, 45, 50, 3).permute(0, 3, 1, 2), rtol=0, atol=1e-5)

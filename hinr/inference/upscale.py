@@ -30,15 +30,14 @@ from typing import Callable
 
 import numpy as np
 import torch
-from einops import rearrange
 from PIL import Image
 
-from ..coords import axis_centres, cell_size, grid_coords
+from ..coords import axis_centres, cell_size
 from .ensemble import self_ensemble, transforms
 from .options import RenderOptions
 from ..precision import resolve_precision
 from .memory import WHOLE_TILE
-from ..layers.bicubic import pil_bicubic
+from ..layers.bicubic import bicubic_grid
 from ..models.hinr import HINR, Latents
 from ..models.render import DEFAULT_CHUNK, decode_grid, grid_blocks, render_latents
 from .tiling import DEFAULT_BLEND, DEFAULT_STRIDE, plan_tiles
@@ -50,7 +49,7 @@ Progress = Callable[[int, int], None]  # called with (queries done, queries in a
 def resize_bicubic(image: torch.Tensor, height: int, width: int, *, chunk: int = 65536) -> torch.Tensor:
     """image (C, h, w) in [0, 1] → (C, height, width), PIL's bicubic kept in float.
 
-    Enlarging uses the PIL-exact ``pil_bicubic`` (its first pass clipped like PIL's 8-bit one),
+    Enlarging uses the PIL-exact bicubic (``bicubic_grid``) (its first pass clipped like PIL's 8-bit one),
     ``chunk`` output pixels at a time. Reducing, whose antialiasing filter spans many pixels, uses
     Pillow's own separable resize on 32-bit float planes, which costs little at any size.
     """
@@ -64,9 +63,7 @@ def resize_bicubic(image: torch.Tensor, height: int, width: int, *, chunk: int =
     out = torch.empty(image.shape[0], height, width)
     source = image.unsqueeze(0).float().cpu()
     for r0, r1, c0, c1 in grid_blocks(height, width, chunk):
-        coords = grid_coords(xs[c0:c1], ys[r0:r1]).unsqueeze(0)
-        block = pil_bicubic(source, coords, cell)[0]  # (Q, C)
-        out[:, r0:r1, c0:c1] = rearrange(block, "(h w) c -> c h w", h=r1 - r0)
+        out[:, r0:r1, c0:c1] = bicubic_grid(source, xs[c0:c1], ys[r0:r1], cell)[0]
     return out.clamp_(0.0, 1.0)
 
 

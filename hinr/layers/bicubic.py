@@ -43,6 +43,19 @@ def _axis_taps(centre: torch.Tensor, size: int, filterscale: float) -> tuple[tor
     return idx.clamp(0, size - 1).long(), w
 
 
+def _filters(h: int, w: int, cell: torch.Tensor | None) -> tuple[float, float, bool]:
+    """PIL's filter scales along x and y for an h×w input sampled with output pixels of ``cell``
+    (2,) or (B, 2) — one filter for all, the widest cell sets it — and whether PIL runs its
+    vertical pass first (it runs the horizontal one first, unless the height shrinks, and by more
+    than the width scales)."""
+    if cell is None:
+        return 1.0, 1.0, False
+    cell = cell.float().reshape(-1, 2)
+    cx, cy = float(cell[:, 0].max()), float(cell[:, 1].max())
+    out_w, out_h = 1.0 / cx, 1.0 / cy
+    return max(cx * w, 1.0), max(cy * h, 1.0), out_h < h and out_h * w < out_w * h
+
+
 def pil_bicubic(images: torch.Tensor, coords: torch.Tensor,
                 cell: torch.Tensor | None = None) -> torch.Tensor:
     """Bicubic samples of ``images`` at ``coords``, matching PIL's resize.
@@ -55,11 +68,7 @@ def pil_bicubic(images: torch.Tensor, coords: torch.Tensor,
     b, c, h, w = images.shape
     dtype = images.dtype
     coords = coords.float()
-    fx = fy = 1.0
-    if cell is not None:
-        cell = cell.float().reshape(-1, 2)  # one filter for all: the widest cell sets it
-        fx = max(float(cell[:, 0].max()) * w, 1.0)
-        fy = max(float(cell[:, 1].max()) * h, 1.0)
+    fx, fy, vertical_first = _filters(h, w, cell)
     ix, wx = _axis_taps(coords[..., 0] * w, w, fx)  # (B, Q, Tx)
     iy, wy = _axis_taps(coords[..., 1] * h, h, fy)  # (B, Q, Ty)
     flat_idx = iy.unsqueeze(-1) * w + ix.unsqueeze(-2)  # (B, Q, Ty, Tx)
@@ -68,14 +77,33 @@ def pil_bicubic(images: torch.Tensor, coords: torch.Tensor,
     gathered = torch.gather(flat, 2, rearrange(flat_idx, "b q ty tx -> b (q ty tx)")
                             .unsqueeze(1).expand(b, c, -1))
     gathered = rearrange(gathered, "b c (q ty tx) -> b q ty tx c", q=q, ty=ty, tx=tx)
-    # PIL stores its first pass as uint8, so clip it to the pixel range likewise. It runs the
-    # horizontal pass first, unless the height shrinks, and by more than the width scales.
-    out_w, out_h = (w, h) if cell is None else (1.0 / float(cell[:, 0].max()), 1.0 / float(cell[:, 1].max()))
-    if out_h < h and out_h * w < out_w * h:
+    # PIL stores its first pass as uint8, so clip it to the pixel range likewise
+    if vertical_first:
         cols = torch.einsum("bqyxc,bqy->bqxc", gathered, wy).clamp(0.0, 1.0)
         return torch.einsum("bqxc,bqx->bqc", cols, wx).to(dtype)
     rows = torch.einsum("bqyxc,bqx->bqyc", gathered, wx).clamp(0.0, 1.0)
     return torch.einsum("bqyc,bqy->bqc", rows, wy).to(dtype)
+
+
+def bicubic_grid(images: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor,
+                 cell: torch.Tensor | None = None) -> torch.Tensor:
+    """``pil_bicubic`` over the grid ys (R,) × xs (X,) of [0, 1] coordinates at once → (B, C, R, X).
+
+    The same taps and weights, but each pass runs once per output column or row instead of once
+    per query (PIL's own two passes), which makes it about 20× cheaper than per-query sampling on
+    an upscale to 1080p: what the grid renderer uses for a model's bicubic base."""
+    b, c, h, w = images.shape
+    fx, fy, vertical_first = _filters(h, w, cell)
+    ix, wx = _axis_taps(xs.float().reshape(1, -1).to(images.device) * w, w, fx)  # (1, X, Tx)
+    iy, wy = _axis_taps(ys.float().reshape(1, -1).to(images.device) * h, h, fy)  # (1, R, Ty)
+    ix, wx, iy, wy = ix[0], wx[0], iy[0], wy[0]
+    lo, hi = (int(iy.min()), int(iy.max()) + 1)  # the input rows these output rows read
+    source, iy = images.float()[:, :, lo:hi], iy - lo
+    if vertical_first:  # clip the first pass, as PIL stores it in 8 bits
+        cols = torch.einsum("bcrtx,rt->bcrx", source[:, :, iy], wy).clamp(0.0, 1.0)  # (B, C, R, w)
+        return torch.einsum("bcrxt,xt->bcrx", cols[..., ix], wx).to(images.dtype)
+    rows = torch.einsum("bcyxt,xt->bcyx", source[..., ix], wx).clamp(0.0, 1.0)  # (B, C, h', X)
+    return torch.einsum("bcrtx,rt->bcrx", rows[:, :, iy], wy).to(images.dtype)
 
 
 def pixel_neighbourhood(images: torch.Tensor, coords: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

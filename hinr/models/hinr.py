@@ -75,14 +75,23 @@ class HINR(nn.Module):
         or for the local read-out each latent's first-layer activation)."""
         return self.decoder.prepare(latents)
 
+    @property
+    def needs_base(self) -> bool:
+        """Whether ``decode`` reads the bicubic value at each query (residual, base_skip, or a
+        decoder that takes it)."""
+        return self.residual_gate is not None or self.base_skip is not None or self.decoder.needs_base
+
     def decode(self, latents: Latents, coords: torch.Tensor, cell: torch.Tensor | None = None,
-               *, context: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+               *, context: tuple[torch.Tensor, torch.Tensor] | None = None,
+               base: torch.Tensor | None = None) -> torch.Tensor:
         """RGB at continuous coordinates.
 
         coords (Q, 2) or (B, Q, 2), (x, y) in [0, 1] at pixel centres (see hinr.coords);
         cell (2,), (B, 2) or (B, Q, 2): the output pixel's extent in [0, 1] units (default: one
         input pixel);
-        context: from ``prepare`` to skip recomputing it. Returns (B, Q, 3), roughly in [0, 1]
+        context: from ``prepare`` to skip recomputing it;
+        base (B, Q, 3): the PIL bicubic value at each query where the caller has it (the grid
+        renderer computes it separably, ``hinr.layers.bicubic.bicubic_grid``). Returns (B, Q, 3), roughly in [0, 1]
         (not clamped, so training sees the raw values).
         """
         b = len(latents)
@@ -97,8 +106,11 @@ class HINR(nn.Module):
             cell = cell.unsqueeze(1).expand(-1, coords.shape[1], -1)
         # the bicubic base stays fp32 under autocast: in bf16 the "exact" bicubic would be off by
         # up to 2 grey levels
-        base = None
-        if self.residual_gate is not None or self.base_skip is not None or self.decoder.needs_base:
+        if not self.needs_base:
+            base = None
+        elif base is not None:
+            base = base.to(coords.device, torch.float32)
+        else:
             with torch.autocast(coords.device.type, enabled=False):
                 base = pil_bicubic(latents.images.float(), coords, cell)
         if context is None:

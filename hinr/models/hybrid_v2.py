@@ -72,7 +72,7 @@ class HybridV2Encoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S) in [-1, 1] → tokens (B, S² + M, D): local map, then global latents."""
-        features = self.head(images)
+        features = self.head(images.contiguous(memory_format=torch.channels_last))  # oneDNN's layout
         features = features + self.stem(features)  # (B, D, S, S)
         patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b (h w) (p q d)", p=2, q=2))
         b, n, dim = patches.shape

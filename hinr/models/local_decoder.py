@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ..layers.fused import linear_relu
 from .latents import Latents
 
 
@@ -86,12 +87,28 @@ class LocalDecoder(nn.Module):
         """``prepare``'s first part, from the tokens (B, M, D) and images (B, 3, H, W)."""
         rows, cols = self.grid(images)
         grid = rearrange(self.context_norm(latents), "b (h w) d -> b d h w", h=rows, w=cols)
-        if self.unfold:  # LIIF: each latent also sees its 8 neighbours (zeros past the border)
-            grid = rearrange(F.unfold(grid, 3, padding=1), "b d (h w) -> b d h w", h=rows)
-        out = self.feature_in(rearrange(grid, "b d h w -> b (h w) d"))
+        out = self._first_layer(grid)
         if self.pixels_in is not None:
             out = out + self.pixels_in(self._pixel_windows(images).to(out.dtype))
         return out
+
+    def _first_layer(self, grid: torch.Tensor) -> torch.Tensor:
+        """grid (B, D, rows, cols) → the first layer's product with each latent's feature, (B, M, hidden).
+
+        With ``unfold`` (LIIF: each latent also sees its 8 neighbours, zeros past the border) the
+        3×3 unfolding followed by the linear layer is one 3×3 convolution with the layer's weights
+        (unfold orders its channels (d, ky, kx), as conv2d's weights are): the same numbers, without
+        the 9×-wide copy. It runs in fp32 (6.5× faster than unfold + linear on a 480×270 input on
+        this CPU, whose bf16 convolution is slower than its fp32 one) and returns the autocast
+        dtype, as the linear layer did."""
+        if not self.unfold:
+            return self.feature_in(rearrange(grid, "b d h w -> b (h w) d"))
+        kind = grid.device.type
+        weight = rearrange(self.feature_in.weight, "o (d ky kx) -> o d ky kx", ky=3, kx=3)
+        with torch.autocast(kind, enabled=False):
+            out = F.conv2d(grid.float(), weight.float(), self.feature_in.bias.float(), padding=1)
+        out = rearrange(out, "b o h w -> b (h w) o")
+        return out.to(torch.get_autocast_dtype(kind)) if torch.is_autocast_enabled(kind) else out
 
     def _pixel_windows(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S) → the k×k pixels centred on each cell, (B, M, 3·k²), in [−1, 1]
@@ -163,6 +180,6 @@ class LocalDecoder(nn.Module):
         h = self.query_in(query.reshape(b * q * 4, -1).to(gathered.dtype))
         h = torch.relu_(h.add_(gathered))  # in place: these are the largest tensors here
         for layer in self.hidden:
-            h = torch.relu_(layer(h))
+            h = linear_relu(h, layer)  # one oneDNN call at inference (hinr.layers.fused)
         rgb = rearrange(self.to_rgb(h), "(b q c) k -> b q c k", b=b, c=4)
         return torch.einsum("bqck,bqc->bqk", rgb.float(), weight)

@@ -6,7 +6,7 @@ validation, ``hinr eval``), ``render_latents`` (``hinr render``) and the tiles o
 
 The grid is the product of two axes of [0, 1] coordinates (``hinr.coords``), decoded in blocks of
 at most ``chunk`` queries per image (whole rows when they fit), so memory is bounded by the chunk,
-not the output size; the decoder's per-image context (``HINR.prepare``) is computed once. A decoder
+not the output size; the decoder's per-image context (``HINR.prepare``) is computed once, and a model's bicubic base separably per block. A decoder
 with query self-attention cannot be chunked and decodes the whole grid at once. ``precision``
 ('fp32', 'bf16', 'auto', resolved once by ``hinr.precision.resolve_precision``; ``decode_grid``
 takes the resolved dtype) sets the decoder's arithmetic.
@@ -21,6 +21,7 @@ from einops import rearrange
 from torch import nn
 
 from ..coords import axis_centres, cell_size, grid_coords
+from ..layers.bicubic import bicubic_grid
 from ..precision import autocast, resolve_precision
 
 from .latents import Latents
@@ -61,8 +62,12 @@ def decode_grid(model: nn.Module, latents: Latents, xs: torch.Tensor, ys: torch.
     xs, ys, cell = xs.to(device), ys.to(device), cell.to(device)
     for r0, r1, c0, c1 in grid_blocks(len(ys), len(xs), chunk):
         coords = grid_coords(xs[c0:c1], ys[r0:r1])
+        base = None
+        if model.needs_base:  # separably, once per row and column of the block
+            base = rearrange(bicubic_grid(latents.images.float(), xs[c0:c1], ys[r0:r1], cell),
+                             "b c h w -> b (h w) c")
         with autocast(precision, device):
-            rgb = model.decode(latents, coords, cell, context=context)
+            rgb = model.decode(latents, coords, cell, context=context, base=base)
         yield r0, r1, c0, c1, rearrange(rgb.float(), "b (h w) c -> b c h w", h=r1 - r0)
 
 
