@@ -57,3 +57,26 @@ def test_fixed_size_encoders_keep_tiles():
     with pytest.raises(ValueError, match="32-px tiles only"):
         upscale_image(model, _image(40, 40), (80, 80), whole=True)
     assert upscale_image(model, _image(40, 40), (80, 80)).shape == (3, 80, 80)
+
+
+def test_precision_sets_the_whole_image_encoder_and_not_the_tiles():
+    """bf16 runs the convolutional encoder of the whole-image path in bf16 (fp32 stays fp32), the
+    picture staying that of fp32; the tiles' encoders (the Mamba scan) stay fp32 either way."""
+    seen = []
+
+    def record(module, inputs, output):
+        seen.append(output.dtype)
+
+    torch.manual_seed(0)
+    conv = HINR(preset("tiny", arch="liif")).eval()
+    conv.encoder.register_forward_hook(record)
+    image = _image(48, 40)
+    fp32 = upscale_image(conv, image, (96, 80), precision="fp32")
+    bf16 = upscale_image(conv, image, (96, 80), precision="bf16")
+    assert seen == [torch.float32, torch.bfloat16]
+    assert (fp32 - bf16).abs().mean() < 2e-3
+    seen.clear()
+    tiles = HINR(preset("tiny")).eval()
+    tiles.encoder.register_forward_hook(record)
+    upscale_image(tiles, image, (96, 80), precision="bf16")
+    assert seen and set(seen) == {torch.float32}

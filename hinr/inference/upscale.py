@@ -4,8 +4,9 @@ any size (what ``hinr encode``, ``hinr render`` and ``hinr upscale`` call).
 Rendering decodes blocks of at most ``chunk`` queries into a preallocated output on the CPU, so
 memory is bounded by the chunk, not by the output size (a decoder with query self-attention cannot
 be chunked and decodes each image or tile whole). ``precision`` ('fp32', 'bf16' or 'auto', see
-``hinr.precision``) sets the decoder's arithmetic; encoding stays fp32 (for the convolutional
-encoder bf16 cost 0.02 dB and saved no time in a 1080p upscale).
+``hinr.precision``) sets the decoder's arithmetic, and the encoder's on the whole-image path
+(convolutional encoders only: bf16 there, channels-last, is 4× faster than fp32 on this CPU and
+moved Set5/Set14 PSNR by at most 0.002 dB). The tiles' encoders (the Mamba scan) stay fp32.
 
 ``upscale_image`` sizes the input to the model (the model reads S×S images, S = 32):
 
@@ -35,7 +36,7 @@ from PIL import Image
 from ..coords import axis_centres, cell_size
 from .ensemble import self_ensemble, transforms
 from .options import RenderOptions
-from ..precision import resolve_precision
+from ..precision import autocast, resolve_precision
 from .memory import WHOLE_TILE
 from ..layers.bicubic import bicubic_grid
 from ..models.hinr import HINR, Latents
@@ -207,7 +208,9 @@ def _upscale_whole(model: HINR, image: torch.Tensor, size: tuple[int, int], *, c
         for jx0, jx1, px0, px1 in _cores(w, out_w, tile=WHOLE_TILE, halo=halo):
             xs = ((torch.arange(jx0, jx1, dtype=torch.float64) + 0.5) * (w / out_w) - px0) / (px1 - px0)
             cell = torch.tensor([w / out_w / (px1 - px0), h / out_h / (py1 - py0)])
-            latents = model.encode(image[None, :, py0:py1, px0:px1].to(device))
+            with autocast(precision, device):  # convolutions: bf16 moves PSNR by ≤ 0.002 dB
+                latents = model.encode(image[None, :, py0:py1, px0:px1].to(device))
+            latents = Latents(latents.tokens.float(), latents.images)
             for r0, r1, c0, c1, rgb in decode_grid(model, latents, xs.float(), ys.float(), cell,
                                                    chunk=chunk, precision=precision):
                 out[:, jy0 + r0:jy0 + r1, jx0 + c0:jx0 + c1] = rgb[0].cpu()

