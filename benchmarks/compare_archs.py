@@ -19,7 +19,6 @@ import argparse
 import json
 import resource
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,6 +43,7 @@ def train(args: argparse.Namespace) -> None:
     import torch
 
     from hinr.train.config import TrainConfig
+    from hinr.train.timed import fit_for
     from hinr.train.trainer import Trainer
 
     torch.set_num_threads(args.threads)
@@ -55,33 +55,17 @@ def train(args: argparse.Namespace) -> None:
                       init_from=args.init_from)
     out = Path(args.out)
     trainer = Trainer(cfg, out)
-    budget = args.minutes * 60.0
     log = (out / "timeline.jsonl").open("a")
-    start, best, next_val = time.perf_counter(), -1.0, 0.0
-    while True:
-        elapsed = time.perf_counter() - start
-        done = elapsed >= budget
-        if elapsed >= next_val or done:
-            val = trainer.validate()
-            trainer.model.train()
-            row = {"step": trainer.step, "minutes": elapsed / 60, **val}
-            if val["val_psnr"] > best:
-                best = val["val_psnr"]
-                trainer.save()
-                row["saved"] = True
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            next_val += budget / args.val_points
-        if done:
-            break
-        # the schedule runs on time: the total is the step count this pace reaches in the budget
-        if trainer.step > 20:
-            trainer.cfg.steps = max(trainer.step + 1, round(trainer.step * budget / elapsed))
-        trainer.train_step()
+
+    def record(row: dict) -> None:
+        log.write(json.dumps(row) + "\n")
+        log.flush()
+
+    best = fit_for(trainer, args.minutes, val_points=args.val_points, on_validation=record)
     (out / "summary.json").write_text(json.dumps(
         {"arch": args.arch, "steps": trainer.step, "minutes": args.minutes, "threads": args.threads,
          "best_heldout_psnr": best, "params": trainer.model.num_parameters,
-         "images_per_s": trainer.step * cfg.batch_size / budget, "overrides": overrides,
+         "images_per_s": trainer.step * cfg.batch_size / (args.minutes * 60.0), "overrides": overrides,
          "cpu_seconds": resource.getrusage(resource.RUSAGE_SELF).ru_utime,
          "degrade": args.degrade, "seed": args.seed}, indent=2))
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +39,7 @@ def train_one(arch: str, *, out: Path, minutes: float, data: Path, smoke: bool, 
     import torch
 
     from hinr.train.config import TrainConfig
+    from hinr.train.timed import fit_for
     from hinr.train.trainer import Trainer
 
     device = "cpu" if smoke else "cuda"
@@ -49,35 +49,22 @@ def train_one(arch: str, *, out: Path, minutes: float, data: Path, smoke: bool, 
                       warmup=10 if smoke else 200, val_every=10**9, save_every=10**9,
                       val_images=4 if smoke else 32, seed=0, device=device, bf16=True)
     trainer = Trainer(cfg, out / arch)
-    budget, start, best, next_val, rows = minutes * 60.0, time.perf_counter(), -1.0, 0.0, []
+    rows: list[dict] = []
+
+    def record(row: dict) -> None:
+        rows.append({"arch": arch, **row})
+        log.write(json.dumps(rows[-1]) + "\n")
+        log.flush()
+
     try:
-        while True:
-            elapsed = time.perf_counter() - start
-            done = elapsed >= budget
-            if elapsed >= next_val or done:
-                val = trainer.validate()
-                trainer.model.train()
-                row = {"arch": arch, "step": trainer.step, "minutes": round(elapsed / 60, 3), **val}
-                if val.get("val_psnr", -1.0) > best:
-                    best = val["val_psnr"]
-                    trainer.save()
-                    row["saved"] = True
-                rows.append(row)
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-                next_val += budget / 6
-            if done:
-                break
-            if trainer.step > 20:  # the schedule runs on time
-                trainer.cfg.steps = max(trainer.step + 1, round(trainer.step * budget / elapsed))
-            trainer.train_step()
+        best = fit_for(trainer, minutes, val_points=6, on_validation=record)
     finally:
         trainer.close()
     from hinr.layers import scan
 
     return {"arch": arch, "preset": cfg.preset, "device": device, "steps": trainer.step,
             "minutes": minutes, "params": trainer.model.num_parameters,
-            "images_per_s": trainer.step * cfg.batch_size / budget,
+            "images_per_s": trainer.step * cfg.batch_size / (minutes * 60.0),
             "best_heldout_psnr": best, "mamba_kernel": scan.cuda_kernel_available(),
             "cuda": torch.cuda.get_device_name() if device == "cuda" else None}
 
