@@ -46,20 +46,15 @@ def test_eval_labels_follow_the_same_rule_as_loading(tmp_path, monkeypatch):
 
 
 def test_shipped_renders_are_pinned():
-    """The shipped models' pictures stay what they were when pinned (a redesign must not change
-    them): 300 samples of each one's 100×120 render of a fixed 40×48 input."""
+    """The shipped models' pictures, and those of the weights shipped before them (which must keep
+    loading), stay what they were when pinned (``tests/pin_renders.py``): 300 samples of each
+    one's 100×120 render of a fixed 40×48 input."""
     import json
-    from pathlib import Path
 
-    import torch
+    from pin_renders import PINNED, REPO_ROOT, samples
 
-    from hinr.inference.upscale import upscale_image
-
-    pinned = json.loads((Path(__file__).parent / "data" / "shipped_renders.json").read_text())
-    g = torch.Generator().manual_seed(7)
-    image = torch.nn.functional.interpolate(torch.rand(1, 3, 11, 13, generator=g), size=(40, 48),
-                                            mode="bilinear", align_corners=False)[0]
+    pinned = json.loads(PINNED.read_text())
+    assert {"default", "jpeg", "hybrid"} <= set(pinned["renders"])
     for name, values in pinned["renders"].items():
-        render = upscale_image(hinr.load_model(name), image, tuple(pinned["size"]))
-        samples = render[:, ::pinned["stride"][0], ::pinned["stride"][1]].flatten()
-        torch.testing.assert_close(samples, torch.tensor(values), rtol=0, atol=2e-5, msg=name)
+        weights = str(REPO_ROOT / name) if name.endswith(".safetensors") else name
+        torch.testing.assert_close(samples(weights), torch.tensor(values), rtol=0, atol=2e-5, msg=name)
