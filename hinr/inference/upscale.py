@@ -86,13 +86,18 @@ def enlarge_to_fit(image: torch.Tensor, *, side: int) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
-                  progress: Progress | None = None) -> Latents:
-    """images (N, 3, S, S) in [0, 1] → Latents with tokens (N, M, D) and images (N, 3, S, S), on CPU."""
+                  precision: str | torch.dtype = "auto", progress: Progress | None = None) -> Latents:
+    """images (N, 3, S, S) in [0, 1] → Latents with tokens (N, M, D) and images (N, 3, S, S), on CPU.
+
+    A convolutional (whole-image) encoder runs at ``precision``, as ``upscale_image`` runs it, so
+    that encode + render gives upscale's pixels; the others stay fp32."""
     device = next(model.parameters()).device
+    dtype = resolve_precision(precision, device) if model.config.whole_image else torch.float32
     tokens, n = [], len(images)
     for start in range(0, n, batch_size):
         batch = images[start:start + batch_size].to(device)
-        tokens.append(model.encode(batch).tokens.float().cpu())
+        with autocast(dtype, device):
+            tokens.append(model.encode(batch).tokens.float().cpu())
         if progress is not None:
             progress(min(start + batch_size, n), n)
     return Latents(torch.cat(tokens), images.float().cpu())
