@@ -48,9 +48,9 @@ SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAM
 # A JPEG input saved below these qualities is upscaled with the 'jpeg' weights, by its chroma
 # subsampling; at or above them (near-lossless) the default serves it as well or better. Measured
 # on the photos held out from training (weights/README.md, "Which inputs get it"): the crossover is
-# at about quality 94 for 4:2:0 colour (what phones, cameras and the web write), 88 for 4:2:2 and
-# 81 for full-resolution colour; greyscale is taken as 4:4:4, other subsamplings as 4:2:0.
-JPEG_WEIGHTS_BELOW = {"4:2:0": 95, "other": 95, "4:2:2": 88, "4:4:4": 81, "grey": 81}
+# at about quality 93 for 4:2:0 colour (what phones, cameras and the web write), 87 for 4:2:2 and
+# 81.5 for full-resolution colour; greyscale is taken as 4:4:4, other subsamplings as 4:2:0.
+JPEG_WEIGHTS_BELOW = {"4:2:0": 94, "other": 94, "4:2:2": 88, "4:4:4": 82, "grey": 82}
 
 
 def weights_for_input(coding: Coding | None) -> str:
