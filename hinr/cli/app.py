@@ -137,7 +137,7 @@ def train(
 # --- inference: upscale, encode, render ------------------------------------------------------
 
 _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the shipped model tuned "
-                 "for JPEG-compressed inputs), 'hybrid' (the hybrid design, the earlier default), "
+                 "for JPEG-compressed inputs), 'hybrid' (the hybrid design, v2: a little sharper, 2× slower), "
                  "a .safetensors file, a training run folder, or "
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 # the rule of hinr.io.weights.weights_for_input, from its own numbers (that module imports neither
