@@ -84,6 +84,14 @@ def enlarge_to_fit(image: torch.Tensor, *, side: int) -> torch.Tensor:
     return resize_bicubic(image, max(side, round(h * factor)), max(side, round(w * factor)))
 
 
+def encode_at(model: HINR, images: torch.Tensor, dtype: torch.dtype) -> Latents:
+    """model.encode(images) at ``dtype`` (from ``resolve_precision``), tokens returned in fp32:
+    the one place encoding precision is applied (convolutions: bf16 moves PSNR by ≤ 0.002 dB)."""
+    with autocast(dtype, images.device):
+        latents = model.encode(images)
+    return Latents(latents.tokens.float(), latents.images)
+
+
 @torch.no_grad()
 def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
                   precision: str | torch.dtype = "auto", progress: Progress | None = None) -> Latents:
@@ -96,8 +104,7 @@ def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
     tokens, n = [], len(images)
     for start in range(0, n, batch_size):
         batch = images[start:start + batch_size].to(device)
-        with autocast(dtype, device):
-            tokens.append(model.encode(batch).tokens.float().cpu())
+        tokens.append(encode_at(model, batch, dtype).tokens.cpu())
         if progress is not None:
             progress(min(start + batch_size, n), n)
     return Latents(torch.cat(tokens), images.float().cpu())
@@ -213,9 +220,7 @@ def _upscale_whole(model: HINR, image: torch.Tensor, size: tuple[int, int], *, c
         for jx0, jx1, px0, px1 in _cores(w, out_w, tile=WHOLE_TILE, halo=halo):
             xs = ((torch.arange(jx0, jx1, dtype=torch.float64) + 0.5) * (w / out_w) - px0) / (px1 - px0)
             cell = torch.tensor([w / out_w / (px1 - px0), h / out_h / (py1 - py0)])
-            with autocast(precision, device):  # convolutions: bf16 moves PSNR by ≤ 0.002 dB
-                latents = model.encode(image[None, :, py0:py1, px0:px1].to(device))
-            latents = Latents(latents.tokens.float(), latents.images)
+            latents = encode_at(model, image[None, :, py0:py1, px0:px1].to(device), precision)
             for r0, r1, c0, c1, rgb in decode_grid(model, latents, xs.float(), ys.float(), cell,
                                                    chunk=chunk, precision=precision):
                 out[:, jy0 + r0:jy0 + r1, jx0 + c0:jx0 + c1] = rgb[0].cpu()
