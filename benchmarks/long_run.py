@@ -77,6 +77,7 @@ def status(run: Path) -> dict:
 def run(name: str, threads: int, runs: Path = RUNS) -> None:
     import torch
 
+    from hinr.precision import native_bf16
     from hinr.train.config import TrainConfig
     from hinr.train.state import STATE_NAME
     from hinr.train.trainer import Trainer
@@ -93,6 +94,9 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
     else:
         cfg = TrainConfig(data=str(DATA), arch=arch, preset=size, model_overrides=overrides,
                           steps=steps, **COMMON)
+    # bf16 where the CPU has it natively; emulated bf16 (an AVX2-only host) runs ~60× slower than
+    # fp32, so a session on such a host continues in fp32 (the precision is logged per checkpoint)
+    cfg.bf16 = COMMON["bf16"] and native_bf16("cpu")
     trainer = Trainer(cfg, out, resume=resume)
     log = out / "cpu.jsonl"
     before = read_jsonl(log)
@@ -102,7 +106,8 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
     def save_and_log() -> None:
         save()
         with log.open("a") as f:
-            f.write(json.dumps({"step": trainer.step, "cpu_s": round(base + cpu_seconds(), 1)}) + "\n")
+            f.write(json.dumps({"step": trainer.step, "cpu_s": round(base + cpu_seconds(), 1),
+                                "precision": "bf16" if cfg.bf16 else "fp32"}) + "\n")
 
     trainer.save = save_and_log
     trainer.fit()

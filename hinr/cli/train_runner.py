@@ -140,6 +140,7 @@ def run_training(opts: TrainOptions) -> None:
     from rich.logging import RichHandler
 
     from ..errors import HinrUsageError
+    from ..precision import native_bf16
     from ..train import Trainer
 
     console = Console(stderr=True)
@@ -168,6 +169,10 @@ def run_training(opts: TrainOptions) -> None:
                           f"{trainer.model.num_parameters / 1e6:.2f} M params, {trainer.device}, "
                           f"{trainer.world} process(es), steps {trainer.step}→{trainer.cfg.steps}",
                           highlight=False)
+            if trainer.cfg.bf16 and trainer.device.type == "cpu" and not native_bf16("cpu"):
+                console.print("[yellow]warning:[/] this CPU has no native bf16 (AVX512-BF16 or AMX): "
+                              "--bf16 is emulated and far slower than fp32; drop --bf16",
+                              highlight=False)
             if trainer.cfg.steps < trainer.cfg.warmup:
                 console.print(f"[yellow]warning:[/] --steps {trainer.cfg.steps} is shorter than the "
                               f"warm-up ({trainer.cfg.warmup} steps): the learning rate never reaches "
