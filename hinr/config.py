@@ -33,6 +33,7 @@ INPUT_SIZE = 32  # the side of the images a model reads (ModelConfig.image_size'
 READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
 LP_INTERLEAVES = ("mamba-ginr", "round")
+GLOBAL_STARTS = ("output", "gate")  # hybrid-v2's global_start
 
 
 @dataclass
@@ -53,6 +54,11 @@ class ModelConfig:
     bimamba_merge: str = "mean"  # "mean" (MAMBA-GINR) or "concat" (concat + linear)
     stem_depth: int = 4  # hybrid-v2: residual conv blocks at full resolution before the scan
     scan_order: str = "alternate"  # hybrid-v2: patch order per BiMamba block: row | alternate (row, column, …)
+    # hybrid-v2: how the global path starts silent (an initialisation only; loading ignores it).
+    # "output": its RGB layer at zero and its gate open at 1, so the layer's gradient is the
+    # global features from the first step; "gate": the gate at 0 (the first runs: the gate and
+    # every global gradient start at exactly zero, and the gate stayed within ±0.001 in 6k steps)
+    global_start: str = "output"
     d_state: int = 16  # mamba_ssm defaults
     d_conv: int = 4
     expand: int = 2
@@ -110,6 +116,8 @@ class ModelConfig:
             raise ValueError(f"unknown lp_placement {self.lp_placement!r}; choose {LP_PLACEMENTS}")
         if self.lp_interleave not in LP_INTERLEAVES:
             raise ValueError(f"unknown lp_interleave {self.lp_interleave!r}; choose {LP_INTERLEAVES}")
+        if self.global_start not in GLOBAL_STARTS:
+            raise ValueError(f"global_start must be one of {GLOBAL_STARTS}, got {self.global_start!r}")
         if self.scan_order not in ("row", "alternate"):
             raise ValueError("scan_order must be 'row' or 'alternate'")
         if self.bimamba_merge not in ("mean", "concat"):

@@ -239,3 +239,33 @@ def test_grid_render_uses_the_separable_base_and_matches_per_query_decoding():
             out[:, :, r0:r1, c0:c1] = rgb
         direct = model.decode(latents, grid_coords(xs, ys), cell)
     torch.testing.assert_close(out, direct.reshape(1, 45, 50, 3).permute(0, 3, 1, 2), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("start", ["output", "gate"])
+def test_hybrid_v2_starts_as_its_local_part_and_its_global_path_learns_with_output_start(start):
+    """Either start renders exactly the local part; only ``output`` gives the global decoder's
+    weights a gradient at the first step (with ``gate`` all are zero: the first runs' stall)."""
+    import copy
+
+    model = local_model("hybrid-v2", global_start=start).train()
+    torch.nn.init.normal_(model.decoder.local.to_rgb.weight, std=0.1)  # a local part that is not flat
+    x, coords = torch.rand(2, 3, 32, 32), torch.rand(2, 50, 2)
+    local_only = copy.deepcopy(model)
+    with torch.no_grad():
+        local_only.decoder.global_gate.zero_()
+    out = model(x, coords)
+    assert torch.equal(out, local_only(x, coords))
+    target = torch.rand_like(out)
+    (out - target).pow(2).mean().backward()
+    globe = model.decoder.globe
+    inner = globe.cross_attn.to_q.weight
+    if start == "gate":
+        assert all(p.grad is None or not p.grad.any() for p in globe.parameters())
+        return
+    assert globe.to_rgb.weight.grad.abs().sum() > 0
+    assert not inner.grad.any()  # behind a zero layer at step 0 …
+    with torch.no_grad():
+        globe.to_rgb.weight -= 1.0 * globe.to_rgb.weight.grad  # … one step on the output layer
+    model.zero_grad()
+    (model(x, coords) - target).pow(2).mean().backward()
+    assert inner.grad.abs().sum() > 0  # … and the whole global path learns

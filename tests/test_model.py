@@ -29,7 +29,8 @@ def model(request) -> HINR:
     if arch == "hybrid-v2":  # reads out locally by design: its option is the bicubic skip
         m = tiny(arch, **({"base_skip": True} if opts == "options" else {}))
         with torch.no_grad():
-            m.decoder.global_gate.fill_(0.5)  # open the global path so it matters (and learns)
+            m.decoder.global_gate.fill_(0.5)  # open the global path so it matters (and learns):
+            torch.nn.init.normal_(m.decoder.globe.to_rgb.weight, std=0.1)  # it starts at zero
         return m
     m = tiny(arch, **(OPTIONS if opts == "options" else {}), lp_placement="interleave" if opts == "options" else "append")
     if m.residual_gate is not None:

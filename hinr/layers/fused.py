@@ -14,7 +14,12 @@ from torch import nn
 
 
 def _fused_available() -> bool:
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    """oneDNN with the fused op, on a CPU with native bf16 (without it, e.g. an AVX2-only CPU,
+    oneDNN has no bf16 inner product and the call fails)."""
+    from ..precision import native_bf16
+
+    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+            and native_bf16("cpu"))
 
 
 FUSED = _fused_available()

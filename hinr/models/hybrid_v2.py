@@ -16,8 +16,11 @@ Encoder (``HybridV2Encoder``):
 Decoder (``HybridV2Decoder``): LIIF's local read-out over the local map (the four nearest
 features, blended continuously) plus the SCENT decoder over the global latents (Gaussian Fourier
 features of the query → cross-attention → GEGLU feed-forwards → Fourier skip → RGB), joined
-through a per-channel gate that starts at zero: the untrained model is exactly its local part,
-and the global part is kept only where training finds it pays.
+through a per-channel gate: the untrained model is exactly its local part, and the global part is
+kept only where training finds it pays. ``global_start="output"`` (the default) starts the global
+decoder's RGB layer at zero with the gate open, so that layer learns from the first step (a zero
+layer's gradient is its input); ``"gate"`` starts the gate at zero, where the gate's gradient and
+every global weight's are zero together — the first runs' gate never left ±0.001.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class HybridV2Decoder(nn.Module):
 
     def __init__(self, *, dim: int, image_size: int, hidden: int, depth: int, cell_input: bool,
                  global_dim: int, heads: int, dim_head: int, ff_mult: int,
-                 fourier_features: int, fourier_scale: float) -> None:
+                 fourier_features: int, fourier_scale: float, global_start: str = "output") -> None:
         super().__init__()
         self.pixels = image_size**2
         self.local = LocalDecoder(context_dim=dim, side=image_size, image_size=image_size,
@@ -107,7 +110,15 @@ class HybridV2Decoder(nn.Module):
                                   dim_head=dim_head, ff_mult=ff_mult, self_attn=0,
                                   fourier_features=fourier_features, fourier_scale=fourier_scale,
                                   locality_grid=None)
-        self.global_gate = nn.Parameter(torch.zeros(3))  # closed: the untrained model is its local part
+        # either way the untrained model is its local part (the module docstring says which learns)
+        if global_start == "output":
+            self.global_gate = nn.Parameter(torch.ones(3))
+            nn.init.zeros_(self.globe.to_rgb.weight)
+            nn.init.zeros_(self.globe.to_rgb.bias)
+        elif global_start == "gate":
+            self.global_gate = nn.Parameter(torch.zeros(3))
+        else:
+            raise ValueError(f"global_start must be 'output' or 'gate', got {global_start!r}")
 
     needs_base = False
 

@@ -86,7 +86,8 @@ def hybrid_v2_decoder(c: ModelConfig) -> nn.Module:
         dim=c.dim, image_size=c.image_size, hidden=c.decoder_dim, depth=c.decoder_depth,
         cell_input=c.cell_input, global_dim=c.dim, heads=c.decoder_heads,
         dim_head=c.decoder_dim_head, ff_mult=c.decoder_ff_mult,
-        fourier_features=c.fourier_features, fourier_scale=c.fourier_scale)
+        fourier_features=c.fourier_features, fourier_scale=c.fourier_scale,
+        global_start=c.global_start)
 
 
 @dataclass(frozen=True)
