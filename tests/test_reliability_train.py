@@ -300,3 +300,17 @@ def test_missing_cuda_is_a_hinr_error(monkeypatch):
     for name in ("cuda", "cuda:1"):
         with pytest.raises(HinrError, match="--device cpu"):
             resolve_device(name)
+
+
+def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch):
+    import torch
+
+    from hinr import precision
+    from hinr.cli.train_runner import emulated_bf16_warning
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    assert "drop --bf16" in emulated_bf16_warning(True, cpu)
+    assert emulated_bf16_warning(False, cpu) is None
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
+    assert emulated_bf16_warning(True, cpu) is None

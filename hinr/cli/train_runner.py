@@ -140,7 +140,6 @@ def run_training(opts: TrainOptions) -> None:
     from rich.logging import RichHandler
 
     from ..errors import HinrUsageError
-    from ..precision import native_bf16
     from ..train import Trainer
 
     console = Console(stderr=True)
@@ -169,10 +168,9 @@ def run_training(opts: TrainOptions) -> None:
                           f"{trainer.model.num_parameters / 1e6:.2f} M params, {trainer.device}, "
                           f"{trainer.world} process(es), steps {trainer.step}→{trainer.cfg.steps}",
                           highlight=False)
-            if trainer.cfg.bf16 and trainer.device.type == "cpu" and not native_bf16("cpu"):
-                console.print("[yellow]warning:[/] this CPU has no native bf16 (AVX512-BF16 or AMX): "
-                              "--bf16 is emulated and far slower than fp32; drop --bf16",
-                              highlight=False)
+            emulated = emulated_bf16_warning(trainer.cfg.bf16, trainer.device)
+            if emulated:
+                console.print(f"[yellow]warning:[/] {emulated}", highlight=False)
             if trainer.cfg.steps < trainer.cfg.warmup:
                 console.print(f"[yellow]warning:[/] --steps {trainer.cfg.steps} is shorter than the "
                               f"warm-up ({trainer.cfg.warmup} steps): the learning rate never reaches "
@@ -185,6 +183,17 @@ def run_training(opts: TrainOptions) -> None:
         trainer.close()
     if rank == 0:
         print(run_dir)
+
+
+def emulated_bf16_warning(bf16: bool, device) -> str | None:
+    """The warning for --bf16 on a CPU without native bf16 (an AVX2-only CPU emulates it: a
+    training measured there ran 0.6 images/s in bf16 against 7 in fp32), else None."""
+    from .. import precision
+
+    if bf16 and device.type == "cpu" and not precision.native_bf16("cpu"):
+        return ("this CPU has no native bf16 (AVX512-BF16 or AMX): --bf16 is emulated and about "
+                "10× slower than fp32 here; drop --bf16")
+    return None
 
 
 def _val_text(m: dict, previous: str) -> str:
