@@ -80,6 +80,7 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
     from hinr.precision import native_bf16
     from hinr.train.config import TrainConfig
     from hinr.train.state import STATE_NAME
+    from hinr.train.stopping import stop_on_sigterm
     from hinr.train.trainer import Trainer
 
     torch.set_num_threads(threads)
@@ -110,7 +111,8 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
                                 "precision": "bf16" if cfg.bf16 else "fp32"}) + "\n")
 
     trainer.save = save_and_log
-    trainer.fit()
+    with stop_on_sigterm(trainer):  # `pkill -TERM -f long_run.py` checkpoints the step it is on
+        trainer.fit()
 
 
 def main() -> None:

@@ -22,6 +22,13 @@ from long_run import RUNS, read_jsonl  # noqa: E402  (benchmarks/ is the script'
 COLOURS = [(40, 90, 200), (200, 60, 40), (40, 150, 60), (140, 60, 170)]
 
 
+def precisions(run: Path) -> dict[int, str]:
+    """step → the precision the 1,000 steps up to it trained in ('bf16' where not logged: every
+    checkpoint before session 8; an AVX2-only CPU continues in fp32, and a CPU minute there is
+    worth about a fifth of one on the bf16 CPU, see long_run.py)."""
+    return {r["step"]: r.get("precision", "bf16") for r in read_jsonl(run / "cpu.jsonl")}
+
+
 def curve(run: Path) -> list[tuple[int, float, float]]:
     """(step, CPU minutes, held-out PSNR) at every validation whose CPU time was logged."""
     cpu = {r["step"]: r["cpu_s"] / 60 for r in read_jsonl(run / "cpu.jsonl")}
@@ -79,10 +86,11 @@ def plot(series: dict[str, list], path: Path, reference: float | None, label: st
     img.save(path)
 
 
-def table(series: dict[str, list]) -> str:
-    lines = ["| run | step | CPU min | held-out PSNR |", "|---|---:|---:|---:|"]
+def table(series: dict[str, list], precision: dict[str, dict[int, str]]) -> str:
+    lines = ["| run | step | CPU min | trained in | held-out PSNR |", "|---|---:|---:|---|---:|"]
     for name, s in series.items():
-        lines += [f"| {name} | {step} | {minutes:.0f} | {psnr:.2f} |" for step, minutes, psnr in s]
+        lines += [f"| {name} | {step} | {minutes:.0f} | {precision[name].get(step, 'bf16')} | {psnr:.2f} |"
+                  for step, minutes, psnr in s]
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     series = {run.name: curve(run) for run in sorted(args.runs.iterdir()) if (run / "cpu.jsonl").is_file()}
     plot(series, args.out, args.reference, args.reference_label)
-    args.out.with_suffix(".md").write_text(table(series))
+    runs = {run.name: precisions(run) for run in sorted(args.runs.iterdir()) if (run / "cpu.jsonl").is_file()}
+    args.out.with_suffix(".md").write_text(table(series, runs))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 

@@ -141,6 +141,7 @@ def run_training(opts: TrainOptions) -> None:
 
     from ..errors import HinrUsageError
     from ..train import Trainer
+    from ..train.stopping import stop_on_sigterm
 
     console = Console(stderr=True)
     logging.basicConfig(level=logging.INFO, format="%(message)s",
@@ -175,13 +176,17 @@ def run_training(opts: TrainOptions) -> None:
                 console.print(f"[yellow]warning:[/] --steps {trainer.cfg.steps} is shorter than the "
                               f"warm-up ({trainer.cfg.warmup} steps): the learning rate never reaches "
                               f"--lr {trainer.cfg.lr:g}; lower --warmup", highlight=False)
-        if console.is_terminal:
-            _fit_with_bar(trainer, console, disable=rank != 0)
-        else:
-            _fit_with_lines(trainer, console, disable=rank != 0)
+        with stop_on_sigterm(trainer):
+            if console.is_terminal:
+                _fit_with_bar(trainer, console, disable=rank != 0)
+            else:
+                _fit_with_lines(trainer, console, disable=rank != 0)
     finally:
         trainer.close()
     if rank == 0:
+        if trainer.stopped_early:
+            console.print(f"stopped at step {trainer.step}/{trainer.cfg.steps} (SIGTERM), checkpoint "
+                          f"saved: continue with hinr train --resume {run_dir}", highlight=False)
         print(run_dir)
 
 

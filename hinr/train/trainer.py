@@ -92,6 +92,7 @@ class Trainer:
         self.precision = resolve_precision("bf16" if cfg.bf16 or self.device.type == "cuda" else "fp32",
                                            self.device)
         self._lock: RunLock | None = None
+        self._stop_requested = False
         self.saved_step: int | None = None  # the step of the last checkpoint on disk
         self._steps_taken = self._dead_steps = 0  # for _check_learning
         created = not self.run_dir.exists()
@@ -344,7 +345,22 @@ class Trainer:
                     plot_metrics(records, self.run_dir / "metrics.png")
             if on_step is not None:
                 on_step(last)
+            if self._stop_requested:  # stopped from outside: checkpoint this step and return
+                if self.is_main and self.saved_step != self.step:
+                    self.save()
+                    plot_metrics(records, self.run_dir / "metrics.png")
+                break
         return last
+
+    def request_stop(self) -> None:
+        """Finish the current step, checkpoint it and return from ``fit`` (safe to call from a
+        signal handler: see ``hinr.train.stopping``), so a stopped run loses no steps."""
+        self._stop_requested = True
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether ``fit`` returned on ``request_stop`` before ``cfg.steps``."""
+        return self._stop_requested and self.step < self.cfg.steps
 
     def close(self) -> None:
         self._release()
