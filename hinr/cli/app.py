@@ -107,7 +107,7 @@ def train(
     decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers)."),
     degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too)."),
     out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/<arch>-<preset>-<time>). One training per folder at a time."),
-    resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where its last checkpoint stopped (only --steps, --device, --val-every and --save-every can change)."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where its last checkpoint stopped (only --steps, --device, --val-every and --save-every can change). A training stopped with SIGTERM (kill PID) checkpoints the step it was on first."),
     init_from: Optional[Path] = typer.Option(None, help="Start from these weights (run folder or .safetensors); the model options come from them."),
     device: Optional[str] = typer.Option(None, show_default="auto", help="auto | cpu | cuda | cuda:N."),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", show_default="off", help="bfloat16 autocast (always on CUDA); the scan stays fp32."),
