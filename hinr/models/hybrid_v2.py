@@ -29,6 +29,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from ..config import GLOBAL_STARTS
 from .edsr_encoder import ResBlock
 from .latents import Latents
 from .local_decoder import LocalDecoder
@@ -118,7 +119,7 @@ class HybridV2Decoder(nn.Module):
         elif global_start == "gate":
             self.global_gate = nn.Parameter(torch.zeros(3))
         else:
-            raise ValueError(f"global_start must be 'output' or 'gate', got {global_start!r}")
+            raise ValueError(f"global_start must be one of {GLOBAL_STARTS}, got {global_start!r}")
 
     needs_base = False
 

@@ -341,16 +341,18 @@ class Trainer:
                 with metrics_file.open("a") as f:
                     f.write(json.dumps(last) + "\n")
                 if self.step % cfg.save_every == 0 or self.step == cfg.steps:
-                    self.save()
-                    plot_metrics(records, self.run_dir / "metrics.png")
+                    self._checkpoint(records)
             if on_step is not None:
                 on_step(last)
             if self._stop_requested:  # stopped from outside: checkpoint this step and return
                 if self.is_main and self.saved_step != self.step:
-                    self.save()
-                    plot_metrics(records, self.run_dir / "metrics.png")
+                    self._checkpoint(records)
                 break
         return last
+
+    def _checkpoint(self, records: list[dict]) -> None:
+        self.save()
+        plot_metrics(records, self.run_dir / "metrics.png")
 
     def request_stop(self) -> None:
         """Finish the current step, checkpoint it and return from ``fit`` (safe to call from a
