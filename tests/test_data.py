@@ -304,6 +304,27 @@ def test_sr_is_deterministic_by_seed_epoch_and_index():
     assert not torch.equal(a[1]["coords"], first)
 
 
+def test_sr_rot90_turns_crops_by_quarter_turns_only_when_asked():
+    photo = gradient(180, 140)  # red grows with the column, green with the row
+
+    def orientations(rot90: bool) -> set[tuple[int, int]]:
+        config = SRSampleConfig(hr_size=64, queries=8, random_downscale=(1.0, 1.0), hflip=False,
+                                rot90=rot90)
+        data = SRCropDataset([photo], config=config, samples_per_epoch=24, seed=2)
+        seen = set()
+        for i in range(24):
+            hr = np.asarray(data.hr_crop(i)).astype(np.int64)
+            # a literal window turned by k quarter turns: each channel steps by ±1 along one axis
+            red_x, red_y = np.diff(hr[..., 0], axis=1), np.diff(hr[..., 0], axis=0)
+            assert (abs(red_x) == 1).all() and (red_y == 0).all() or (abs(red_y) == 1).all() and (red_x == 0).all()
+            axis = 1 if (red_y == 0).all() else 0
+            seen.add((axis, int(np.sign(np.diff(hr[..., 0], axis=axis).flat[0]))))
+        return seen
+
+    assert orientations(False) == {(1, 1)}  # upright: red grows to the right
+    assert orientations(True) == {(1, 1), (0, -1), (1, -1), (0, 1)}  # all four turns occur
+
+
 def test_sr_pixel_targets_are_exact_hr_pixels_and_input_is_pil_bicubic():
     photo = gradient(180, 140)
     config = SRSampleConfig(hr_size=64, queries=200, random_downscale=(1.0, 1.0), hflip=False)

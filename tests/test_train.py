@@ -59,6 +59,18 @@ def test_trains_super_resolution_from_a_folder(tmp_path):
     assert read_metadata(tmp_path / "run" / "model.safetensors")["train_data"] == "photos"
 
 
+def test_rot90_reaches_the_sampler_and_needs_super_resolution(tmp_path):
+    from hinr.errors import HinrUsageError
+    from hinr.train.samples import build_train_data
+
+    folder = photo_folder(tmp_path / "photos")
+    for rot90 in (False, True):
+        train, _ = build_train_data(TrainConfig(data=str(folder), hr_size=64, rot90=rot90, **TINY))
+        assert train.config.rot90 is rot90
+    with pytest.raises(HinrUsageError, match="--rot90 needs super-resolution"):
+        TrainConfig(data=str(folder), rot90=True, **TINY)
+
+
 def test_epochs_set_the_step_count(tmp_path):
     folder = photo_folder(tmp_path / "photos", n=4)
     cfg = TrainConfig(data=str(folder), epochs=1.0, val_fraction=0.25, **{**TINY, "batch_size": 1})
@@ -141,10 +153,10 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-           "29517", str(script), str(folder), str(tmp_path / "run")]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(script), str(folder), str(tmp_path / "run")]  # --standalone: a free port
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.returncode == 0, result.stderr[:1500] + "\n…\n" + result.stderr[-2000:]
     a = load_file(str(tmp_path / "run" / "rank0.safetensors"))
     b = load_file(str(tmp_path / "run" / "rank1.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)

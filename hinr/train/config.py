@@ -57,6 +57,7 @@ class TrainConfig:
     hr_size: int | None = None  # set: super-resolution training with HR crops up to this side
     degrade: str = "none"  # with hr_size: input degradations (none, jpeg, mixed; hinr/data/degrade.py)
     recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
+    rot90: bool = False  # with hr_size: random quarter turns of the HR crops (besides the flips)
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
     val_every: int = 200
     val_images: int = 64
@@ -81,6 +82,11 @@ class TrainConfig:
         if self.degrade != "none" and self.hr_size is None:
             raise HinrUsageError("--degrade needs super-resolution training (--hr-size): it degrades "
                                  "the low-resolution input, and reconstruction has none")
+        if not isinstance(self.rot90, bool):
+            raise HinrUsageError(f"rot90 must be true or false, got {self.rot90!r}")
+        if self.rot90 and self.hr_size is None:
+            raise HinrUsageError("--rot90 needs super-resolution training (--hr-size): it turns the "
+                                 "HR crops, and reconstruction has none")
         if self.epochs is not None:
             _number("epochs", self.epochs)
             if self.epochs <= 0:

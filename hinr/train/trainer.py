@@ -367,6 +367,7 @@ class Trainer:
     def close(self) -> None:
         self._release()
         if self.world > 1 and dist.is_initialized():
+            dist.barrier()  # a rank tearing down while its peer still talks can abort gloo's thread
             dist.destroy_process_group()
 
 
