@@ -325,6 +325,16 @@ def test_sr_rot90_turns_crops_by_quarter_turns_only_when_asked():
     assert orientations(True) == {(1, 1), (0, -1), (1, -1), (0, 1)}  # all four turns occur
 
 
+def test_sr_random_downscale_caps_the_zoom():
+    photo = gradient(240, 200)  # red = column: a crop seen at zoom r steps by about 1/r a pixel
+    for high, low_step in ((1.0, 0.99), (0.5, 1.95)):
+        config = SRSampleConfig(hr_size=64, queries=8, random_downscale=(1e-6, high), hflip=False)
+        data = SRCropDataset([photo], config=config, samples_per_epoch=16, seed=3)
+        steps = [np.diff(np.asarray(data.hr_crop(i))[..., 0].astype(float), axis=1).mean() for i in range(16)]
+        assert min(steps) >= low_step
+    assert max(steps) > 2.5  # zooms below the cap occur too
+
+
 def test_sr_pixel_targets_are_exact_hr_pixels_and_input_is_pil_bicubic():
     photo = gradient(180, 140)
     config = SRSampleConfig(hr_size=64, queries=200, random_downscale=(1.0, 1.0), hflip=False)

@@ -71,6 +71,22 @@ def test_rot90_reaches_the_sampler_and_needs_super_resolution(tmp_path):
         TrainConfig(data=str(folder), rot90=True, **TINY)
 
 
+def test_max_zoom_caps_the_zoom_of_the_training_crops(tmp_path):
+    from hinr.errors import HinrUsageError
+    from hinr.train.samples import build_train_data
+
+    folder = photo_folder(tmp_path / "photos")
+    train, _ = build_train_data(TrainConfig(data=str(folder), hr_size=64, **TINY))
+    assert train.config.random_downscale is None  # the sampler's own range, as before the option
+    train, _ = build_train_data(TrainConfig(data=str(folder), hr_size=64, max_zoom=0.5, **TINY))
+    assert train.config.random_downscale == (1e-6, 0.5)  # what the sampler test below checks
+    for bad in (0.0, 1.5):
+        with pytest.raises(HinrUsageError, match="--max-zoom must be in"):
+            TrainConfig(data=str(folder), hr_size=64, max_zoom=bad, **TINY)
+    with pytest.raises(HinrUsageError, match="--max-zoom needs super-resolution"):
+        TrainConfig(data=str(folder), max_zoom=0.5, **TINY)
+
+
 def test_epochs_set_the_step_count(tmp_path):
     folder = photo_folder(tmp_path / "photos", n=4)
     cfg = TrainConfig(data=str(folder), epochs=1.0, val_fraction=0.25, **{**TINY, "batch_size": 1})

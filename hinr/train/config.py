@@ -58,6 +58,7 @@ class TrainConfig:
     degrade: str = "none"  # with hr_size: input degradations (none, jpeg, mixed; hinr/data/degrade.py)
     recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
     rot90: bool = False  # with hr_size: random quarter turns of the HR crops (besides the flips)
+    max_zoom: float = 1.0  # with hr_size: photos are seen at zoom ≤ this (1 = their own pixels)
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
     val_every: int = 200
     val_images: int = 64
@@ -82,6 +83,12 @@ class TrainConfig:
         if self.degrade != "none" and self.hr_size is None:
             raise HinrUsageError("--degrade needs super-resolution training (--hr-size): it degrades "
                                  "the low-resolution input, and reconstruction has none")
+        _number("max_zoom", self.max_zoom)
+        if not 0.0 < self.max_zoom <= 1.0:
+            raise HinrUsageError(f"--max-zoom must be in (0, 1], got {self.max_zoom}")
+        if self.max_zoom != 1.0 and self.hr_size is None:
+            raise HinrUsageError("--max-zoom needs super-resolution training (--hr-size): it zooms "
+                                 "the photos the HR crops come from, and reconstruction has none")
         if not isinstance(self.rot90, bool):
             raise HinrUsageError(f"rot90 must be true or false, got {self.rot90!r}")
         if self.rot90 and self.hr_size is None:

@@ -80,7 +80,7 @@ def build_train_data(cfg: TrainConfig, *, on_status: Callable[[str], None] | Non
     say(f"loading {len(files)} photos from {root}")
     if cfg.hr_size is not None:
         sample_cfg = SRSampleConfig(hr_size=cfg.hr_size, queries=cfg.queries, degrade=cfg.degrade,
-                                    rot90=cfg.rot90)
+                                    rot90=cfg.rot90, random_downscale=_zoom_range(cfg.max_zoom))
         train = SRCropDataset.from_paths(train_files, config=sample_cfg, samples_per_epoch=10**6,
                                          seed=cfg.seed)
         val = []
@@ -106,6 +106,13 @@ def build_train_data(cfg: TrainConfig, *, on_status: Callable[[str], None] | Non
         held = ImageFolderDataset(val_files, crop=32, samples_per_epoch=cfg.val_images, seed=cfg.seed + 1)
         val = [_full_grid(held[i], held[i]) for i in range(len(held))]
     return train, val
+
+
+def _zoom_range(max_zoom: float) -> tuple[float, float] | None:
+    """SRSampleConfig.random_downscale for photos seen at zoom ≤ max_zoom: None (the sampler's own
+    range, from the crop spanning the short side up to 1) at 1; below it, the same range cut at
+    max_zoom (the sampler raises the low end to where the crop spans the short side)."""
+    return None if max_zoom == 1.0 else (1e-6, max_zoom)
 
 
 def _full_grid(low: torch.Tensor, high: torch.Tensor) -> dict[str, torch.Tensor]:
