@@ -156,16 +156,16 @@ def test_help_states_the_rule(capsys, monkeypatch, command):
 def test_eval_without_weights_scores_what_upscale_would_use(tmp_path, capsys, monkeypatch):
     _noise(size=128, seed=5).save(tmp_path / "p.png")
     labels = {}
-    for jpeg in (None, 70, 98):
+    for jpeg in (None, 70, 100):
         extra = [] if jpeg is None else ["--jpeg", jpeg]
         code, out, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--split", "all",
                              "--scales", 2, "--no-latent-gain", *extra)
         assert code == 0, err
         labels[jpeg] = {line.split("|")[1].strip() for line in out.splitlines() if "hinr (" in line}
-    assert labels == {None: {"hinr (shipped)"}, 70: {"hinr (jpeg)"}, 98: {"hinr (shipped)"}}  # 4:2:0
+    assert labels == {None: {"hinr (shipped)"}, 70: {"hinr (jpeg)"}, 100: {"hinr (shipped)"}}  # 4:2:0
     code, out, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--split", "all", "--scales",
-                         2, "--no-latent-gain", "--jpeg", 85, "--jpeg-chroma", "4:4:4")
+                         2, "--no-latent-gain", "--jpeg", 90, "--jpeg-chroma", "4:4:4")
     assert code == 0, err
-    assert "hinr (shipped)" in out and "JPEG quality 85 (4:4:4)" in out
+    assert "hinr (shipped)" in out and "JPEG quality 90 (4:4:4)" in out
     code, _, err = run(capsys, monkeypatch, "eval", "--data", tmp_path, "--jpeg-chroma", "4:4:4")
     assert code == 2 and "needs --jpeg" in err

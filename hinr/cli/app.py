@@ -106,7 +106,7 @@ def train(
     decoder_dim: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder width (the local read-out's hidden layers)."),
     decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers)."),
     degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too)."),
-    rot90: Optional[bool] = typer.Option(None, "--rot90/--no-rot90", show_default="off", help="With --hr-size: random quarter turns of the training crops besides the flips (+0.2 dB at ×4 on held-out photos when fine-tuning the default; weights/README.md)."),
+    rot90: Optional[bool] = typer.Option(None, "--rot90/--no-rot90", show_default="off", help="With --hr-size: random quarter turns of the training crops besides the flips (+0.25 dB at ×4 on held-out photos when fine-tuning the default, +0.23 the hybrid; weights/README.md)."),
     max_zoom: Optional[float] = typer.Option(None, show_default="1", help="With --hr-size: the largest zoom at which the photos are seen (1 = their own pixels; 0.5 = at most half size, where a JPEG photo's own compression artefacts are gone)."),
     out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/<arch>-<preset>-<time>). One training per folder at a time."),
     resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where its last checkpoint stopped (only --steps, --device, --val-every and --save-every can change). A training stopped with SIGTERM (kill PID) checkpoints the step it was on first."),
@@ -139,7 +139,7 @@ def train(
 # --- inference: upscale, encode, render ------------------------------------------------------
 
 _WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the shipped model tuned "
-                 "for JPEG-compressed inputs), 'hybrid' (the hybrid design, v2: a little sharper, 2× slower), "
+                 "for JPEG-compressed inputs), 'hybrid' (the hybrid design, v2: a little sharper, several times slower), "
                  "a .safetensors file, a training run folder, or "
                  "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
 # the rule of hinr.io.weights.weights_for_input, from its own numbers (that module imports neither
