@@ -90,7 +90,7 @@ class TrainConfig:
             raise HinrUsageError("--max-zoom needs super-resolution training (--hr-size): it zooms "
                                  "the photos the HR crops come from, and reconstruction has none")
         if not isinstance(self.rot90, bool):
-            raise HinrUsageError(f"rot90 must be true or false, got {self.rot90!r}")
+            raise HinrUsageError(f"--rot90 must be true or false, got {self.rot90!r}")
         if self.rot90 and self.hr_size is None:
             raise HinrUsageError("--rot90 needs super-resolution training (--hr-size): it turns the "
                                  "HR crops, and reconstruction has none")
