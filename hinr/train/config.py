@@ -32,6 +32,13 @@ RESIDUAL_AT_SCALE_1 = ("--residual at scale 1 (reconstruction: CIFAR-10, or --da
                        "with --hr-size")
 
 
+# The sampling options of super-resolution training, and what each does there (for the error that
+# refuses one without --hr-size).
+SR_ONLY = {"degrade": "degrades the low-resolution input",
+           "max_zoom": "zooms the photos the HR crops come from",
+           "rot90": "turns the HR crops"}
+
+
 class TrainConfigError(HinrError):
     """A train_config.json that cannot be read back (damaged, or from another hinr)."""
 
@@ -80,20 +87,16 @@ class TrainConfig:
 
         if self.degrade not in DEGRADATIONS:
             raise HinrUsageError(f"--degrade must be one of {', '.join(DEGRADATIONS)}, not {self.degrade!r}")
-        if self.degrade != "none" and self.hr_size is None:
-            raise HinrUsageError("--degrade needs super-resolution training (--hr-size): it degrades "
-                                 "the low-resolution input, and reconstruction has none")
         _number("max_zoom", self.max_zoom)
         if not 0.0 < self.max_zoom <= 1.0:
             raise HinrUsageError(f"--max-zoom must be in (0, 1], got {self.max_zoom}")
-        if self.max_zoom != 1.0 and self.hr_size is None:
-            raise HinrUsageError("--max-zoom needs super-resolution training (--hr-size): it zooms "
-                                 "the photos the HR crops come from, and reconstruction has none")
         if not isinstance(self.rot90, bool):
             raise HinrUsageError(f"--rot90 must be true or false, got {self.rot90!r}")
-        if self.rot90 and self.hr_size is None:
-            raise HinrUsageError("--rot90 needs super-resolution training (--hr-size): it turns the "
-                                 "HR crops, and reconstruction has none")
+        if self.hr_size is None:  # reconstruction: no low-resolution input, no HR crops
+            for name, what in SR_ONLY.items():
+                if getattr(self, name) != TrainConfig.__dataclass_fields__[name].default:
+                    raise HinrUsageError(f"--{_flag(name)} needs super-resolution training "
+                                         f"(--hr-size): it {what}, and reconstruction has none")
         if self.epochs is not None:
             _number("epochs", self.epochs)
             if self.epochs <= 0:
