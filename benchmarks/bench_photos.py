@@ -290,7 +290,7 @@ def profile(args, photo: Path) -> None:
 
     model = load_model(args.weights)
     labels = {"encoder": model.encoder, "processor": model.processor, "decoder": model.decoder,
-              "extras": model.extras}
+              "extras": getattr(model, "extras", None)}  # older models had query extras
 
     def labelled(name, fn):
         def call(*a, **k):

@@ -148,21 +148,12 @@ class LocalDecoder(nn.Module):
         ``prepare``; base (B, Q, 3) in [0, 1], the bicubic value at each query (with
         ``base_input``) → RGB (B, Q, 3), centred on 0.
 
-        Outside training the queries go through in blocks of about ``BLOCK_ROWS`` (query, corner)
-        rows, so that the hidden activations stay in the CPU's cache between layers instead of
-        going out to memory and back: 1.25× faster on a 1080p upscale (benchmarks/RESULTS.md)."""
+        The corners and the query's inputs are found for all the queries at once; outside training
+        the MLP then runs over blocks of ``BLOCK_ROWS`` (query, corner) rows, so that the hidden
+        activations stay in the CPU's cache between layers instead of going out to memory and
+        back (1.25× faster on a 1080p upscale, benchmarks/RESULTS.md), with only the MLP's few
+        large ops per block."""
         context, grid = context
-        b, q, _ = coords.shape
-        step = max(1, self.BLOCK_ROWS // (4 * b))
-        if self.training or q <= step:
-            return self._decode(coords, cell, context, base, grid)
-        return torch.cat([self._decode(coords[:, i:i + step], cell[:, i:i + step], context,
-                                       None if base is None else base[:, i:i + step], grid)
-                          for i in range(0, q, step)], dim=1)
-
-    def _decode(self, coords: torch.Tensor, cell: torch.Tensor, context: torch.Tensor,
-                base: torch.Tensor | None, grid: tuple[int, int] | None) -> torch.Tensor:
-        """``forward`` for one block of queries."""
         rows, cols = grid or (self.side, self.side)
         index, offset, weight = self.corners(coords, (rows, cols))
         b, q, _ = index.shape
@@ -170,16 +161,34 @@ class LocalDecoder(nn.Module):
         # one flat row per (image, query, corner): index_select on rows is a plain copy, where a
         # gather would first materialise an index as large as its output
         flat = (index + torch.arange(b, device=index.device).view(b, 1, 1) * m).reshape(-1)
-        gathered = context.reshape(b * m, -1).index_select(0, flat)  # (B·Q·4, hidden)
         query = offset
         if self.cell_input:
             cells = cell * torch.tensor([cols, rows], device=cell.device, dtype=cell.dtype)  # in latent cells
             query = torch.cat([offset, cells.unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
         if self.base_input:  # continuous in the query, so the ensemble stays continuous
             query = torch.cat([query, (base * 2.0 - 1.0).unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
-        h = self.query_in(query.reshape(b * q * 4, -1).to(gathered.dtype))
-        h = torch.relu_(h.add_(gathered))  # in place: these are the largest tensors here
+        query = query.reshape(b * q * 4, -1)
+        weight = weight.reshape(b * q, 4)
+        context = context.reshape(b * m, -1)
+        if self.training:
+            return self._mlp(context, flat, query, weight).view(b, q, 3)
+        step = max(4, self.BLOCK_ROWS // 4 * 4)  # whole queries: their 4 corners are 4 rows
+        out = torch.empty(b * q, 3, device=coords.device)
+        for r in range(0, b * q * 4, step):
+            out[r // 4:(r + step) // 4] = self._mlp(context, flat[r:r + step], query[r:r + step],
+                                                    weight[r // 4:(r + step) // 4])
+        return out.view(b, q, 3)
+
+    def _mlp(self, context: torch.Tensor, flat: torch.Tensor, query: torch.Tensor,
+             weight: torch.Tensor) -> torch.Tensor:
+        """The read-out of N = 4n (query, corner) rows: context (B·M, hidden) from ``prepare``,
+        flat (N,) rows of it, query (N, k) the query's inputs, weight (n, 4) the corners' bilinear
+        weights → RGB (n, 3) in fp32, the corners' predictions blended."""
+        gathered = context.index_select(0, flat)  # (N, hidden)
+        # gathered + query_in(query) as one matmul that accumulates into the gathered rows
+        h = torch.relu_(torch.addmm(gathered, query.to(gathered.dtype),
+                                    self.query_in.weight.to(gathered.dtype).t()))
         for layer in self.hidden:
             h = linear_relu(h, layer)  # one oneDNN call at inference (hinr.layers.fused)
-        rgb = rearrange(self.to_rgb(h), "(b q c) k -> b q c k", b=b, c=4)
-        return torch.einsum("bqck,bqc->bqk", rgb.float(), weight)
+        rgb = rearrange(self.to_rgb(h).float(), "(n c) k -> n c k", c=4)
+        return torch.bmm(weight.unsqueeze(1), rgb).squeeze(1)  # Σ over the corners, weighted
