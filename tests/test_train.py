@@ -87,6 +87,38 @@ def test_max_zoom_caps_the_zoom_of_the_training_crops(tmp_path):
         TrainConfig(data=str(folder), max_zoom=0.5, **TINY)
 
 
+def test_input_size_trains_a_whole_image_model_on_larger_inputs(tmp_path):
+    """--input-size 48 (LIIF's training input): the sampler hands the model 48×48 inputs, a liif
+    run trains on them and saves a model that still reads any size; a model that reads only 32×32,
+    or reconstruction, or an input larger than the HR crop, is refused before any file is written."""
+    from hinr.errors import HinrUsageError
+    from hinr.train.samples import build_train_data, batch_for_step
+
+    folder = photo_folder(tmp_path / "photos", size=120)
+    liif = dict(data=str(folder), arch="liif", hr_size=96, recon_weight=0.25, **TINY)
+    train, val = build_train_data(TrainConfig(input_size=48, **liif))
+    batch = batch_for_step(train, seed=0, step=0, rank=0, batch_size=2)
+    assert batch["input"].shape == (2, 3, 48, 48)
+    assert val[0]["input"].shape[-1] == 32  # validation stays at the model's own side
+    last = Trainer(TrainConfig(input_size=48, steps=2, **liif), tmp_path / "run").fit()
+    assert np.isfinite(last["loss"])
+    model = load_model(tmp_path / "run")
+    assert model.config.image_size == 32 and model.config.whole_image
+    with pytest.raises(HinrUsageError, match="--input-size 48 needs a model that encodes images of any size"):
+        TrainConfig(data=str(folder), arch="hybrid-v2", hr_size=96, input_size=48,
+                    model_overrides={"residual": False}, **TINY)
+    with pytest.raises(HinrUsageError, match="--input-size needs super-resolution"):
+        TrainConfig(data=str(folder), arch="liif", input_size=48, **TINY)
+    with pytest.raises(HinrUsageError, match="--input-size 128 is larger than --hr-size 96"):
+        TrainConfig(input_size=128, **liif)
+    # from weights that read 32×32 only: refused after they load, and the run folder is not left
+    Trainer(TrainConfig(data=str(folder), steps=1, hr_size=64, **TINY), tmp_path / "small").fit()
+    with pytest.raises(HinrUsageError, match="needs a model that encodes images of any size"):
+        Trainer(TrainConfig(data=str(folder), hr_size=96, input_size=48,
+                            init_from=str(tmp_path / "small"), **TINY), tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+
+
 def test_epochs_set_the_step_count(tmp_path):
     folder = photo_folder(tmp_path / "photos", n=4)
     cfg = TrainConfig(data=str(folder), epochs=1.0, val_fraction=0.25, **{**TINY, "batch_size": 1})

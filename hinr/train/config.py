@@ -36,7 +36,8 @@ RESIDUAL_AT_SCALE_1 = ("--residual at scale 1 (reconstruction: CIFAR-10, or --da
 # refuses one without --hr-size).
 SR_ONLY = {"degrade": "degrades the low-resolution input",
            "max_zoom": "zooms the photos the HR crops come from",
-           "rot90": "turns the HR crops"}
+           "rot90": "turns the HR crops",
+           "input_size": "sets the side of the low-resolution input"}
 
 
 class TrainConfigError(HinrError):
@@ -66,6 +67,7 @@ class TrainConfig:
     recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
     rot90: bool = False  # with hr_size: random quarter turns of the HR crops (besides the flips)
     max_zoom: float = 1.0  # with hr_size: photos are seen at zoom ≤ this (1 = their own pixels)
+    input_size: int = 32  # with hr_size: the training input's side (not 32: whole-image models only)
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
     val_every: int = 200
     val_images: int = 64
@@ -83,6 +85,10 @@ class TrainConfig:
         _whole("seed", self.seed, low=0)
         if self.hr_size is not None:
             _whole("hr_size", self.hr_size, low=32)
+        _whole("input_size", self.input_size, low=8)
+        if self.hr_size is not None and self.input_size > self.hr_size:
+            raise HinrUsageError(f"--input-size {self.input_size} is larger than --hr-size {self.hr_size}: "
+                                 "the input is a reduction of the HR crop")
         from ..data.degrade import DEGRADATIONS
 
         if self.degrade not in DEGRADATIONS:
@@ -129,9 +135,10 @@ class TrainConfig:
             from ..config import preset
 
             try:
-                preset(self.preset, arch=self.arch, **self.model_overrides)
+                config = preset(self.preset, arch=self.arch, **self.model_overrides)
             except (TypeError, ValueError) as err:
                 raise HinrUsageError(str(err)) from err
+            check_input_size(self.input_size, config)
         if self.hr_size is None and self.model_overrides.get("residual"):
             raise HinrUsageError(RESIDUAL_AT_SCALE_1)
         if self.hr_size is not None and self.data == "cifar10":
@@ -169,6 +176,15 @@ class TrainConfig:
 
 def _flag(name: str) -> str:
     return name.replace("_", "-")
+
+
+def check_input_size(input_size: int, config) -> None:
+    """HinrUsageError unless a model of ``config`` (ModelConfig) can train on input_size² inputs:
+    its own side, or any side for a whole-image model (a fully convolutional encoder)."""
+    if input_size != config.image_size and not config.whole_image:
+        raise HinrUsageError(f"--input-size {input_size} needs a model that encodes images of any size "
+                             f"(--arch liif): {config.arch} reads {config.image_size}×{config.image_size} "
+                             "inputs only")
 
 
 def _whole(name: str, value, *, low: int) -> None:

@@ -34,7 +34,7 @@ from ..models.hinr import HINR
 from ..evaluation.metrics import psnr_from_mse
 from ..layers.bicubic import pil_bicubic
 from ..precision import autocast, resolve_precision
-from .config import TrainConfig
+from .config import TrainConfig, check_input_size
 from .lock import LOCK_NAME, RunLock, holds_only_lock
 from .manifest import MANIFEST_NAME, plan_resume, publish_manifest
 from .plot import plot_metrics
@@ -134,6 +134,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         if cfg.init_from:
             self.model = load_model(cfg.init_from)
+            check_input_size(cfg.input_size, self.model.config)
         else:
             self.model = HINR(preset(cfg.preset, arch=cfg.arch, **cfg.model_overrides))
         self.model.to(self.device)
@@ -202,7 +203,7 @@ class Trainer:
             coords = torch.cat([coords, recon[0]], dim=1)
             target = torch.cat([target, recon[1]], dim=1)
             cell = torch.cat([cell.unsqueeze(1).expand(-1, q, -1),
-                              torch.full_like(recon[0], 1.0 / self.model.config.image_size)], dim=1)
+                              torch.full_like(recon[0], 1.0 / batch["input"].shape[-1])], dim=1)
         with self._autocast():
             pred = self.net(batch["input"], coords, cell).float()
         err = (pred - target).pow(2)
@@ -372,7 +373,7 @@ class Trainer:
 
 
 def _random_pixels(images: torch.Tensor, k: int, *, seed: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """k random pixel centres of each 32×32 input and their exact colours: (B, k, 2), (B, k, 3)."""
+    """k random pixel centres of each input (B, 3, h, w) and their exact colours: (B, k, 2), (B, k, 3)."""
     b, _, h, w = images.shape
     gen = torch.Generator().manual_seed(hash(seed) % (2**62))
     flat = torch.randint(0, h * w, (b, k), generator=gen).to(images.device)
