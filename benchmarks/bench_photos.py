@@ -289,8 +289,7 @@ def profile(args, photo: Path) -> None:
     from hinr.inference.upscale import upscale_image
 
     model = load_model(args.weights)
-    labels = {"encoder": model.encoder, "processor": model.processor, "decoder": model.decoder,
-              "extras": getattr(model, "extras", None)}  # older models had query extras
+    labels = {"encoder": model.encoder, "processor": model.processor, "decoder": model.decoder}
 
     def labelled(name, fn):
         def call(*a, **k):

@@ -80,6 +80,13 @@ def read_header(path: str | Path) -> tuple[dict[str, str], dict[str, tuple[int, 
                               "re-download or re-save it") from err
 
 
+def read_config(path: str | Path | None = None) -> ModelConfig:
+    """The architecture config of the weights ``load_model`` would load from ``path``, from the
+    file's header alone (no tensor is read)."""
+    path = resolve_weights(path)
+    return config_from_metadata(read_metadata(path), source=path)
+
+
 def load_model(path: str | Path | None = None, *, device: str | torch.device = "cpu") -> HINR:
     """Load a model saved by ``save_model`` (strictly: every tensor must match the config).
 

@@ -167,27 +167,28 @@ class LocalDecoder(nn.Module):
             query = torch.cat([offset, cells.unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
         if self.base_input:  # continuous in the query, so the ensemble stays continuous
             query = torch.cat([query, (base * 2.0 - 1.0).unsqueeze(-2).expand(-1, -1, 4, -1)], dim=-1)
-        query = query.reshape(b * q * 4, -1)
+        query = query.reshape(b * q * 4, -1).to(context.dtype)
         weight = weight.reshape(b * q, 4)
         context = context.reshape(b * m, -1)
+        query_weight = self.query_in.weight.to(context.dtype).t()  # (k, hidden), cast once
         if self.training:
-            return self._mlp(context, flat, query, weight).view(b, q, 3)
+            return self._mlp(context, flat, query, query_weight, weight).view(b, q, 3)
         step = max(4, self.BLOCK_ROWS // 4 * 4)  # whole queries: their 4 corners are 4 rows
         out = torch.empty(b * q, 3, device=coords.device)
         for r in range(0, b * q * 4, step):
             out[r // 4:(r + step) // 4] = self._mlp(context, flat[r:r + step], query[r:r + step],
-                                                    weight[r // 4:(r + step) // 4])
+                                                    query_weight, weight[r // 4:(r + step) // 4])
         return out.view(b, q, 3)
 
     def _mlp(self, context: torch.Tensor, flat: torch.Tensor, query: torch.Tensor,
-             weight: torch.Tensor) -> torch.Tensor:
+             query_weight: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The read-out of N = 4n (query, corner) rows: context (B·M, hidden) from ``prepare``,
-        flat (N,) rows of it, query (N, k) the query's inputs, weight (n, 4) the corners' bilinear
-        weights → RGB (n, 3) in fp32, the corners' predictions blended."""
+        flat (N,) rows of it, query (N, k) the query's inputs and query_weight (k, hidden) the
+        transposed ``query_in`` weight, both in the context's dtype, weight (n, 4) the corners'
+        bilinear weights → RGB (n, 3) in fp32, the corners' predictions blended."""
         gathered = context.index_select(0, flat)  # (N, hidden)
         # gathered + query_in(query) as one matmul that accumulates into the gathered rows
-        h = torch.relu_(torch.addmm(gathered, query.to(gathered.dtype),
-                                    self.query_in.weight.to(gathered.dtype).t()))
+        h = torch.relu_(torch.addmm(gathered, query, query_weight))
         for layer in self.hidden:
             h = linear_relu(h, layer)  # one oneDNN call at inference (hinr.layers.fused)
         rgb = rearrange(self.to_rgb(h).float(), "(n c) k -> n c k", c=4)

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import INPUT_SIZE
 from ..errors import HinrError, HinrUsageError, first_line
 
 
@@ -67,7 +68,7 @@ class TrainConfig:
     recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
     rot90: bool = False  # with hr_size: random quarter turns of the HR crops (besides the flips)
     max_zoom: float = 1.0  # with hr_size: photos are seen at zoom ≤ this (1 = their own pixels)
-    input_size: int = 32  # with hr_size: the training input's side (not 32: whole-image models only)
+    input_size: int = INPUT_SIZE  # with hr_size: the training input's side (other sides: whole-image models only)
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
     val_every: int = 200
     val_images: int = 64

@@ -86,7 +86,7 @@ def build_train_data(cfg: TrainConfig, *, on_status: Callable[[str], None] | Non
                                          seed=cfg.seed)
         val = []
         per_image = max(1, cfg.val_images // max(1, len(val_files)))
-        scale = max(1, cfg.hr_size // INPUT_SIZE)
+        scale = max(1, cfg.hr_size // cfg.input_size)  # the largest scale the crops train
         for path in val_files:
             image = load_rgb(path)
             for count in range(per_image, 0, -1):  # as many crops as the image holds at full size

@@ -25,9 +25,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..io.atomic import atomic_write
-from ..io.checkpoint import WEIGHTS_NAME, load_model, save_model
+from ..io.checkpoint import WEIGHTS_NAME, load_model, read_config, save_model
 from ..config import preset
-from ..coords import index_centre
+from ..coords import cell_size, index_centre
 from ..device import resolve_device
 from ..errors import HinrError, HinrUsageError
 from ..models.hinr import HINR
@@ -125,6 +125,8 @@ class Trainer:
                 torch.cuda.set_device(local)
                 self.device = torch.device("cuda", local)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.init_from:  # what the weights allow, from their header, before any data loads
+            check_input_size(cfg.input_size, read_config(cfg.init_from))
         # data first: a missing dataset must fail before anything is written
         self.train_data, self.val = build_train_data(cfg, on_status=on_status)
         if cfg.epochs is not None:
@@ -134,7 +136,6 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         if cfg.init_from:
             self.model = load_model(cfg.init_from)
-            check_input_size(cfg.input_size, self.model.config)
         else:
             self.model = HINR(preset(cfg.preset, arch=cfg.arch, **cfg.model_overrides))
         self.model.to(self.device)
@@ -203,7 +204,8 @@ class Trainer:
             coords = torch.cat([coords, recon[0]], dim=1)
             target = torch.cat([target, recon[1]], dim=1)
             cell = torch.cat([cell.unsqueeze(1).expand(-1, q, -1),
-                              torch.full_like(recon[0], 1.0 / batch["input"].shape[-1])], dim=1)
+                              cell_size(*batch["input"].shape[-2:], device=cell.device)
+                              .expand_as(recon[0])], dim=1)
         with self._autocast():
             pred = self.net(batch["input"], coords, cell).float()
         err = (pred - target).pow(2)
