@@ -273,6 +273,27 @@ def render(
     run_render(**options)
 
 
+@app.command(epilog="Examples:\n\n"
+             "  hinr average runs/a runs/b runs/c -o soup.safetensors\n\n"
+             "  hinr upscale photo.png --weights soup.safetensors\n\n"
+             "Fine-tunes that start from the same weights average well: the shipped default is the "
+             "mean of three (weights/README.md). Weights of different architectures are refused "
+             "before anything is read or written.")
+def average(
+    checkpoints: list[str] = typer.Argument(..., metavar="WEIGHTS", show_default=False,
+                                            help="Two or more weights of one architecture: run "
+                                                 "folders, .safetensors files or shipped names."),
+    output: Path = typer.Option(..., "--output", "-o", metavar="FILE", show_default=False,
+                                help="The averaged weights: a .safetensors file, or a folder that "
+                                     "gets model.safetensors (a --weights for every command)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+) -> None:
+    """Average the weights of several checkpoints into one model (a uniform model soup)."""
+    from ..io.average import save_average
+
+    typer.echo(save_average(checkpoints, output, overwrite=overwrite))
+
+
 # --- evaluation ------------------------------------------------------------------------------
 
 @app.command("eval", epilog="Examples:\n\n"
