@@ -50,6 +50,8 @@ def test_cli_keeps_an_existing_output_without_overwrite(tmp_path, run_cli):
     out.write_bytes(b"mine")
     code, _, err = run_cli("average", str(a), str(b), "-o", str(out))
     assert code == 1 and "--overwrite" in err and out.read_bytes() == b"mine"
+    code, _, err = run_cli("average", str(a), str(tmp_path / "missing"), "-o", str(out))
+    assert code == 1 and "--overwrite" in err  # said before any weights are looked for
     code, _, err = run_cli("average", str(a), str(b), "-o", str(out), "--overwrite")
     assert code == 0, err
     load_model(out)

@@ -277,8 +277,8 @@ def render(
              "  hinr average runs/a runs/b runs/c -o soup.safetensors\n\n"
              "  hinr upscale photo.png --weights soup.safetensors\n\n"
              "Fine-tunes that start from the same weights average well: the shipped default is the "
-             "mean of three (weights/README.md). Weights of different architectures are refused "
-             "before anything is read or written.")
+             "mean of three (weights/README.md). Weights of different architectures, and an "
+             "existing output without --overwrite, are refused before any weights are read.")
 def average(
     checkpoints: list[str] = typer.Argument(..., metavar="WEIGHTS", show_default=False,
                                             help="Two or more weights of one architecture: run "
@@ -290,7 +290,11 @@ def average(
 ) -> None:
     """Average the weights of several checkpoints into one model (a uniform model soup)."""
     from ..io.average import save_average
+    from ..io.weights import WEIGHTS_NAME
+    from .outputs import check_outputs
 
+    check_outputs([output if output.suffix == ".safetensors" else output / WEIGHTS_NAME],
+                  overwrite=overwrite)  # before any weights are read
     typer.echo(save_average(checkpoints, output, overwrite=overwrite))
 
 
