@@ -149,6 +149,22 @@ def test_resume_matches_an_uninterrupted_run(tmp_path):
         assert torch.equal(full[key], split[key]), key
 
 
+def test_a_run_resumes_after_its_init_from_weights_are_gone(tmp_path):
+    # a run committed to git and resumed on a fresh machine, where --init-from's file is not
+    folder = photo_folder(tmp_path / "photos")
+    common = dict(data=str(folder), hr_size=64, seed=3, **{**TINY, "save_every": 2})
+    Trainer(TrainConfig(steps=1, arch="liif", **common), tmp_path / "start").fit()
+    start = tmp_path / "start.safetensors"
+    (tmp_path / "start" / "model.safetensors").rename(start)
+    Trainer(TrainConfig(steps=2, init_from=str(start), **common), tmp_path / "run").fit()
+    start.unlink()
+    cfg = TrainConfig.load(tmp_path / "run" / "train_config.json")
+    cfg.steps = 4
+    last = Trainer(cfg, tmp_path / "run", resume=True).fit()
+    assert last["step"] == 4
+    assert load_model(tmp_path / "run").config.arch == "liif"
+
+
 def test_sigterm_checkpoints_the_step_it_is_on_and_resumes_exactly(tmp_path):
     """A run killed politely (SIGTERM) keeps every step it took: the checkpoint holds step 2 even
     though it saves every 1000, and resuming ends where an uninterrupted run does."""

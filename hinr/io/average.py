@@ -52,12 +52,11 @@ def average_models(sources: Sequence[str | Path]) -> tuple[HINR, list[str]]:
             elif not torch.equal(tensor, total[name]):
                 raise HinrUsageError(f"{source}'s {name} differs from {sources[0]}'s: these are "
                                      "not checkpoints of one model, they cannot be averaged")
-    averaged = HINR(configs[0])
-    dtypes = {name: tensor.dtype for name, tensor in averaged.state_dict().items()}
-    averaged.load_state_dict({name: (value / len(sources)).to(dtypes[name])
-                              if value.is_floating_point() else value
-                              for name, value in total.items()})
-    return averaged.eval(), fingerprints
+    dtypes = {name: tensor.dtype for name, tensor in model.state_dict().items()}
+    model.load_state_dict({name: (value / len(sources)).to(dtypes[name])
+                           if value.is_floating_point() else value
+                           for name, value in total.items()})  # the last source, now the mean
+    return model, fingerprints
 
 
 def save_average(sources: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:

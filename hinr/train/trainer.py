@@ -26,10 +26,10 @@ import torch.nn.functional as F
 
 from ..io.atomic import atomic_write
 from ..io.checkpoint import WEIGHTS_NAME, load_model, read_config, save_model
-from ..config import preset
+from ..config import ModelConfig, preset
 from ..coords import cell_size, index_centre
 from ..device import resolve_device
-from ..errors import HinrError, HinrUsageError
+from ..errors import CheckpointError, HinrError, HinrUsageError
 from ..models.hinr import HINR
 from ..evaluation.metrics import psnr_from_mse
 from ..layers.bicubic import pil_bicubic
@@ -117,6 +117,21 @@ class Trainer:
                     pass
             raise
 
+    def _model_config(self, resume: bool) -> ModelConfig | None:
+        """The config of a model that started from --init-from, from a weights header: when
+        resuming, the run's own weights (the --init-from file may be gone, as on a fresh machine
+        resuming a committed run), else --init-from's. None for a model that train_config.json
+        describes (preset and overrides)."""
+        if not self.cfg.init_from:
+            return None
+        own = self.run_dir / WEIGHTS_NAME
+        if resume and own.is_file():
+            try:
+                return read_config(own)
+            except CheckpointError:  # damaged mid-save: the resume republishes it from the state
+                pass
+        return read_config(self.cfg.init_from)
+
     def _setup(self, resume: bool, on_status: Callable[[str], None] | None) -> None:
         cfg = self.cfg
         if self.world > 1 and not dist.is_initialized():
@@ -125,8 +140,9 @@ class Trainer:
                 torch.cuda.set_device(local)
                 self.device = torch.device("cuda", local)
             dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        if cfg.init_from:  # what the weights allow, from their header, before any data loads
-            check_input_size(cfg.input_size, read_config(cfg.init_from))
+        model_config = self._model_config(resume)  # from a header, before any data loads
+        if model_config is not None:
+            check_input_size(cfg.input_size, model_config)
         # data first: a missing dataset must fail before anything is written
         self.train_data, self.val = build_train_data(cfg, on_status=on_status)
         if cfg.epochs is not None:
@@ -134,10 +150,12 @@ class Trainer:
                                          / (cfg.batch_size * self.world)))
 
         torch.manual_seed(cfg.seed)
-        if cfg.init_from:
-            self.model = load_model(cfg.init_from)
-        else:
+        if model_config is None:
             self.model = HINR(preset(cfg.preset, arch=cfg.arch, **cfg.model_overrides))
+        elif resume:
+            self.model = HINR(model_config)  # every weight comes from the state below
+        else:
+            self.model = load_model(cfg.init_from)
         self.model.to(self.device)
         self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}
                     if cfg.ema > 0 else None)
