@@ -325,6 +325,24 @@ def test_sr_rot90_turns_crops_by_quarter_turns_only_when_asked():
     assert orientations(True) == {(1, 1), (0, -1), (1, -1), (0, 1)}  # all four turns occur
 
 
+def test_sr_rgb_permute_reorders_channels_and_leaves_the_rest_as_drawn():
+    photo = gradient(180, 140)  # red = column, green = row, blue constant: each channel tells
+    plain = SRSampleConfig(hr_size=64, queries=8, rot90=True)
+    permuted = SRSampleConfig(hr_size=64, queries=8, rot90=True, rgb_permute=True)
+    a = SRCropDataset([photo], config=plain, samples_per_epoch=24, seed=4)
+    b = SRCropDataset([photo], config=permuted, samples_per_epoch=24, seed=4)
+    orders = set()
+    for i in range(24):
+        hr_a, hr_b = np.asarray(a.hr_crop(i)), np.asarray(b.hr_crop(i))
+        # the same crop, zoom and turn: only the channels' order differs
+        order = tuple(next(j for j in range(3) if np.array_equal(hr_b[..., c], hr_a[..., j])) for c in range(3))
+        assert sorted(order) == [0, 1, 2]
+        orders.add(order)
+        assert torch.equal(a[i]["coords"], b[i]["coords"])  # the queries are drawn as before
+        assert torch.equal(b[i]["target"], a[i]["target"][:, list(order)])  # the targets follow
+    assert (0, 1, 2) in orders and len(orders) >= 4  # all orders occur, unpermuted among them
+
+
 def test_sr_random_downscale_caps_the_zoom():
     photo = gradient(240, 200)  # red = column: a crop seen at zoom r steps by about 1/r a pixel
     for high, low_step in ((1.0, 0.99), (0.5, 1.95)):

@@ -59,16 +59,20 @@ def test_trains_super_resolution_from_a_folder(tmp_path):
     assert read_metadata(tmp_path / "run" / "model.safetensors")["train_data"] == "photos"
 
 
-def test_rot90_reaches_the_sampler_and_needs_super_resolution(tmp_path):
+@pytest.mark.parametrize("name", ["rot90", "rgb_permute"])
+def test_crop_augmentations_reach_the_sampler_and_need_super_resolution(tmp_path, name):
     from hinr.errors import HinrUsageError
     from hinr.train.samples import build_train_data
 
     folder = photo_folder(tmp_path / "photos")
-    for rot90 in (False, True):
-        train, _ = build_train_data(TrainConfig(data=str(folder), hr_size=64, rot90=rot90, **TINY))
-        assert train.config.rot90 is rot90
-    with pytest.raises(HinrUsageError, match="--rot90 needs super-resolution"):
-        TrainConfig(data=str(folder), rot90=True, **TINY)
+    for on in (False, True):
+        train, _ = build_train_data(TrainConfig(data=str(folder), hr_size=64, **{name: on}, **TINY))
+        assert getattr(train.config, name) is on
+    flag = name.replace("_", "-")
+    with pytest.raises(HinrUsageError, match=f"--{flag} needs super-resolution"):
+        TrainConfig(data=str(folder), **{name: True}, **TINY)
+    with pytest.raises(HinrUsageError, match=f"--{flag} must be true or false"):
+        TrainConfig(data=str(folder), hr_size=64, **{name: "yes"}, **TINY)
 
 
 def test_max_zoom_caps_the_zoom_of_the_training_crops(tmp_path):

@@ -59,6 +59,7 @@ class SRSampleConfig:
     # None = from 1 (original pixels) down to the zoom at which the crop spans the short side
     hflip: bool = True  # random horizontal flip
     rot90: bool = False  # random quarter turns (photos have an up; off by default)
+    rgb_permute: bool = False  # random order of the R, G, B channels (CutBlur's "RGB permute")
     degrade: str = "none"  # input degradation preset (hinr/data/degrade.py): none, jpeg, mixed
 
     def __post_init__(self) -> None:
@@ -174,6 +175,10 @@ class SRCropDataset(Dataset):
             turn = _ROTATIONS[int(rng.integers(0, 4))]
             if turn is not None:
                 crop = crop.transpose(turn)
+        if cfg.rgb_permute:  # its own stream: runs without it draw exactly what they drew before
+            order = np.random.default_rng((self.seed, self.epoch, index, 11)).permutation(3)
+            bands = crop.split()
+            crop = Image.merge("RGB", [bands[int(i)] for i in order])
         return crop, rng
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

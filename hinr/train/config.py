@@ -38,6 +38,7 @@ RESIDUAL_AT_SCALE_1 = ("--residual at scale 1 (reconstruction: CIFAR-10, or --da
 SR_ONLY = {"degrade": "degrades the low-resolution input",
            "max_zoom": "zooms the photos the HR crops come from",
            "rot90": "turns the HR crops",
+           "rgb_permute": "reorders the HR crops' colour channels",
            "input_size": "sets the side of the low-resolution input"}
 
 
@@ -67,6 +68,7 @@ class TrainConfig:
     degrade: str = "none"  # with hr_size: input degradations (none, jpeg, mixed; hinr/data/degrade.py)
     recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
     rot90: bool = False  # with hr_size: random quarter turns of the HR crops (besides the flips)
+    rgb_permute: bool = False  # with hr_size: random order of the HR crops' R, G, B channels
     max_zoom: float = 1.0  # with hr_size: photos are seen at zoom ≤ this (1 = their own pixels)
     input_size: int = INPUT_SIZE  # with hr_size: the training input's side (other sides: whole-image models only)
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
@@ -97,8 +99,9 @@ class TrainConfig:
         _number("max_zoom", self.max_zoom)
         if not 0.0 < self.max_zoom <= 1.0:
             raise HinrUsageError(f"--max-zoom must be in (0, 1], got {self.max_zoom}")
-        if not isinstance(self.rot90, bool):
-            raise HinrUsageError(f"--rot90 must be true or false, got {self.rot90!r}")
+        for name in ("rot90", "rgb_permute"):
+            if not isinstance(getattr(self, name), bool):
+                raise HinrUsageError(f"--{_flag(name)} must be true or false, got {getattr(self, name)!r}")
         if self.hr_size is None:  # reconstruction: no low-resolution input, no HR crops
             for name, what in SR_ONLY.items():
                 if getattr(self, name) != TrainConfig.__dataclass_fields__[name].default:

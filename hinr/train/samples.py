@@ -80,7 +80,7 @@ def build_train_data(cfg: TrainConfig, *, on_status: Callable[[str], None] | Non
     say(f"loading {len(files)} photos from {root}")
     if cfg.hr_size is not None:
         sample_cfg = SRSampleConfig(input_size=cfg.input_size, hr_size=cfg.hr_size, queries=cfg.queries,
-                                    degrade=cfg.degrade, rot90=cfg.rot90,
+                                    degrade=cfg.degrade, rot90=cfg.rot90, rgb_permute=cfg.rgb_permute,
                                     random_downscale=_zoom_range(cfg.max_zoom))
         train = SRCropDataset.from_paths(train_files, config=sample_cfg, samples_per_epoch=10**6,
                                          seed=cfg.seed)
