@@ -22,6 +22,25 @@ def test_transforms_are_the_eight_distinct_symmetries_and_undo_exactly():
         transforms(3)
 
 
+def test_point_and_cell_follow_the_pixels_they_name():
+    """A pixel centre moved by ``point`` names the pixel ``apply`` moved its value to."""
+    from hinr.coords import index_centre
+
+    height, width = 5, 7
+    image = torch.arange(height * width, dtype=torch.float32).reshape(1, height, width)
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    xy = torch.stack([index_centre(cols, width), index_centre(rows, height)], dim=-1).reshape(-1, 2)
+    for t in transforms(8):
+        moved = t.apply(image)[0]
+        new_h, new_w = moved.shape
+        to = t.point(xy)
+        new_cols = (to[:, 0] * new_w - 0.5).round().long()
+        new_rows = (to[:, 1] * new_h - 0.5).round().long()
+        assert torch.equal(moved[new_rows, new_cols], image[0].flatten())
+        cell = torch.tensor([1 / width, 1 / height])
+        assert torch.allclose(t.cell(cell), torch.tensor([1 / new_w, 1 / new_h]))
+
+
 @pytest.mark.parametrize("shape, size", [((3, 32, 32), (64, 64)), ((3, 40, 56), (80, 112))])
 def test_ensemble_of_8_is_equivariant_to_a_mirror(options_model, shape, size):
     """Averaged over all symmetries, mirroring the input mirrors the output (up to float order)."""

@@ -354,3 +354,35 @@ def test_training_whose_output_equals_its_target_stops(fake_cifar, tmp_path):
     assert result.returncode == 1, result.stderr
     assert "training cannot learn" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()  # nothing half-made is left
+
+
+def _symmetry_gap(model, image: torch.Tensor) -> float:
+    """Mean squared difference between the model's ×2 render and its renders of the 7 other
+    symmetries of the input, turned back."""
+    from hinr.inference.ensemble import transforms
+
+    with torch.no_grad():
+        plain = model.render(model.encode(image), 64, 64)
+        gaps = [(t.undo(model.render(model.encode(t.apply(image)), 64, 64)) - plain).pow(2).mean()
+                for t in transforms(8)[1:]]
+    return float(torch.stack(gaps).mean())
+
+
+def test_consistency_pulls_the_views_together_and_resumes_as_drawn(tmp_path):
+    from hinr.errors import HinrUsageError
+    from hinr.train.trainer import _symmetry
+
+    folder = photo_folder(tmp_path / "photos")
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    common = dict(data=str(folder), arch="liif", hr_size=64, steps=30, lr=3e-3, warmup=0, seed=1,
+                  **{**TINY, "batch_size": 4})
+    gaps = {}
+    for weight in (0.0, 30.0):
+        Trainer(TrainConfig(consistency=weight, **common), tmp_path / f"run{weight}").fit()
+        gaps[weight] = _symmetry_gap(load_model(tmp_path / f"run{weight}").eval(), image)
+    assert gaps[30.0] < 0.5 * gaps[0.0]  # the learnt model is closer to symmetric
+    draws = [_symmetry(1, step, 0) for step in range(40)]
+    assert all(t.turns or t.mirror for t in draws) and len(set(draws)) == 7  # never the identity
+    assert draws == [_symmetry(1, step, 0) for step in range(40)]  # a function of seed and step
+    with pytest.raises(HinrUsageError, match="--consistency must be 0"):
+        TrainConfig(consistency=-1.0, **common)

@@ -108,6 +108,7 @@ def train(
     degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too)."),
     rot90: Optional[bool] = typer.Option(None, "--rot90/--no-rot90", show_default="off", help="With --hr-size: random quarter turns of the training crops besides the flips (+0.25 dB at ×4 on held-out photos when fine-tuning the default, +0.23 the hybrid; weights/README.md)."),
     rgb_permute: Optional[bool] = typer.Option(None, "--rgb-permute/--no-rgb-permute", show_default="off", help="With --hr-size: put the training crops' R, G, B channels in a random order (more colours from few photos; CutBlur's RGB permute)."),
+    consistency: Optional[float] = typer.Option(None, show_default="0", help="> 0: each step also sees its batch turned or mirrored (one of the 7 other symmetries of the square), both views fit the target, and this weight pulls their outputs together (what --ensemble 8 averages at inference, learnt instead). A step costs 2×."),
     max_zoom: Optional[float] = typer.Option(None, show_default="1", help="With --hr-size: the largest zoom at which the photos are seen (1 = their own pixels; 0.5 = at most half size, where a JPEG photo's own compression artefacts are gone)."),
     input_size: Optional[int] = typer.Option(None, show_default="32", help="With --hr-size and --arch liif (a model that encodes any size): the side of the training input (LIIF trains on 48; the scales then reach --hr-size / this). +0.16 dB at ×4 on held-out photos over the same fine-tune of the default at 32 (weights/README.md); a step costs 1.9×. Inference is unchanged: such a model encodes whole images."),
     out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/<arch>-<preset>-<time>). One training per folder at a time."),
@@ -133,7 +134,7 @@ def train(
         batch_size=batch_size, lr=lr, warmup=warmup, queries=queries, hr_size=hr_size,
         recon_weight=recon_weight, residual=residual, base_skip=base_skip, locality=locality, cell_input=cell_input,
         local_pixels=local_pixels, lp_placement=lp_placement, readout=readout,
-        decoder_dim=decoder_dim, decoder_depth=decoder_depth, degrade=degrade, rot90=rot90, rgb_permute=rgb_permute, max_zoom=max_zoom, input_size=input_size, out=out, resume=resume,
+        decoder_dim=decoder_dim, decoder_depth=decoder_depth, degrade=degrade, rot90=rot90, rgb_permute=rgb_permute, consistency=consistency, max_zoom=max_zoom, input_size=input_size, out=out, resume=resume,
         init_from=init_from, device=device, bf16=bf16, ema=ema, compile=compile,
         val_every=val_every, save_every=save_every, seed=seed))
 

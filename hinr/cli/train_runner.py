@@ -51,6 +51,7 @@ class TrainOptions:
     degrade: str | None = None
     rot90: bool | None = None
     rgb_permute: bool | None = None
+    consistency: float | None = None
     max_zoom: float | None = None
     input_size: int | None = None
     out: Path | None = None
@@ -104,7 +105,7 @@ def config_from_options(opts: TrainOptions):
     fields = {name: getattr(opts, name) for name in (
         "data", "arch", "preset", "steps", "epochs", "batch_size", "lr", "warmup", "queries",
         "hr_size", "recon_weight", "val_every", "save_every", "seed", "device", "bf16", "ema",
-        "compile", "degrade", "rot90", "rgb_permute", "max_zoom", "input_size") if getattr(opts, name) is not None}
+        "compile", "degrade", "rot90", "rgb_permute", "consistency", "max_zoom", "input_size") if getattr(opts, name) is not None}
     if opts.data_dir is not None:
         fields["data_dir"] = str(opts.data_dir)
     if opts.init_from is not None:

@@ -31,6 +31,20 @@ class Dihedral:
         x = x.flip(-1) if self.mirror else x
         return torch.rot90(x, -self.turns, dims=(-2, -1))
 
+    def point(self, xy: torch.Tensor) -> torch.Tensor:
+        """(..., 2) query points (x, y) in [0, 1] → where ``apply`` moves them (pixel centres stay
+        pixel centres)."""
+        x, y = xy.unbind(-1)
+        for _ in range(self.turns % 4):  # a quarter turn counter-clockwise: (x, y) → (y, 1 − x)
+            x, y = y, 1 - x
+        if self.mirror:
+            x = 1 - x
+        return torch.stack([x, y], dim=-1)
+
+    def cell(self, cell: torch.Tensor) -> torch.Tensor:
+        """(..., 2) output pixel sizes (x, y) → their sizes once transformed."""
+        return cell.flip(-1) if self.turns % 2 else cell
+
     def size(self, height: int, width: int) -> tuple[int, int]:
         """The (height, width) an image of this size has once transformed."""
         return (width, height) if self.turns % 2 else (height, width)

@@ -69,6 +69,8 @@ class TrainConfig:
     recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
     rot90: bool = False  # with hr_size: random quarter turns of the HR crops (besides the flips)
     rgb_permute: bool = False  # with hr_size: random order of the HR crops' R, G, B channels
+    consistency: float = 0.0  # > 0: a second, turned or mirrored view of each batch, and this
+    # weight on the squared difference of the two views' outputs (each view also fits the target)
     max_zoom: float = 1.0  # with hr_size: photos are seen at zoom ≤ this (1 = their own pixels)
     input_size: int = INPUT_SIZE  # with hr_size: the training input's side (other sides: whole-image models only)
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
@@ -96,6 +98,9 @@ class TrainConfig:
 
         if self.degrade not in DEGRADATIONS:
             raise HinrUsageError(f"--degrade must be one of {', '.join(DEGRADATIONS)}, not {self.degrade!r}")
+        _number("consistency", self.consistency)
+        if self.consistency < 0:
+            raise HinrUsageError(f"--consistency must be 0 (off) or positive, got {self.consistency}")
         _number("max_zoom", self.max_zoom)
         if not 0.0 < self.max_zoom <= 1.0:
             raise HinrUsageError(f"--max-zoom must be in (0, 1], got {self.max_zoom}")

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -32,6 +33,7 @@ from ..device import resolve_device
 from ..errors import CheckpointError, HinrError, HinrUsageError
 from ..models.hinr import HINR
 from ..evaluation.metrics import psnr_from_mse
+from ..inference.ensemble import Dihedral, transforms
 from ..layers.bicubic import pil_bicubic
 from ..precision import autocast, resolve_precision
 from .config import TrainConfig, check_input_size
@@ -224,11 +226,18 @@ class Trainer:
             cell = torch.cat([cell.unsqueeze(1).expand(-1, q, -1),
                               cell_size(*batch["input"].shape[-2:], device=cell.device)
                               .expand_as(recon[0])], dim=1)
+        views = [(batch["input"], coords, cell)]
+        if cfg.consistency > 0:  # the same samples turned or mirrored: one symmetry per step
+            turn = _symmetry(cfg.seed, self.step, self.rank)
+            views.append((turn.apply(batch["input"]), turn.point(coords), turn.cell(cell)))
         with self._autocast():
-            pred = self.net(batch["input"], coords, cell).float()
-        err = (pred - target).pow(2)
-        loss = err[:, :q].mean()
-        total = loss + cfg.recon_weight * err[:, q:].mean() if cfg.recon_weight > 0 else loss
+            preds = [self.net(*view).float() for view in views]
+        errs = [(pred - target).pow(2) for pred in preds]
+        loss = errs[0][:, :q].mean()
+        total = sum(err[:, :q].mean() + cfg.recon_weight * err[:, q:].mean() if cfg.recon_weight > 0
+                    else err[:, :q].mean() for err in errs) / len(errs)
+        if cfg.consistency > 0:
+            total = total + cfg.consistency * (preds[0] - preds[1]).pow(2).mean()
         self._check_finite(total, "loss")
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -390,6 +399,12 @@ class Trainer:
         if self.world > 1 and dist.is_initialized():
             dist.barrier()  # a rank tearing down while its peer still talks can abort gloo's thread
             dist.destroy_process_group()
+
+
+def _symmetry(seed: int, step: int, rank: int) -> Dihedral:
+    """The symmetry (never the identity) of step ``step``'s second view, a function of the seed
+    and step alone, so a resumed run draws what it would have."""
+    return transforms(8)[int(np.random.default_rng((seed, step, rank, 5)).integers(1, 8))]
 
 
 def _random_pixels(images: torch.Tensor, k: int, *, seed: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
