@@ -151,6 +151,17 @@ def test_cli_benchmark_end_to_end(tmp_path, capsys, monkeypatch):
     assert files(out) == {"results.json", "results.md"}
 
 
+def test_cli_benchmark_names_a_self_ensemble_in_the_table(tmp_path, capsys, monkeypatch):
+    _pair(tmp_path / "sets" / "Set5" / "x2", "img_001", 2, size=48)
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, monkeypatch, "eval", "--benchmark", tmp_path / "sets",
+                            "--scales", "2", "--ensemble", "2", "--out", out)
+    assert code == 0, err
+    assert "| **hinr (shipped), self-ensemble ×2** |" in stdout
+    assert "mean of 2 flipped and turned passes" in stdout
+    assert json.loads((out / "results.json").read_text())["ensemble"] == 2
+
+
 @pytest.mark.parametrize("args, message", [
     (["--scales", "2"], "no test images"),
     (["--scales", "1,2"], "must be 2 or more"),

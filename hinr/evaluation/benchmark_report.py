@@ -27,7 +27,8 @@ def markdown_table(result: BenchmarkResult) -> str:
     for method in result.methods:
         row = [f"{result.scores[(s, k, method)].mean_psnr:.2f} / {result.scores[(s, k, method)].mean_ssim:.4f}"
                if (s, k, method) in result.scores else "—" for s, k in cells]
-        label = f"**{method}**" if method != "bicubic" else "bicubic (PIL)"
+        passes = f", self-ensemble ×{result.ensemble}" if result.ensemble > 1 else ""
+        label = f"**{method}{passes}**" if method != "bicubic" else "bicubic (PIL)"
         lines.append(f"| {label} | " + " | ".join(row) + " |")
     for published in PUBLISHED:
         row = []
@@ -37,6 +38,10 @@ def markdown_table(result: BenchmarkResult) -> str:
         if any(v != "—" for v in row):
             lines.append(f"| published {published.method} | " + " | ".join(row) + " |")
     notes = [f"\nPSNR (dB) / SSIM: {PROTOCOL}."]
+    if result.ensemble > 1:
+        notes.append(f"Self-ensemble ×{result.ensemble}: each hinr output is the mean of "
+                     f"{result.ensemble} flipped and turned passes (EDSR's \"+\" rows), "
+                     f"{result.ensemble}× the decoding; the published rows are single passes.")
     if any(result.made_lr.values()):
         notes.append("* LR made by PIL's antialiased bicubic from the HR (the set ships no such "
                      "scale): not the papers' MATLAB LR, so no published figures beside it.")
