@@ -73,6 +73,21 @@ def test_result_equals_hinr_upscale(service, tmp_path, capsys, monkeypatch):
         assert b.size == (128, 128)
 
 
+def test_best_quality_equals_hinr_upscale_with_ensemble_8(service, tmp_path, capsys, monkeypatch):
+    code, job = _post(f"{service.url}/api/jobs?name=a.png&scale=2&weights=default&ensemble=8",
+                      ASTRONAUT.read_bytes())
+    assert code == 202 and job["ensemble"] == 8
+    assert _finish(service, job["id"])["state"] == "done"
+    (tmp_path / "page.png").write_bytes(_get(f"{service.url}/api/jobs/{job['id']}/result"))
+    for passes in ("8", "1"):
+        assert run(capsys, monkeypatch, "upscale", ASTRONAUT, "--scale", "2", "--weights", "default",
+                   "--ensemble", passes, "-o", tmp_path / f"cli{passes}.png")[0] == 0
+    with Image.open(tmp_path / "page.png") as page, Image.open(tmp_path / "cli8.png") as best, \
+            Image.open(tmp_path / "cli1.png") as fast:
+        assert np.array_equal(np.asarray(page), np.asarray(best))
+        assert not np.array_equal(np.asarray(page), np.asarray(fast))  # the option did something
+
+
 def test_page_is_served(service):
     page = _get(service.url + "/").decode()
     assert "<title>hinr" in page and 'id="files"' in page
@@ -82,6 +97,7 @@ def test_page_is_served(service):
     ("name=x.png&scale=2&weights=mine", None, 400, "weights must be one of"),
     ("name=x.png&scale=two", None, 400, "scale must be a number"),
     ("name=x.png", None, 400, "--size"),
+    ("name=x.png&scale=2&ensemble=3", None, 400, "ensemble must be one of 1, 2, 4, 8"),
     ("name=broken.png&scale=2", b"\x89PNG\r\n\x1a\nbroken", 400, "broken.png is not an image"),
     ("name=big.png&scale=2", b"x" * (2**20 + 1), 413, "upload limit"),
 ])

@@ -137,3 +137,25 @@ def test_corrupt_file_shows_the_cli_message(server, browser, tmp_path):
     assert "broken.png" in error.text and ("corrupt" in error.text or "not an image" in error.text)
     assert "/tmp" not in error.text  # the private upload folder is never shown
     _shot(browser, "serve_error_laptop.png")
+
+
+def test_best_quality_box_asks_for_the_eight_pass_ensemble(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for old in browser.downloads.glob("*.png"):
+        old.unlink()
+    browser.set_window_size(1280, 900)
+    browser.get(server)
+    browser.find_element(By.ID, "files").send_keys(str(REPO / "examples" / "astronaut_32.png"))
+    Select(browser.find_element(By.ID, "scale")).select_by_value("2")
+    browser.find_element(By.ID, "best").click()
+    _shot(browser, "serve_best_quality_laptop.png")
+    browser.find_element(By.ID, "go").click()
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "a.download"))[0].click()
+    downloaded = _wait(lambda: [p for p in browser.downloads.glob("*.png")])[0]
+    reference = tmp_path / "cli.png"
+    subprocess.run([sys.executable, "-m", "hinr.cli.app", "upscale", str(REPO / "examples" / "astronaut_32.png"),
+                    "--scale", "2", "--ensemble", "8", "-o", str(reference)], check=True, capture_output=True)
+    with Image.open(downloaded) as page, Image.open(reference) as cli:
+        assert np.array_equal(np.asarray(page), np.asarray(cli))

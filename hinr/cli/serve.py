@@ -48,6 +48,7 @@ class Job:
     source: Path
     size: tuple[int, int]  # output (width, height)
     weights: str
+    ensemble: int = 1  # 8: "best quality", the mean of the 8 flipped and turned passes
     state: str = "queued"  # queued | running | done | error | cancelled
     progress: float = 0.0
     message: str = ""
@@ -65,7 +66,8 @@ class Job:
     def status(self) -> dict:
         return {"id": self.id, "name": self.name, "state": self.state,
                 "progress": round(self.progress, 4), "message": self.message, "notes": self.notes,
-                "width": self.size[0], "height": self.size[1], "download": self.download_name}
+                "width": self.size[0], "height": self.size[1], "ensemble": self.ensemble,
+                "download": self.download_name}
 
 
 def one_line(err: BaseException) -> str:
@@ -99,7 +101,7 @@ class Service:
 
     # --- requests ---------------------------------------------------------------------------
     def submit(self, name: str, data: bytes, *, size: str | None, scale: str | None,
-               weights: str) -> Job:
+               weights: str, ensemble: str | None = None) -> Job:
         """Check an upload as ``hinr upscale`` checks its input, then queue it (HinrError: refused)."""
         from ..errors import HinrUsageError
         from ..io.images import check_image_file, check_pixel_limit
@@ -112,6 +114,12 @@ class Service:
             scale_value = float(scale) if scale not in (None, "") else None
         except ValueError:
             raise HinrUsageError(f"scale must be a number, got {scale!r}") from None
+        from ..inference.ensemble import ENSEMBLE_SIZES
+
+        passes = ensemble or "1"
+        if passes not in {str(n) for n in ENSEMBLE_SIZES}:
+            raise HinrUsageError(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
+                                 f"not {ensemble!r}")
         size = size or None
         check_size_options(size, scale_value)
         job_id = uuid.uuid4().hex[:12]
@@ -132,7 +140,8 @@ class Service:
             if isinstance(err, ImageReadError):  # name the upload, not the private temp path
                 raise ImageReadError(str(err).replace(str(source), name)) from err
             raise
-        job = Job(id=job_id, name=name, folder=folder, source=source, size=target, weights=weights)
+        job = Job(id=job_id, name=name, folder=folder, source=source, size=target, weights=weights,
+                  ensemble=int(passes))
         with self.lock:
             self.jobs[job_id] = job
             self._forget_old()
@@ -179,7 +188,7 @@ class Service:
 
         weights = None if job.weights == "auto" else job.weights
         self.upscaler.upscale(job.source, job.folder / "result.png", job.size, weights=weights,
-                              overwrite=True, say=say, progress=progress)
+                              overwrite=True, say=say, progress=progress, ensemble=job.ensemble)
         with Image.open(job.source) as opened:  # the bicubic enlargement the page compares with
             upright = ImageOps.exif_transpose(opened).convert("RGBA")
             upright.resize(job.size, Image.BICUBIC).save(job.folder / "bicubic.png")
@@ -285,7 +294,8 @@ class Handler(BaseHTTPRequestHandler):
         name = Path(arg("name") or "image.png").name or "image.png"
         try:
             job = self.service.submit(name, data, size=arg("size"), scale=arg("scale"),
-                                      weights=arg("weights", "auto") or "auto")
+                                      weights=arg("weights", "auto") or "auto",
+                                      ensemble=arg("ensemble"))
         except HinrError as err:
             return self._json(HTTPStatus.BAD_REQUEST, {"error": one_line(err)})
         self._json(HTTPStatus.ACCEPTED, job.status())

@@ -37,9 +37,12 @@ class Upscaler:
             say(text)
 
     def upscale(self, path: Path, out: Path, size: tuple[int, int], *, weights: str | None,
-                overwrite: bool, say: Say, progress=None) -> Path:
+                overwrite: bool, say: Say, progress=None, ensemble: int | None = None) -> Path:
         """Upscale ``path`` to ``size`` (width, height) and write ``out``; returns ``out``.
-        ``progress`` hears (done, total) queries."""
+        ``progress`` hears (done, total) queries; ``ensemble``, when given, replaces the options'
+        self-ensemble for this file."""
+        from dataclasses import replace
+
         from ..io.images import ALPHA_FORMATS, load_image, output_format, save_image
         from ..io.metadata import FORMATS_WITH_METADATA
         from ..inference.upscale import resize_bicubic, upscale_image
@@ -60,8 +63,10 @@ class Upscaler:
                            f"such inputs are upscaled with the '{spec}' weights, made for them "
                            "(--weights default to override)", say)
         model, chunk = self.model_for(spec, [size])
-        rgb = upscale_image(model, image.rgb, (height, width), options=self.options.with_chunk(chunk),
-                            progress=progress)
+        options = self.options.with_chunk(chunk)
+        if ensemble is not None:
+            options = replace(options, ensemble=ensemble)
+        rgb = upscale_image(model, image.rgb, (height, width), options=options, progress=progress)
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
         metadata = None if self.strip_metadata else image.metadata
         if metadata and output_format(out) not in FORMATS_WITH_METADATA:
