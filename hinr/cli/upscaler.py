@@ -64,7 +64,8 @@ class Upscaler:
                            "(--weights default to override)", say)
         model, chunk = self.model_for(spec, [size])
         options = self.options.with_chunk(chunk)
-        if ensemble is not None:
+        if ensemble is not None and ensemble != options.ensemble:
+            fit_memory(model, [size], chunk=chunk, ensemble=ensemble)  # refuses what cannot fit
             options = replace(options, ensemble=ensemble)
         rgb = upscale_image(model, image.rgb, (height, width), options=options, progress=progress)
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)

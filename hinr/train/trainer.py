@@ -234,8 +234,7 @@ class Trainer:
             preds = [self.net(*view).float() for view in views]
         errs = [(pred - target).pow(2) for pred in preds]
         loss = errs[0][:, :q].mean()
-        total = sum(err[:, :q].mean() + cfg.recon_weight * err[:, q:].mean() if cfg.recon_weight > 0
-                    else err[:, :q].mean() for err in errs) / len(errs)
+        total = sum(_view_loss(err, q, cfg.recon_weight) for err in errs) / len(errs)
         if cfg.consistency > 0:
             total = total + cfg.consistency * (preds[0] - preds[1]).pow(2).mean()
         self._check_finite(total, "loss")
@@ -399,6 +398,13 @@ class Trainer:
         if self.world > 1 and dist.is_initialized():
             dist.barrier()  # a rank tearing down while its peer still talks can abort gloo's thread
             dist.destroy_process_group()
+
+
+def _view_loss(err: torch.Tensor, q: int, recon_weight: float) -> torch.Tensor:
+    """One view's loss from its squared errors (B, q + r, 3): the mean over the q HR queries, plus
+    ``recon_weight`` times the mean over the r reconstruction queries of the input's own pixels."""
+    main = err[:, :q].mean()
+    return main + recon_weight * err[:, q:].mean() if recon_weight > 0 else main
 
 
 def _symmetry(seed: int, step: int, rank: int) -> Dihedral:
