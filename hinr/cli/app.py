@@ -107,8 +107,8 @@ def train(
     decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers)."),
     degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too)."),
     rot90: Optional[bool] = typer.Option(None, "--rot90/--no-rot90", show_default="off", help="With --hr-size: random quarter turns of the training crops besides the flips (+0.25 dB at ×4 on held-out photos when fine-tuning the default, +0.23 the hybrid; weights/README.md)."),
-    rgb_permute: Optional[bool] = typer.Option(None, "--rgb-permute/--no-rgb-permute", show_default="off", help="With --hr-size: put the training crops' R, G, B channels in a random order (more colours from few photos; CutBlur's RGB permute)."),
-    consistency: Optional[float] = typer.Option(None, show_default="0", help="> 0: each step also sees its batch turned or mirrored (one of the 7 other symmetries of the square), both views fit the target, and this weight pulls their outputs together (what --ensemble 8 averages at inference, learnt instead). A step costs 2×."),
+    rgb_permute: Optional[bool] = typer.Option(None, "--rgb-permute/--no-rgb-permute", show_default="off", help="With --hr-size: put the training crops' R, G, B channels in a random order (more colours from few photos; CutBlur's RGB permute). +0.13 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md)."),
+    consistency: Optional[float] = typer.Option(None, show_default="0", help="> 0: each step also sees its batch turned or mirrored (one of the 7 other symmetries of the square), both views fit the target, and this weight pulls their outputs together (what --ensemble 8 averages at inference, learnt instead). A step costs 2×; +0.11 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md)."),
     max_zoom: Optional[float] = typer.Option(None, show_default="1", help="With --hr-size: the largest zoom at which the photos are seen (1 = their own pixels; 0.5 = at most half size, where a JPEG photo's own compression artefacts are gone)."),
     input_size: Optional[int] = typer.Option(None, show_default="32", help="With --hr-size and --arch liif (a model that encodes any size): the side of the training input (LIIF trains on 48; the scales then reach --hr-size / this). +0.16 dB at ×4 on held-out photos over the same fine-tune of the default at 32 (weights/README.md); a step costs 1.9×. Inference is unchanged: such a model encodes whole images."),
     out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/<arch>-<preset>-<time>). One training per folder at a time."),
@@ -279,7 +279,7 @@ def render(
              "  hinr average runs/a runs/b runs/c -o soup.safetensors\n\n"
              "  hinr upscale photo.png --weights soup.safetensors\n\n"
              "Fine-tunes that start from the same weights average well: the shipped default is the "
-             "mean of three (weights/README.md). Weights of different architectures, and an "
+             "mean of two (weights/README.md). Weights of different architectures, and an "
              "existing output without --overwrite, are refused before any weights are read.")
 def average(
     checkpoints: list[str] = typer.Argument(..., metavar="WEIGHTS", show_default=False,
