@@ -292,11 +292,10 @@ def average(
 ) -> None:
     """Average the weights of several checkpoints into one model (a uniform model soup)."""
     from ..io.average import save_average
-    from ..io.weights import WEIGHTS_NAME
+    from ..io.checkpoint import weights_output
     from .outputs import check_outputs
 
-    check_outputs([output if output.suffix == ".safetensors" else output / WEIGHTS_NAME],
-                  overwrite=overwrite)  # before any weights are read
+    check_outputs([weights_output(output)], overwrite=overwrite)  # before any weights are read
     typer.echo(save_average(checkpoints, output, overwrite=overwrite))
 
 

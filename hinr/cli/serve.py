@@ -114,12 +114,13 @@ class Service:
             scale_value = float(scale) if scale not in (None, "") else None
         except ValueError:
             raise HinrUsageError(f"scale must be a number, got {scale!r}") from None
-        from ..inference.ensemble import ENSEMBLE_SIZES
+        from .inference import check_ensemble
 
-        passes = ensemble or "1"
-        if passes not in {str(n) for n in ENSEMBLE_SIZES}:
-            raise HinrUsageError(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
-                                 f"not {ensemble!r}")
+        try:
+            passes = int(ensemble or 1)
+        except ValueError:
+            raise HinrUsageError(f"ensemble must be a number, got {ensemble!r}") from None
+        check_ensemble(passes)  # the CLI's check: one of 1, 2, 4, 8
         size = size or None
         check_size_options(size, scale_value)
         job_id = uuid.uuid4().hex[:12]
@@ -141,7 +142,7 @@ class Service:
                 raise ImageReadError(str(err).replace(str(source), name)) from err
             raise
         job = Job(id=job_id, name=name, folder=folder, source=source, size=target, weights=weights,
-                  ensemble=int(passes))
+                  ensemble=passes)
         with self.lock:
             self.jobs[job_id] = job
             self._forget_old()

@@ -41,13 +41,18 @@ def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dic
                         overwrite=overwrite, what=what)
 
 
+def weights_output(path: str | Path) -> Path:
+    """The file that saving weights to ``path`` writes: ``path`` itself when it names a
+    .safetensors file, else ``path/model.safetensors`` (a run folder)."""
+    path = Path(path)
+    return path if path.suffix == ".safetensors" else path / WEIGHTS_NAME
+
+
 def save_model(model: HINR, path: str | Path, *, extra_metadata: dict[str, str] | None = None,
                overwrite: bool = False) -> Path:
-    """Save weights + config. ``path`` is a folder (gets model.safetensors) or a .safetensors file;
-    an existing file raises OutputExistsError unless ``overwrite``."""
-    path = Path(path)
-    if path.suffix != ".safetensors":
-        path = path / WEIGHTS_NAME
+    """Save weights + config. ``path`` is a folder (gets model.safetensors) or a .safetensors file
+    (:func:`weights_output`); an existing file raises OutputExistsError unless ``overwrite``."""
+    path = weights_output(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {CONFIG_KEY: model.config.to_json(), VERSION_KEY: __version__, **(extra_metadata or {})}
     return atomic_save_file(tensors, path, metadata, overwrite=overwrite)
