@@ -279,7 +279,7 @@ def render(
              "  hinr average runs/a runs/b runs/c -o soup.safetensors\n\n"
              "  hinr upscale photo.png --weights soup.safetensors\n\n"
              "Fine-tunes that start from the same weights average well: the shipped default is the "
-             "mean of two (weights/README.md). Weights of different architectures, and an "
+             "mean of five (weights/README.md). Weights of different architectures, and an "
              "existing output without --overwrite, are refused before any weights are read.")
 def average(
     checkpoints: list[str] = typer.Argument(..., metavar="WEIGHTS", show_default=False,
