@@ -51,7 +51,7 @@ SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAM
 # phones, cameras and the web write) the 'jpeg' weights lead up to quality 95 and are level at 100;
 # the crossover is at about 91 for 4:2:2 and 87 for full-resolution colour; greyscale is taken as
 # 4:4:4, other subsamplings as 4:2:0.
-JPEG_WEIGHTS_BELOW = {"4:2:0": 100, "other": 100, "4:2:2": 92, "4:4:4": 88, "grey": 88}
+JPEG_WEIGHTS_BELOW = {"4:2:0": 100, "other": 100, "4:2:2": 92, "4:4:4": 85, "grey": 85}
 
 
 def weights_for_input(coding: Coding | None) -> str:
