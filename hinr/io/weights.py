@@ -48,8 +48,8 @@ SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAM
 # A JPEG input saved below these qualities is upscaled with the 'jpeg' weights, by its chroma
 # subsampling; at or above them the default serves it as well or better. Measured on the photos
 # held out from training (weights/README.md, "Which inputs get it"): with 4:2:0 colour (what
-# phones, cameras and the web write) the 'jpeg' weights lead up to quality 95 and are level at 100;
-# the crossover is at about 91 for 4:2:2 and 87 for full-resolution colour; greyscale is taken as
+# phones, cameras and the web write) the 'jpeg' weights lead up to quality 95 and the default at 100;
+# the crossover is at about 91 for 4:2:2 and 84 for full-resolution colour; greyscale is taken as
 # 4:4:4, other subsamplings as 4:2:0.
 JPEG_WEIGHTS_BELOW = {"4:2:0": 100, "other": 100, "4:2:2": 92, "4:4:4": 85, "grey": 85}
 
