@@ -166,6 +166,12 @@ class ModelConfig:
         return self.architecture.receptive_radius is not None
 
     @property
+    def any_input_size(self) -> bool:
+        """True when ``encode`` takes inputs of sides other than ``image_size`` (whole-image
+        models, and those whose architecture ``trains_any_size``): what ``--input-size`` needs."""
+        return self.whole_image or self.architecture.trains_any_size
+
+    @property
     def receptive_radius(self) -> int:
         """For ``whole_image`` models: how many input pixels beyond its own cell an output pixel
         depends on, so tiles overlapping by this much agree with the whole image."""
@@ -226,6 +232,8 @@ class Architecture:
     its size) and the caller's overrides. The optional hooks: ``validate`` (refuse configs it
     cannot build, ValueError), ``tokens`` (tokens ``encode`` makes per image), ``receptive_radius``
     (the input pixels an output pixel depends on, for a model that encodes whole images),
+    ``trains_any_size`` (its encoder also reads inputs of other even sides, so it can train on
+    them, while upscaling still tiles at ``image_size``),
     ``bytes_per_query`` (its decoder's working set, for the memory check), ``describe``
     ((encoder, decoder) for ``hinr models``) and ``derive`` (fields that follow from the others,
     given the preset's fields and the overrides).
@@ -240,6 +248,7 @@ class Architecture:
     validate: Callable[[ModelConfig], None] | None = None
     tokens: Callable[[ModelConfig], int] | None = None
     receptive_radius: Callable[[ModelConfig], int] | None = None
+    trains_any_size: bool = False
     bytes_per_query: Callable[[ModelConfig], int] | None = None
     describe: Callable[[ModelConfig], tuple[str, str]] | None = None
     derive: Callable[[dict], dict] | None = None  # fields that follow from the others
@@ -301,6 +310,7 @@ register_architecture(Architecture(
     fixed=dict(readout="local", unfold=True, cell_input=True, patch_size=2, lp_placement="interleave"),
     validate=_hybrid_v2_checks,
     tokens=lambda c: c.image_size**2 + c.num_latents,  # the local map, then the global latents
+    trains_any_size=True,  # the stem is convolutional, the scan as long as the input
     bytes_per_query=lambda c: 4 * (4 * 3 * c.decoder_dim + 32) + 4 * (
         2 * c.decoder_heads * c.num_latents + 8 * c.dim + 2 * c.fourier_features),
     describe=lambda c: (f"stem ×{c.stem_depth} + BiMamba ×{c.encoder_depth}",

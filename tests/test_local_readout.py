@@ -269,3 +269,32 @@ def test_hybrid_v2_starts_as_its_local_part_and_its_global_path_learns_with_outp
     model.zero_grad()
     (model(x, coords) - target).pow(2).mean().backward()
     assert inner.grad.abs().sum() > 0  # … and the whole global path learns
+
+
+def test_hybrid_v2_scan_layout_follows_the_grid():
+    """The column scan of a rows × cols grid visits the patches column by column (and its inverse
+    puts them back); the LP tokens and patches share the sequence's positions once each."""
+    from hinr.models.hybrid_v2 import scan_layout
+
+    lp, patches, column, inverse = scan_layout(2, 3, 2)
+    assert column.tolist() == [0, 3, 1, 4, 2, 5]
+    assert torch.equal(column[inverse], torch.arange(6))
+    assert sorted(lp.tolist() + patches.tolist()) == list(range(8))
+    model = local_model("hybrid-v2")
+    for own, fresh in zip(model.encoder.layout(16, 16), scan_layout(16, 16, model.config.num_latents)):
+        assert torch.equal(own, fresh)  # the 32×32 input's buffers are the same layout
+
+
+def test_hybrid_v2_reads_inputs_of_other_even_sides():
+    """--input-size training: a 48×40 input makes one local feature per pixel (a 48 × 40 grid for
+    the read-out) plus the M global latents, and renders; odd sides are refused."""
+    model = local_model("hybrid-v2", base_skip=True)
+    x = torch.rand(2, 3, 48, 40)
+    latents = model.encode(x)
+    assert latents.tokens.shape == (2, 48 * 40 + model.config.num_latents, model.config.dim)
+    (_, grid), _ = model.prepare(latents)
+    assert grid == (48, 40)
+    out = model.render(latents, 96, 80)
+    assert out.shape == (2, 3, 96, 80) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="even sides"):
+        model.encode(torch.rand(1, 3, 33, 32))

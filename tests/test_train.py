@@ -108,9 +108,18 @@ def test_input_size_trains_a_whole_image_model_on_larger_inputs(tmp_path):
     assert np.isfinite(last["loss"])
     model = load_model(tmp_path / "run")
     assert model.config.image_size == 32 and model.config.whole_image
+    # hybrid-v2 trains on them too (a convolutional stem, a scan as long as the input), and
+    # still upscales through its own 32×32 tiles; its 2×2 patches need an even side
+    hybrid = dict(data=str(folder), arch="hybrid-v2", hr_size=96, model_overrides={"residual": False},
+                  **TINY)
+    last = Trainer(TrainConfig(input_size=48, steps=2, **hybrid), tmp_path / "hybrid").fit()
+    assert np.isfinite(last["loss"])
+    model = load_model(tmp_path / "hybrid")
+    assert model.config.image_size == 32 and not model.config.whole_image
+    with pytest.raises(HinrUsageError, match="not a multiple of hybrid-v2's 2×2 patches: use 48"):
+        TrainConfig(input_size=47, **hybrid)
     with pytest.raises(HinrUsageError, match="--input-size 48 needs a model that encodes images of any size"):
-        TrainConfig(data=str(folder), arch="hybrid-v2", hr_size=96, input_size=48,
-                    model_overrides={"residual": False}, **TINY)
+        TrainConfig(data=str(folder), arch="hybrid", hr_size=96, input_size=48, **TINY)
     with pytest.raises(HinrUsageError, match="--input-size needs super-resolution"):
         TrainConfig(data=str(folder), arch="liif", input_size=48, **TINY)
     with pytest.raises(HinrUsageError, match="--input-size 128 is larger than --hr-size 96"):

@@ -58,9 +58,10 @@ class HINR(nn.Module):
         """images (B, 3, S, S) in [0, 1], S = config.image_size → Latents with tokens (B, M, D).
 
         A fully convolutional model (``config.whole_image``) also encodes (B, 3, H, W) of any
-        size at once: M = H·W latents, one per input pixel."""
+        size at once: M = H·W latents, one per input pixel; one whose architecture
+        ``trains_any_size`` (hybrid-v2) too, its token count following H·W."""
         s = self.config.image_size
-        if self.config.whole_image:
+        if self.config.any_input_size:
             if images.ndim != 4 or images.shape[1] != 3:
                 raise ValueError(f"encode takes (B, 3, H, W) images, got {tuple(images.shape)}")
         elif images.ndim != 4 or images.shape[1] != 3 or images.shape[-2:] != (s, s):

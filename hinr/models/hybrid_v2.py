@@ -38,6 +38,17 @@ from .processor import Processor
 from .scent_decoder import ScentDecoder
 
 SCAN_ORDERS = ("row", "alternate")
+ORDER_NAMES = ("lp_positions", "patch_positions", "column_order", "column_inverse")
+
+
+def scan_layout(rows: int, cols: int, num_latents: int) -> tuple[torch.Tensor, ...]:
+    """Where each token sits in the scan over a rows × cols grid of patch tokens with
+    ``num_latents`` LP tokens interleaved (int64, in ``ORDER_NAMES``' order): the LP tokens'
+    sequence positions (M,) and the patch tokens' (L,); the column-major order of the patches
+    (token i of a column scan is patch ``column_order[i]``) and its inverse (L,)."""
+    lp_positions, patch_positions = interleave_positions(rows * cols, num_latents)
+    column_order = torch.arange(rows * cols).reshape(rows, cols).t().reshape(-1)
+    return lp_positions, patch_positions, column_order, torch.argsort(column_order)
 
 
 class HybridV2Encoder(nn.Module):
@@ -48,7 +59,6 @@ class HybridV2Encoder(nn.Module):
         super().__init__()
         if scan_order not in SCAN_ORDERS:
             raise ValueError(f"scan_order must be one of {SCAN_ORDERS}, got {scan_order!r}")
-        self.side = image_size
         self.grid = image_size // 2  # patch tokens per side after the 2×2 unshuffle
         self.scan_order = scan_order
         self.head = nn.Conv2d(3, dim, 3, padding=1)
@@ -66,32 +76,41 @@ class HybridV2Encoder(nn.Module):
         nn.init.zeros_(self.from_tokens.bias)
         self.processor = Processor(dim=dim, depth=processor_depth, heads=heads, dim_head=dim_head,
                                    ff_mult=ff_mult)
-        lp_pos, patch_pos = interleave_positions(self.grid**2, num_latents)
-        self.register_buffer("lp_positions", lp_pos, persistent=False)
-        self.register_buffer("patch_positions", patch_pos, persistent=False)
-        g = self.grid
-        column_major = torch.arange(g * g).reshape(g, g).t().reshape(-1)  # token i of the scan
-        self.register_buffer("column_order", column_major, persistent=False)
-        self.register_buffer("column_inverse", torch.argsort(column_major), persistent=False)
+        self.num_latents = num_latents
+        for name, order in zip(ORDER_NAMES, scan_layout(self.grid, self.grid, num_latents)):
+            self.register_buffer(name, order, persistent=False)
+
+    def layout(self, rows: int, cols: int) -> tuple[torch.Tensor, ...]:
+        """``scan_layout`` for a rows × cols patch grid: the buffers for the S×S input, computed
+        for another size (``--input-size`` training)."""
+        if (rows, cols) == (self.grid, self.grid):
+            return tuple(getattr(self, name) for name in ORDER_NAMES)
+        device = self.lp_positions.device
+        return tuple(order.to(device) for order in scan_layout(rows, cols, self.num_latents))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, S, S) in [-1, 1] → tokens (B, S² + M, D): local map, then global latents."""
+        """images (B, 3, H, W) in [-1, 1], H and W even (S × S in use) → tokens (B, H·W + M, D):
+        the local map, then the global latents."""
+        if images.shape[-2] % 2 or images.shape[-1] % 2:
+            raise ValueError(f"hybrid-v2 reads images of even sides (2×2 patches), got {tuple(images.shape)}")
         features = self.head(images.contiguous(memory_format=torch.channels_last))  # oneDNN's layout
-        features = features + self.stem(features)  # (B, D, S, S)
+        features = features + self.stem(features)  # (B, D, H, W)
+        rows, cols = features.shape[-2] // 2, features.shape[-1] // 2
+        lp_positions, patch_positions, column_order, column_inverse = self.layout(rows, cols)
         patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b (h w) (p q d)", p=2, q=2))
         b, n, dim = patches.shape
         lp = self.lp_tokens.to(patches.dtype).expand(b, -1, -1)
         for index, block in enumerate(self.blocks):
             column = self.scan_order == "alternate" and index % 2 == 1
             x = patches.new_empty(b, n + lp.shape[1], dim)
-            x[:, self.patch_positions] = patches[:, self.column_order] if column else patches
-            x[:, self.lp_positions] = lp
+            x[:, patch_positions] = patches[:, column_order] if column else patches
+            x[:, lp_positions] = lp
             x = block(x)
-            patches, lp = x[:, self.patch_positions], x[:, self.lp_positions]
+            patches, lp = x[:, patch_positions], x[:, lp_positions]
             if column:
-                patches = patches[:, self.column_inverse]
+                patches = patches[:, column_inverse]
         shuffled = rearrange(self.from_tokens(self.token_norm(patches)),
-                             "b (h w) (p q d) -> b d (h p) (w q)", h=self.grid, p=2, q=2)
+                             "b (h w) (p q d) -> b d (h p) (w q)", h=rows, p=2, q=2)
         local = rearrange(features + shuffled, "b d h w -> b (h w) d")
         return torch.cat([local, self.processor(lp)], dim=1)
 
@@ -103,7 +122,6 @@ class HybridV2Decoder(nn.Module):
                  global_dim: int, heads: int, dim_head: int, ff_mult: int,
                  fourier_features: int, fourier_scale: float, global_start: str = "output") -> None:
         super().__init__()
-        self.pixels = image_size**2
         self.local = LocalDecoder(context_dim=dim, side=image_size, image_size=image_size,
                                   hidden=hidden, depth=depth, unfold=True, cell_input=cell_input,
                                   pixel_view=0)
@@ -127,11 +145,11 @@ class HybridV2Decoder(nn.Module):
         raise ValueError("hybrid-v2 has no residual: it adds the bicubic base through base_skip")
 
     def prepare(self, latents: Latents):
-        """latents.tokens (B, S² + M, D) → (the local read-out's context over the S² features,
-        the global decoder's over the M latents)."""
-        tokens = latents.tokens
-        local = Latents(tokens[:, :self.pixels], latents.images)
-        globe = Latents(tokens[:, self.pixels:], latents.images)
+        """latents.tokens (B, H·W + M, D), latents.images (B, 3, H, W) → (the local read-out's
+        context over the H·W features, the global decoder's over the M latents)."""
+        tokens, pixels = latents.tokens, latents.images.shape[-2] * latents.images.shape[-1]
+        local = Latents(tokens[:, :pixels], latents.images)
+        globe = Latents(tokens[:, pixels:], latents.images)
         return self.local.prepare(local), self.globe.prepare(globe)
 
     def forward(self, coords: torch.Tensor, cell: torch.Tensor, context, base=None) -> torch.Tensor:

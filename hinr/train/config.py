@@ -72,7 +72,7 @@ class TrainConfig:
     consistency: float = 0.0  # > 0: a second, turned or mirrored view of each batch, and this
     # weight on the squared difference of the two views' outputs (each view also fits the target)
     max_zoom: float = 1.0  # with hr_size: photos are seen at zoom ≤ this (1 = their own pixels)
-    input_size: int = INPUT_SIZE  # with hr_size: the training input's side (other sides: whole-image models only)
+    input_size: int = INPUT_SIZE  # with hr_size: the training input's side (other sides: liif, hybrid-v2)
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
     val_every: int = 200
     val_images: int = 64
@@ -189,11 +189,15 @@ def _flag(name: str) -> str:
 
 def check_input_size(input_size: int, config) -> None:
     """HinrUsageError unless a model of ``config`` (ModelConfig) can train on input_size² inputs:
-    its own side, or any side for a whole-image model (a fully convolutional encoder)."""
-    if input_size != config.image_size and not config.whole_image:
+    its own side, or any side for a model whose encoder reads any size (``any_input_size``)."""
+    if input_size != config.image_size and not config.any_input_size:
         raise HinrUsageError(f"--input-size {input_size} needs a model that encodes images of any size "
-                             f"(--arch liif): {config.arch} reads {config.image_size}×{config.image_size} "
-                             "inputs only")
+                             f"(--arch liif or hybrid-v2): {config.arch} reads "
+                             f"{config.image_size}×{config.image_size} inputs only")
+    if input_size % config.patch_size:
+        raise HinrUsageError(f"--input-size {input_size} is not a multiple of {config.arch}'s "
+                             f"{config.patch_size}×{config.patch_size} patches: use "
+                             f"{input_size + config.patch_size - input_size % config.patch_size}")
 
 
 def _whole(name: str, value, *, low: int) -> None:
