@@ -167,9 +167,9 @@ class ModelConfig:
 
     @property
     def any_input_size(self) -> bool:
-        """True when ``encode`` takes inputs of sides other than ``image_size`` (whole-image
-        models, and those whose architecture ``trains_any_size``): what ``--input-size`` needs."""
-        return self.whole_image or self.architecture.trains_any_size
+        """True when ``encode`` takes inputs of sides other than ``image_size``: what
+        ``--input-size`` needs (``Architecture.any_input_size``)."""
+        return self.architecture.any_input_size
 
     @property
     def receptive_radius(self) -> int:
@@ -252,6 +252,12 @@ class Architecture:
     bytes_per_query: Callable[[ModelConfig], int] | None = None
     describe: Callable[[ModelConfig], tuple[str, str]] | None = None
     derive: Callable[[dict], dict] | None = None  # fields that follow from the others
+
+    @property
+    def any_input_size(self) -> bool:
+        """Whether its encoder reads inputs of other sides: a whole-image model (a known
+        ``receptive_radius``) or one that ``trains_any_size``."""
+        return self.receptive_radius is not None or self.trains_any_size
 
 
 REGISTRY: dict[str, Architecture] = {}

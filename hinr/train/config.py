@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import INPUT_SIZE
+from ..config import INPUT_SIZE, REGISTRY
 from ..errors import HinrError, HinrUsageError, first_line
 
 
@@ -191,8 +191,9 @@ def check_input_size(input_size: int, config) -> None:
     """HinrUsageError unless a model of ``config`` (ModelConfig) can train on input_size² inputs:
     its own side, or any side for a model whose encoder reads any size (``any_input_size``)."""
     if input_size != config.image_size and not config.any_input_size:
+        archs = " or ".join(name for name, a in REGISTRY.items() if a.any_input_size)
         raise HinrUsageError(f"--input-size {input_size} needs a model that encodes images of any size "
-                             f"(--arch liif or hybrid-v2): {config.arch} reads "
+                             f"(--arch {archs}): {config.arch} reads "
                              f"{config.image_size}×{config.image_size} inputs only")
     if input_size % config.patch_size:
         raise HinrUsageError(f"--input-size {input_size} is not a multiple of {config.arch}'s "
