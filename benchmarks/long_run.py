@@ -50,6 +50,23 @@ RECIPES: dict[str, tuple[str, str, dict, int]] = {
         processor_depth=1, heads=4, dim_head=16, ff_mult=2, decoder_dim=128, decoder_depth=3,
         decoder_heads=2, decoder_dim_head=16, fourier_features=32, base_skip=True), 24_000),
 }
+# Pilots (the models issue): 3,000 steps each, the same photos, sampler and seed, with quarter
+# turns; a v3 step and a liif step cost about the same on one thread (1.3 s), so equal steps are
+# about equal CPU minutes (cpu.jsonl logs them). Scored on the `select` photos.
+PILOT_STEPS = 3_000
+LIIF_E64X8 = dict(dim=64, encoder_depth=8, decoder_depth=3, base_skip=True)
+PILOTS: dict[str, tuple[str, str, dict, int]] = {
+    "pilot-v3": ("hybrid-v3", "small", {}, PILOT_STEPS),
+    "pilot-liif": ("liif", "tiny", LIIF_E64X8, PILOT_STEPS),
+    "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
+    "pilot-v3-nomamba": ("hybrid-v3", "small", dict(encoder_depth=0, lp_tokens=False), PILOT_STEPS),
+    "pilot-v3-nolp": ("hybrid-v3", "small", dict(lp_tokens=False), PILOT_STEPS),
+    "pilot-v3-mlp": ("hybrid-v3", "small", dict(readout="local", decoder_dim=128, decoder_depth=3),
+                     PILOT_STEPS),
+}
+PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
+RECIPES.update(PILOTS)
+
 # Equal terms are equal CPU time, each with a whole cosine: a hybrid step costs about twice a liif
 # step (the BiMamba scan on the CPU), so 24k hybrid steps take about the 6 CPU-hours of 50k liif
 # steps. (The hybrid run began with a 50k horizon and was shortened to 24k at step 3000; the
@@ -93,8 +110,9 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
             cfg.data = str(DATA)
         cfg.steps = steps  # the recipe's horizon is the one that counts (see RECIPES)
     else:
+        common = PILOT_COMMON if name in PILOTS else COMMON
         cfg = TrainConfig(data=str(DATA), arch=arch, preset=size, model_overrides=overrides,
-                          steps=steps, **COMMON)
+                          steps=steps, **common)
     # bf16 where the CPU has it natively; emulated bf16 (an AVX2-only host) ran 0.6 images/s against
     # 7.1 in fp32, so a session on such a host continues in fp32 (the precision is logged per checkpoint)
     cfg.bf16 = COMMON["bf16"] and native_bf16("cpu")

@@ -24,10 +24,11 @@ off in ``base`` and can be switched on for any architecture (see README "Decoder
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 INPUT_SIZE = 32  # the side of the images a model reads (ModelConfig.image_size's default)
 READOUTS = ("attention", "local")
@@ -98,6 +99,9 @@ class ModelConfig:
     # --- read-out (old checkpoints have no such fields: they load as "attention") -------------
     readout: str = "attention"  # "attention": global cross-attention; "local": LIIF's local ensemble
     unfold: bool = True  # local read-out: each latent also carries its 3×3 neighbours (LIIF)
+    # --- the architecture's own fields (its ``Architecture.options`` dataclass, declared in its
+    # module; {} for the architectures that have none, and in checkpoints saved before the field)
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lainr_bands = tuple(float(b) for b in self.lainr_bands)
@@ -106,6 +110,7 @@ class ModelConfig:
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; choose one of {', '.join(READOUTS)}")
         architecture = REGISTRY[self.arch]
+        self.options = architecture.check_options(self.options)
         if architecture.validate is not None:
             architecture.validate(self)
         if self.readout == "local" and self.image_size % self.latent_grid:
@@ -135,9 +140,11 @@ class ModelConfig:
                                  "number: the window centres on the cell")
         elif self.local_pixels not in range(0, 13, 2):  # even: the taps centre on the query
             raise ValueError("local_pixels must be 0 (off) or an even number up to 12")
-        for name in ("dim", "encoder_depth", "heads", "dim_head", "decoder_dim", "fourier_features"):
+        for name in ("dim", "heads", "dim_head", "decoder_dim", "fourier_features"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive")
+        if self.encoder_depth < 0:  # 0: no BiMamba (an ablation of the hybrids)
+            raise ValueError("encoder_depth must be ≥ 0")
 
     # ----------------------------------------------------------------------------------------
     @property
@@ -152,6 +159,11 @@ class ModelConfig:
     @property
     def architecture(self) -> "Architecture":
         return REGISTRY[self.arch]
+
+    @property
+    def arch_options(self):
+        """The architecture's own fields as its options dataclass (``Architecture.options``)."""
+        return self.architecture.options(**self.options)
 
     @property
     def num_tokens(self) -> int:
@@ -252,6 +264,20 @@ class Architecture:
     bytes_per_query: Callable[[ModelConfig], int] | None = None
     describe: Callable[[ModelConfig], tuple[str, str]] | None = None
     derive: Callable[[dict], dict] | None = None  # fields that follow from the others
+    options: type | None = None  # a dataclass of the fields only this architecture has
+
+    def check_options(self, options: Mapping) -> dict:
+        """``options`` filled in with the options dataclass's defaults (ValueError on an unknown
+        field, or on any for an architecture without options)."""
+        if self.options is None:
+            if options:
+                raise ValueError(f"{self.name} has no options of its own, got {sorted(options)}")
+            return {}
+        names = {f.name for f in dataclasses.fields(self.options)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise ValueError(f"unknown {self.name} options {unknown}; its options are {sorted(names)}")
+        return dataclasses.asdict(self.options(**options))
 
     @property
     def any_input_size(self) -> bool:
@@ -260,12 +286,43 @@ class Architecture:
         return self.receptive_radius is not None or self.trains_any_size
 
 
-REGISTRY: dict[str, Architecture] = {}
+class _Registry(Mapping):
+    """name → ``Architecture``. A built-in architecture written as one file (its fields, its row
+    and its modules together) is listed in ``BUILT_IN`` by the module that registers it, and is
+    imported the first time its row is asked for, so that listing names stays free of torch."""
+
+    def __init__(self, lazy: Mapping[str, str]) -> None:
+        self._rows: dict[str, Architecture] = {}
+        self._lazy = dict(lazy)
+
+    def add(self, architecture: Architecture) -> None:
+        self._rows[architecture.name] = architecture
+        self._lazy.pop(architecture.name, None)
+
+    def __getitem__(self, name: str) -> Architecture:
+        if name not in self._rows and name in self._lazy:
+            importlib.import_module(self._lazy[name])  # its module registers it
+        return self._rows[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._rows
+        yield from (name for name in self._lazy if name not in self._rows)
+
+    def __len__(self) -> int:
+        return len(set(self._rows) | set(self._lazy))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows or name in self._lazy
+
+
+# the architectures that are one module each: name → the module holding (and registering) it
+BUILT_IN = {"hybrid-v3": "hinr.models.hybrid_v3"}
+REGISTRY = _Registry(BUILT_IN)
 
 
 def register_architecture(architecture: Architecture) -> Architecture:
     """Add an architecture (a new one is its own file plus this one call)."""
-    REGISTRY[architecture.name] = architecture
+    REGISTRY.add(architecture)
     return architecture
 
 
@@ -358,7 +415,13 @@ def preset(name: str = "base", *, arch: str = "hybrid", **overrides) -> ModelCon
     if arch not in REGISTRY:
         raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(REGISTRY)}")
     row = REGISTRY[arch]
-    fields = {**row.sizes.get(name, _SIZES[name]), **row.defaults, **row.fixed, **overrides}
+    # an override naming one of the architecture's own fields goes into its options
+    own = {f.name for f in dataclasses.fields(row.options)} if row.options is not None else set()
+    options = {k: overrides.pop(k) for k in list(overrides) if k in own}
+    layers = (row.sizes.get(name, _SIZES[name]), row.defaults, row.fixed, overrides)
+    fields = {k: v for layer in layers for k, v in layer.items()}
+    fields["options"] = {k: v for layer in layers for k, v in layer.get("options", {}).items()}
+    fields["options"].update(options)
     if row.derive is not None:
         fields = row.derive(fields)
     return ModelConfig(arch=arch, **fields)

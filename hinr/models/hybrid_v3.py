@@ -1,0 +1,281 @@
+"""Hybrid v3: the three parts of hinr's design, each on the only path from the input to RGB, over a
+whole photo at once. Its fields, its registry row and its modules are all in this file.
+
+Encoder (``HybridV3Encoder``, MAMBA-GINR's): a convolutional stem at full resolution (EDSR
+residual blocks) → 2×2 pixel-unshuffle and a linear map to patch tokens, one per 2×2 input
+pixels → BiMamba blocks scanning the patch grid's lines, rows in even blocks and columns in odd
+ones, each line holding its patches with a learnable position (LP) token after each patch,
+as MAMBA-GINR interleaves them; the LP tokens' outputs are the latents, one per patch: a
+(H/2) × (W/2) grid of D-wide latents. A scan runs along a line (a few hundred tokens at most, the
+lines of a photo batched), so the cost is linear in the pixels and any size is read whole; a row
+block then a column block carries every patch's information to every latent.
+
+Processor (SCENT's, ``hinr.models.window_processor``): pre-norm self-attention + GEGLU blocks over
+the latents, within windows of ``window`` × ``window`` latents, alternate blocks' windows offset
+by half a window, with a relative-position bias.
+
+Decoder (``LocalAttentionDecoder``, SCENT's made local): Gaussian Fourier features of the query's
+offset within its latent cell (frequencies on the integer lattice, so the features of the
+offset to each of the latents it reads are the same up to the sign, and are continuous as the
+query crosses a cell border) and the output pixel's size → cross-attention to the 2 × 2 latents
+around the query, keys and values projected once per latent in ``prepare``; each corner's
+attention weight is its softmax weight times its bilinear (area) weight, renormalised, so a
+corner fades out exactly where it is swapped for the next one and the picture stays continuous
+(no grid) → GEGLU feed-forward → skip adding the Fourier encoding → RGB. The model adds it to the
+bicubic base (``base_skip``). No MLP per corner, no gate, no path around the processor.
+
+The retrain-ablations are settings of the same file: ``processor_depth=0``; ``encoder_depth=0,
+lp_tokens=False`` (stem only); ``lp_tokens=False`` (the patch tokens' outputs are the latents);
+``readout="local"`` (LIIF's MLP read-out over the same latents).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from ..config import INPUT_SIZE, Architecture, ModelConfig, register_architecture
+from ..layers.feedforward import GEGLU
+from .edsr_encoder import ResBlock
+from .latents import Latents
+from .mamba_encoder import BiMambaBlock
+from .parts import Parts
+from .window_processor import WindowProcessor
+
+PATCH = 2  # input pixels per latent along each side
+
+
+@dataclass
+class HybridV3Options:
+    """hybrid-v3's own fields (``ModelConfig.options``); the shared ones (``dim``,
+    ``encoder_depth``, ``processor_depth``, ``heads``, ``decoder_*``, …) keep their meaning."""
+
+    stem_blocks: int = 4  # EDSR residual blocks at full resolution before the scan
+    window: int = 8  # the processor's window side, in latents (16 input px)
+    lp_tokens: bool = True  # latents = the LP tokens' outputs (else the patch tokens')
+    decoder_hidden: int = 64  # the decoder's GEGLU hidden width
+    offset_frequencies: int = 16  # Fourier features of the query's offset in its cell
+
+    def __post_init__(self) -> None:
+        if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
+            raise ValueError("stem_blocks must be ≥ 0; window, decoder_hidden, offset_frequencies ≥ 1")
+
+
+def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor:
+    """(2, count) integer frequencies (cycles per latent cell), Gaussian of std ``scale`` rounded,
+    none zero: sin/cos of 2π·t·B are then periodic in the cell, so continuous across cells."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    while len(rows) < count:
+        f = torch.round(torch.randn(2, generator=gen) * scale)
+        if f.abs().sum() > 0:
+            rows.append(f)
+    return torch.stack(rows, dim=1)
+
+
+class HybridV3Encoder(nn.Module):
+    def __init__(self, *, dim: int, stem_blocks: int, depth: int, lp_tokens: bool, mlp_ratio: float,
+                 merge: str, d_state: int, d_conv: int, expand: int, processor_depth: int,
+                 heads: int, dim_head: int, ff_mult: int, window: int) -> None:
+        super().__init__()
+        if lp_tokens and depth < 1:
+            raise ValueError("LP tokens are filled by the scan: lp_tokens needs encoder_depth ≥ 1")
+        self.head = nn.Conv2d(3, dim, 3, padding=1)
+        self.stem = nn.Sequential(*(ResBlock(dim=dim, res_scale=1.0) for _ in range(stem_blocks)))
+        self.to_tokens = nn.Linear(PATCH * PATCH * dim, dim)
+        # one learnable token, placed after every patch: the line's position gives it its place
+        self.lp_token = nn.Parameter(torch.randn(dim)) if lp_tokens else None  # unit scale, as MAMBA-GINR
+        self.blocks = nn.ModuleList(
+            BiMambaBlock(dim=dim, mlp_ratio=mlp_ratio, merge=merge, d_state=d_state,
+                         d_conv=d_conv, expand=expand) for _ in range(depth))
+        self.processor = WindowProcessor(dim=dim, depth=processor_depth, heads=heads,
+                                         dim_head=dim_head, ff_mult=ff_mult, window=window)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, 3, H, W) in [-1, 1] → latents (B, h·w, D), h = ⌈H/2⌉, w = ⌈W/2⌉, row-major
+        (an odd side is padded by repeating its last pixels)."""
+        h, w = images.shape[-2:]
+        images = F.pad(images, (0, w % PATCH, 0, h % PATCH), mode="replicate")
+        features = self.head(images.contiguous(memory_format=torch.channels_last))  # oneDNN's layout
+        features = features + self.stem(features)  # (B, D, H, W)
+        patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b h w (p q d)", p=PATCH, q=PATCH))
+        lp = None if self.lp_token is None else self.lp_token.to(patches.dtype).expand_as(patches)
+        for index, block in enumerate(self.blocks):
+            patches, lp = self.scan_lines(block, patches, lp, columns=index % 2 == 1)
+        latents = patches if lp is None else lp
+        return rearrange(self.processor(latents), "b h w d -> b (h w) d")
+
+    @staticmethod
+    def scan_lines(block: nn.Module, patches: torch.Tensor, lp: torch.Tensor | None, *,
+                   columns: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One BiMamba block over every row (or column) of the grid, the lines batched; each line
+        is its patches, each followed by its LP token. patches, lp (B, h, w, D) → the same."""
+        b, h, w, _ = patches.shape
+        tokens = patches if lp is None else torch.stack([patches, lp], dim=3)
+        tokens = tokens if lp is not None else tokens.unsqueeze(3)  # (B, h, w, t, D), t = 1 or 2
+        t = tokens.shape[3]
+        line = "b h w t d -> (b w) (h t) d" if columns else "b h w t d -> (b h) (w t) d"
+        back = "(b w) (h t) d -> b h w t d" if columns else "(b h) (w t) d -> b h w t d"
+        out = rearrange(block(rearrange(tokens, line)), back, b=b, h=h, w=w, t=t)
+        return out[:, :, :, 0], (out[:, :, :, 1] if lp is not None else None)
+
+
+class LocalAttentionDecoder(nn.Module):
+    """SCENT's decoder over the 2 × 2 latents around each query (module docstring)."""
+
+    needs_base = False
+
+    def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
+                 frequencies: int, scale: float) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        self.heads, self.dim_head, self.inner = heads, dim_head, inner
+        # (H·d, H): 1 where channel i belongs to head h
+        self.register_buffer("head_of", torch.eye(heads).repeat_interleave(dim_head, dim=0),
+                             persistent=False)
+        self.register_buffer("frequencies", lattice_frequencies(frequencies, scale))
+        self.query_in = nn.Linear(2 * frequencies + 2, dim)  # Fourier features ⊕ cell size
+        self.context_norm = nn.LayerNorm(context_dim)
+        self.to_kv = nn.Linear(context_dim, 2 * inner, bias=False)
+        self.query_norm = nn.LayerNorm(dim)
+        self.to_q = nn.Linear(dim, inner, bias=False)
+        self.to_out = nn.Linear(inner, dim)
+        # per head, how fast attention falls with the distance to a corner (softplus of it)
+        self.distance_slope = nn.Parameter(torch.zeros(heads))
+        self.ff_norm = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * hidden), GEGLU(), nn.Linear(hidden, dim))
+        self.out_norm = nn.LayerNorm(dim)
+        self.to_rgb = nn.Linear(dim, 3)
+        # zero: an untrained model renders its bicubic base, and the layer's gradient (its input)
+        # reaches everything behind it from the first step
+        nn.init.zeros_(self.to_rgb.weight)
+        nn.init.zeros_(self.to_rgb.bias)
+
+    def start_as_residual(self) -> float:
+        raise ValueError("hybrid-v3 has no residual: it adds the bicubic base through base_skip")
+
+    def prepare(self, latents: Latents) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """latents.tokens (B, M, D), M = ⌈H/2⌉·⌈W/2⌉; latents.images (B, 3, H, W) → (keys and
+        values of every latent, (B·M, 2·heads·dim_head); (rows, cols, H, W))."""
+        h, w = latents.images.shape[-2:]
+        rows, cols = -(-h // PATCH), -(-w // PATCH)
+        kv = self.to_kv(self.context_norm(latents.tokens))
+        return rearrange(kv, "b m e -> (b m) e"), (rows, cols, h, w)
+
+    def forward(self, coords: torch.Tensor, cell: torch.Tensor, context,
+                base: torch.Tensor | None = None) -> torch.Tensor:
+        """coords (B, Q, 2) in [0, 1]; cell (B, Q, 2) the output pixel's size in [0, 1] units;
+        context from ``prepare`` → RGB (B, Q, 3), centred on 0."""
+        del base
+        kv, (rows, cols, h, w) = context
+        b, q, _ = coords.shape
+        pixels = torch.tensor([w, h], device=coords.device, dtype=torch.float32)
+        p = coords.float() * pixels / PATCH - 0.5  # in latent cells, latent centres at integers
+        low = torch.floor(p)
+        t = p - low  # (B, Q, 2) in [0, 1): the offset from the top-left corner
+        corner = torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1]], device=p.device, dtype=p.dtype)
+        at = low.unsqueeze(-2) + corner  # (B, Q, 4, 2) the corners, (x, y)
+        limit = torch.tensor([cols - 1, rows - 1], device=p.device, dtype=p.dtype)
+        at_clamped = torch.minimum(at.clamp_min(0), limit)
+        index = (at_clamped[..., 1] * cols + at_clamped[..., 0]).long()
+        index = index + torch.arange(b, device=p.device).view(b, 1, 1) * (rows * cols)
+        offset = at - p.unsqueeze(-2)  # (B, Q, 4, 2) from the query to each corner, in cells
+        area = (1.0 - offset.abs()).clamp_min(0).prod(-1)  # bilinear weights, sum to 1
+        # the query: Fourier features of its offset (periodic in the cell) and its pixel size
+        with torch.autocast(coords.device.type, enabled=False):
+            angle = (2.0 * math.pi) * (t @ self.frequencies.float())
+            encoding = torch.cat([angle.sin(), angle.cos(), cell.float() * pixels / PATCH], dim=-1)
+        x0 = self.query_in(encoding)  # (B, Q, dim)
+        query = self.to_q(self.query_norm(x0))  # (B, Q, H·d)
+        # each corner's keys and values: rows of the per-latent table, viewed without a copy
+        kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, 4, 2 * self.inner)
+        k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, 4, H·d), N = B·Q
+        # per-head dot products as one product and a matmul with the (H·d, H) head indicator:
+        # contiguous rows, where an einsum over (N, 4, H, d) runs as thousands of tiny matmuls
+        heads = self.head_of.float()
+        qf = query.float().reshape(b * q, 1, self.inner)
+        logits = (qf * k) @ heads / math.sqrt(self.dim_head)  # (N, 4, H)
+        distance = offset.reshape(b * q, 4, 2).pow(2).sum(-1, keepdim=True)
+        logits = logits - F.softplus(self.distance_slope.float()) * distance
+        weight = torch.exp(logits - logits.amax(dim=1, keepdim=True)) * area.reshape(b * q, 4, 1)
+        weight = weight / weight.sum(dim=1, keepdim=True)  # the areas sum to 1, so never 0
+        attended = ((weight @ heads.t()) * v).sum(1).view(b, q, self.inner)  # (B, Q, H·d)
+        x = x0 + self.to_out(attended.to(x0.dtype))
+        x = x + self.ff(self.ff_norm(x))
+        return self.to_rgb(self.out_norm(x + x0)).float()  # SCENT's skip: the encoding added back
+
+
+# --- the registry row ------------------------------------------------------------------------------
+def _parts(c: ModelConfig) -> Parts:
+    return Parts(_encoder, False, _decoder, reads_locally=c.readout == "attention")
+
+
+def _encoder(c: ModelConfig) -> nn.Module:
+    o = c.arch_options
+    return HybridV3Encoder(
+        dim=c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth, lp_tokens=o.lp_tokens,
+        mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
+        expand=c.expand, processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head,
+        ff_mult=c.ff_mult, window=o.window)
+
+
+def _decoder(c: ModelConfig) -> nn.Module:
+    o = c.arch_options
+    return LocalAttentionDecoder(
+        context_dim=c.dim, dim=c.decoder_dim, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
+        hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale)
+
+
+def _checks(c: ModelConfig) -> None:
+    if c.residual:
+        raise ValueError("hybrid-v3 adds the bicubic base through base_skip, not residual")
+    if c.image_size % PATCH:
+        raise ValueError(f"hybrid-v3 reads 2×2 patches: image_size must be even, got {c.image_size}")
+    c.arch_options  # noqa: B018 — builds the options dataclass, which checks them
+
+
+def _decoder_macs(c: ModelConfig) -> int:
+    """Multiply-adds per output pixel of the local SCENT decoder (benchmarks/bench_decoder_flops.py)."""
+    o, inner = c.arch_options, c.decoder_heads * c.decoder_dim_head
+    d = c.decoder_dim
+    query_in = (2 * o.offset_frequencies + 2) * d
+    return (query_in + d * inner  # the query's encoding in, to_q
+            + 2 * 4 * inner  # logits and the weighted values over 4 corners
+            + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3)
+
+
+register_architecture(Architecture(
+    "hybrid-v3", "conv stem → BiMamba line scans with LP tokens → windowed SCENT processor → "
+    "local SCENT decoder (2×2 latents) + bicubic", _parts,
+    sizes={
+        "base": dict(dim=256, encoder_depth=6, processor_depth=4, heads=8, dim_head=64, ff_mult=4,
+                     decoder_dim=256, decoder_heads=8, decoder_dim_head=32,
+                     options=dict(stem_blocks=8, window=8, decoder_hidden=256)),
+        # d_state 8 and expand 1 (mamba_ssm: 16, 2): the scan is most of a CPU step, and these
+        # halve it; a step then costs about a liif step with the same 64-wide stem
+        "small": dict(dim=64, encoder_depth=2, encoder_mlp_ratio=2.0, d_state=8, expand=1,
+                      processor_depth=2, heads=4,
+                      dim_head=16, ff_mult=2, decoder_dim=48, decoder_heads=4, decoder_dim_head=12,
+                      decoder_depth=3, options=dict(stem_blocks=4, window=8, decoder_hidden=64)),
+        "tiny": dict(dim=32, encoder_depth=2, encoder_mlp_ratio=2.0, processor_depth=1, heads=2,
+                     dim_head=16, ff_mult=2, decoder_dim=32, decoder_heads=2, decoder_dim_head=16,
+                     decoder_depth=2, options=dict(stem_blocks=2, window=4, decoder_hidden=32))},
+    defaults=dict(readout="attention", fourier_scale=2.0, base_skip=True),
+    fixed=dict(patch_size=PATCH, cell_input=True, unfold=True, lp_placement="interleave"),
+    validate=_checks,
+    derive=lambda f: {**f, "num_latents": (f.get("image_size", INPUT_SIZE) // PATCH) ** 2},
+    # the scans reach the whole input; tiles of a photo too large for memory overlap by this much
+    receptive_radius=lambda c: 48,
+    bytes_per_query=lambda c: 4 * (4 * 2 * c.decoder_heads * c.decoder_dim_head
+                                   + 6 * c.decoder_dim + 2 * c.arch_options.decoder_hidden + 64),
+    describe=lambda c: (f"stem ×{c.arch_options.stem_blocks} + BiMamba ×{c.encoder_depth} + "
+                        f"window SCENT ×{c.processor_depth}",
+                        f"local SCENT {c.decoder_dim}" if c.readout == "attention"
+                        else f"local MLP {c.decoder_dim} × {c.decoder_depth}"),
+    options=HybridV3Options,
+))
