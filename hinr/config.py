@@ -304,15 +304,18 @@ class _Registry(Mapping):
             importlib.import_module(self._lazy[name])  # its module registers it
         return self._rows[name]
 
-    def __iter__(self) -> Iterator[str]:
-        yield from self._rows
-        yield from (name for name in self._lazy if name not in self._rows)
+    def __iter__(self) -> Iterator[str]:  # a snapshot: looking a lazy row up while iterating adds it
+        return iter([*self._rows, *(name for name in self._lazy if name not in self._rows)])
 
     def __len__(self) -> int:
         return len(set(self._rows) | set(self._lazy))
 
     def __contains__(self, name: object) -> bool:
         return name in self._rows or name in self._lazy
+
+    def pop(self, name: str) -> Architecture:
+        """Remove a registered architecture (tests register and remove their own)."""
+        return self._rows.pop(name)
 
 
 # the architectures that are one module each: name → the module holding (and registering) it

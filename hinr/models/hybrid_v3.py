@@ -70,12 +70,12 @@ def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor
     """(2, count) integer frequencies (cycles per latent cell), Gaussian of std ``scale`` rounded,
     none zero: sin/cos of 2π·t·B are then periodic in the cell, so continuous across cells."""
     gen = torch.Generator().manual_seed(seed)
-    rows = []
-    while len(rows) < count:
-        f = torch.round(torch.randn(2, generator=gen) * scale)
-        if f.abs().sum() > 0:
+    rows: list[list[float]] = []
+    while len(rows) < count:  # on the CPU, in Python: also when models are built on "meta"
+        f = [round(v * scale) for v in torch.randn(2, generator=gen, device="cpu").tolist()]
+        if any(f):
             rows.append(f)
-    return torch.stack(rows, dim=1)
+    return torch.tensor(rows, dtype=torch.float32).t().contiguous()
 
 
 class HybridV3Encoder(nn.Module):

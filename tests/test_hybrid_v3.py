@@ -1,0 +1,115 @@
+"""hybrid-v3: its own options, whole inputs of any size, a picture continuous across latent
+cells, one path from the input to RGB, and the retrain-ablations as settings."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import hinr
+from hinr.config import ModelConfig, preset
+from hinr.models.hybrid_v3 import LocalAttentionDecoder, _decoder_macs, lattice_frequencies
+
+
+def trained_looking(**overrides) -> hinr.HINR:
+    """A tiny v3 whose RGB layer is not zero (untrained, it renders plain bicubic)."""
+    torch.manual_seed(0)
+    model = hinr.HINR(preset("tiny", arch="hybrid-v3", **overrides)).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(model.decoder.to_rgb.weight, std=0.2)
+    return model
+
+
+def test_its_own_fields_live_in_options_and_survive_a_round_trip(tmp_path):
+    config = preset("small", arch="hybrid-v3", window=4, lp_tokens=False)
+    assert config.options["window"] == 4 and config.options["lp_tokens"] is False
+    assert config.arch_options.stem_blocks == 4
+    assert ModelConfig.from_json(config.to_json()) == config
+    model = hinr.HINR(config)
+    loaded = hinr.load_model(hinr.save_model(model, tmp_path / "v3"))
+    assert loaded.config.options == config.options
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="unknown hybrid-v3 options"):
+        ModelConfig(arch="hybrid-v3", num_latents=256, options={"windw": 4})
+    with pytest.raises(ValueError, match="no options of its own"):
+        ModelConfig(arch="liif", readout="local", num_latents=1024, patch_size=1, options={"window": 4})
+    with pytest.raises(ValueError, match="encoder_depth"):
+        hinr.HINR(preset("tiny", arch="hybrid-v3", encoder_depth=0))  # LP tokens need a scan
+
+
+@pytest.mark.parametrize("size", [(32, 32), (37, 51), (48, 20)])
+def test_encodes_any_size_whole(size):
+    model = trained_looking()
+    h, w = size
+    latents = model.encode(torch.rand(1, 3, h, w))
+    assert latents.tokens.shape == (1, -(-h // 2) * -(-w // 2), model.config.dim)
+    out = model.render(latents, 2 * h, 2 * w)
+    assert out.shape == (1, 3, 2 * h, 2 * w) and torch.isfinite(out).all()
+
+
+def test_the_picture_is_continuous_across_latent_cells():
+    """Just before and just after each latent-cell border (and corner), the picture is the same:
+    corners fade out where they are swapped, and the query's features are periodic in the cell."""
+    model = trained_looking()
+    latents = model.encode(torch.rand(1, 3, 32, 37))
+    borders_x = (torch.arange(2, 17) + 0.5) * 2 / 37  # latent centres (the corners' switch points)
+    borders_y = (torch.arange(2, 15) + 0.5) * 2 / 32
+    xs, ys = torch.meshgrid(borders_x, borders_y, indexing="ij")
+    points = torch.stack([xs, ys], -1).reshape(-1, 2)
+
+    def step(d: tuple[float, float]) -> torch.Tensor:
+        """max |f(p + d) − f(p − d)| over the border points p."""
+        d = torch.tensor(d)
+        with torch.no_grad():
+            a, b = (model.decode(latents, c, torch.tensor([1 / 256, 1 / 256])) for c in (points - d, points + d))
+        return (a - b).abs().max()
+
+    # continuous: the step shrinks with the distance (a jump would stay)
+    for d in [(1e-5, 0.0), (0.0, 1e-5), (1e-5, 1e-5)]:
+        assert step(tuple(v / 10 for v in d)) < 0.3 * step(d)
+
+
+def test_every_part_is_on_the_path_to_rgb():
+    """Perturbing the stem, the scan, the LP token or the processor changes the picture: there
+    is no way around any of them (and gradients reach every weight)."""
+    model = trained_looking()
+    images, coords = torch.rand(2, 3, 32, 32), torch.rand(2, 64, 2)
+    model(images, coords).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    before = model(images, coords).detach()
+    for part in (model.encoder.stem, model.encoder.blocks, model.encoder.processor.blocks):
+        with torch.no_grad():
+            weights = [p for p in part.parameters() if p.ndim > 1]
+            saved = [p.clone() for p in weights]
+            for p in weights:
+                p.add_(torch.randn_like(p) * 0.1)
+            assert not torch.allclose(model(images, coords), before, atol=1e-4)
+            for p, s in zip(weights, saved):
+                p.copy_(s)
+
+
+@pytest.mark.parametrize("ablation", [dict(processor_depth=0), dict(encoder_depth=0, lp_tokens=False),
+                                      dict(lp_tokens=False), dict(readout="local", decoder_depth=2)])
+def test_the_retrain_ablations_build_and_train(ablation):
+    model = hinr.HINR(preset("tiny", arch="hybrid-v3", **ablation))
+    images, coords = torch.rand(2, 3, 32, 32), torch.rand(2, 64, 2)
+    model(images, coords).sum().backward()
+    if "readout" in ablation:
+        assert type(model.decoder).__name__ == "LocalDecoder"
+    else:
+        assert isinstance(model.decoder, LocalAttentionDecoder)
+    if ablation.get("processor_depth") == 0:
+        assert len(model.encoder.processor.blocks) == 0
+
+
+def test_the_cpu_size_decodes_under_20k_multiply_adds_per_pixel():
+    assert _decoder_macs(preset("small", arch="hybrid-v3")) <= 20_000
+
+
+def test_offset_frequencies_are_nonzero_integers():
+    b = lattice_frequencies(32, 2.0)
+    assert b.shape == (2, 32) and torch.equal(b, b.round()) and (b.abs().sum(0) > 0).all()
