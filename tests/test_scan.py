@@ -75,6 +75,17 @@ def test_fast_matches_ref_across_backward_chunks(monkeypatch, chunk_bytes):
         torch.testing.assert_close(g_fast[name], g_ref[name], **TOL[torch.float64], msg=name)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 3 * 2 * 3 * 4 * 8, scan_module._CHUNK_BYTES])
+def test_no_grad_scan_matches_ref_across_chunks(monkeypatch, chunk_bytes):
+    # Without gradients the states are never kept whole: chunks of 1, 3 and all 7 steps.
+    monkeypatch.setattr(scan_module, "_CHUNK_BYTES", chunk_bytes)
+    inputs = make_inputs(dtype=torch.float64, seed=2)
+    with torch.no_grad():
+        y_fast = selective_scan_fast(**inputs, delta_softplus=True)
+        y_ref = selective_scan_ref(**inputs, delta_softplus=True)
+    torch.testing.assert_close(y_fast, y_ref, **TOL[torch.float64])
+
+
 @pytest.mark.parametrize("chunk_bytes", [scan_module._CHUNK_BYTES, 2 * 2 * 3 * 4 * 8])
 def test_core_function_gradcheck(monkeypatch, chunk_bytes):
     monkeypatch.setattr(scan_module, "_CHUNK_BYTES", chunk_bytes)

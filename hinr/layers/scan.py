@@ -219,6 +219,31 @@ class _SelectiveScanCore(torch.autograd.Function):
         return grad_u, grad_delta, grad_A, grad_B, grad_C
 
 
+def _scan_no_grad(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
+    """``_SelectiveScanCore``'s forward without keeping the states: chunks of T steps in one
+    (T, B, D, N) buffer that stays in cache, each contracted with C before the next (inference
+    reads a photo's lines; the full (L, B, D, N) buffer would be hundreds of MB)."""
+    L, Bsz, Din = u.shape
+    N = A.shape[1]
+    T = max(1, _CHUNK_BYTES // (Bsz * Din * N * u.element_size()))
+    states = u.new_empty(min(T, L), Bsz, Din, N)
+    decay = torch.empty_like(states)
+    y = u.new_empty(L, Bsz, Din)
+    drive_in = rearrange(delta * u, "l b d -> l b d 1")
+    for s in range(0, L, T):
+        e = min(L, s + T)
+        h, a = states[: e - s], decay[: e - s]
+        torch.mul(drive_in[s:e], rearrange(B[s:e], "t b n -> t b 1 n"), out=h)
+        torch.mul(rearrange(delta[s:e], "t b d -> t b d 1"), A, out=a).exp_()
+        if s > 0:  # the state carried over from the previous chunk sits in states[T − 1]
+            h[0].addcmul_(a[0], carry)
+        for t in range(1, e - s):
+            h[t].addcmul_(a[t], h[t - 1])
+        y[s:e] = _contract_n(h, C[s:e].contiguous())
+        carry = h[-1].clone()
+    return y
+
+
 def selective_scan_fast(
     u: Tensor,
     delta: Tensor,
@@ -244,7 +269,9 @@ def selective_scan_fast(
     def to_lb(t: Tensor, pattern: str) -> Tensor:
         return rearrange(t, pattern).contiguous()
 
-    y = _SelectiveScanCore.apply(
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))
+    scan = _SelectiveScanCore.apply if needs_grad else _scan_no_grad
+    y = scan(
         to_lb(u, "b d l -> l b d"),
         to_lb(delta, "b d l -> l b d"),
         A.contiguous(),
