@@ -314,3 +314,33 @@ def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(monkeypatch):
     assert emulated_bf16_warning(False, cpu) is None
     monkeypatch.setattr(precision, "native_bf16", lambda device: True)
     assert emulated_bf16_warning(True, cpu) is None
+
+
+def test_sigterm_checkpoints_then_exits_143(tmp_path):
+    """`hinr train … && next` must not go on after a killed run: SIGTERM saves the step it is on,
+    says how to resume, and exits 128 + 15."""
+    import signal
+    import time
+
+    from cli_helpers import photo
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(3):
+        photo(data / f"p{i}.png", 64, 64, seed=i)
+    out = tmp_path / "run"
+    hinr = Path(sys.executable).with_name("hinr")
+    proc = subprocess.Popen([str(hinr), "train", "--data", str(data), "--arch", "liif", "--preset", "tiny",
+                             "--hr-size", "64", "--steps", "100000", "--batch-size", "2", "--queries", "64",
+                             "--save-every", "100000", "--val-every", "100000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "--resume" in stderr and stderr.strip().splitlines()[-1] == "hinr: stopped by SIGTERM"
+    assert json.loads((out / "checkpoint.json").read_text())["step"] >= 1

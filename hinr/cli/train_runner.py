@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import Interrupted, UsageError
 
 MODEL_FLAGS = ("residual", "base_skip", "locality", "cell_input", "local_pixels", "lp_placement",
                "readout", "decoder_dim", "decoder_depth")
@@ -193,6 +194,8 @@ def run_training(opts: TrainOptions) -> None:
             console.print(f"stopped at step {trainer.step}/{trainer.cfg.steps} (SIGTERM), checkpoint "
                           f"saved: continue with hinr train --resume {run_dir}", highlight=False)
         print(run_dir)
+    if trainer.stopped_early:  # a stopped run is not a finished one: `hinr train … && next` stops
+        raise Interrupted(signal.SIGTERM)  # exit 143, as a process killed by SIGTERM
 
 
 def emulated_bf16_warning(bf16: bool, device) -> str | None:
