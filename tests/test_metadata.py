@@ -16,7 +16,8 @@ from hinr.io.metadata import read_metadata  # noqa: E402
 
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
        b'22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" '
-       b'tiff:Orientation="6" xmlns:dc="http://purl.org/dc/elements/1.1/"/></rdf:RDF></x:xmpmeta>')
+       b'tiff:Orientation="6" xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Holiday</dc:title>'
+       b'</rdf:Description></rdf:RDF></x:xmpmeta>')
 PROFILE = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
@@ -141,3 +142,49 @@ def test_encode_records_it_and_render_writes_it_without_gps(tmp_path, capsys, mo
     code, _, _ = run(capsys, monkeypatch, "render", latents, "--res", "96", "-o", tmp_path / "s.png",
                      "--strip-metadata")
     assert code == 0 and _tags(tmp_path / "s.png") == {}
+
+
+GPS_XMP = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">'
+           b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+           b'xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/" '
+           b'exif:GPSLatitude="43,28.025N" exif:GPSLongitude="11,52.5E" photoshop:City="Siena">'
+           b'<exif:GPSAltitude>120/1</exif:GPSAltitude><dc:title xmlns:dc="http://purl.org/dc/elements/1.1/">'
+           b'Piazza</dc:title></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+
+
+@pytest.mark.parametrize("target", ["o.jpg", "o.png", "o.webp", "o.tif"])
+def test_gps_in_xmp_never_reaches_the_output_unless_asked(tmp_path, capsys, monkeypatch, target):
+    src = tmp_path / "gps.jpg"
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(src, xmp=GPS_XMP)
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", "2", "-o", tmp_path / target)
+    assert code == 0, err
+    data = (tmp_path / target).read_bytes()
+    assert b"GPS" not in data and b"43,28" not in data and b"Siena" not in data
+    with Image.open(tmp_path / target) as out:
+        assert b"Piazza" in _xmp(out)  # the rest of the packet is kept
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", "2", "-o", tmp_path / f"k{target}",
+                       "--keep-gps")
+    assert code == 0 and b"43,28.025N" in (tmp_path / f"k{target}").read_bytes()
+
+
+@pytest.mark.parametrize("packet", [b'<x:xmpmeta><rdf:Description tiff:Orientation="6" <broken',
+                                    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x tiff:Orientation="6"/>'])
+def test_malformed_xmp_is_dropped_with_one_warning_and_never_rotates(tmp_path, capsys, monkeypatch, packet):
+    src = tmp_path / "bad.jpg"
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(src, xmp=packet)
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", "2", "-o", tmp_path / "o.jpg")
+    assert code == 0, err
+    assert sum("XMP block is not kept" in line for line in err.splitlines()) == 1
+    with Image.open(tmp_path / "o.jpg") as out:
+        assert out.size == (80, 60) and not _xmp(out)
+
+
+def test_orientation_comes_from_exif_only(tmp_path, capsys, monkeypatch):
+    """A well-formed XMP tiff:Orientation without an EXIF one: browsers show the picture as stored,
+    and so does hinr (Pillow alone would rotate it)."""
+    src = tmp_path / "x.jpg"
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(src, xmp=XMP)
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", "2", "-o", tmp_path / "o.png")
+    assert code == 0, err
+    with Image.open(tmp_path / "o.png") as out:
+        assert out.size == (80, 60) and b'tiff:Orientation="1"' in _xmp(out)

@@ -84,16 +84,18 @@ def check_inputs(paths: list[Path]) -> None:
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) of an image as ``load_image`` will see it (EXIF rotation applied), from its
     header; a file whose header Pillow cannot read is decoded, which raises the precise error."""
+    import warnings
+
     from PIL import Image
 
-    import warnings
+    from ..io.orientation import exif_of
 
     try:
         with warnings.catch_warnings():  # load_image says what matters in lines of its own
             warnings.simplefilter("ignore")
             with Image.open(path) as image:
                 width, height = image.size
-                orientation = image.getexif().get(0x0112, 1)
+                orientation = exif_of(image).get(0x0112, 1)
     except Exception:  # noqa: BLE001 - load_image names the problem
         from ..io.images import load_image
 

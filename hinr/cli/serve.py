@@ -179,6 +179,8 @@ class Service:
     def _run(self, job: Job) -> None:
         from PIL import Image, ImageOps
 
+        from ..io.orientation import exif_of
+
         def progress(done: int, total: int) -> None:
             if job.cancel.is_set():
                 raise Cancelled()
@@ -191,6 +193,7 @@ class Service:
         self.upscaler.upscale(job.source, job.folder / "result.png", job.size, weights=weights,
                               overwrite=True, say=say, progress=progress, ensemble=job.ensemble)
         with Image.open(job.source) as opened:  # the bicubic enlargement the page compares with
+            exif_of(opened)  # the orientation from EXIF only, as the upscale reads it
             upright = ImageOps.exif_transpose(opened).convert("RGBA")
             upright.resize(job.size, Image.BICUBIC).save(job.folder / "bicubic.png")
 

@@ -46,6 +46,7 @@ from .atomic import WriteError, atomic_write
 from ..data.errors import HinrDataError
 from .coding import Coding, read_coding
 from .metadata import Metadata, png_chunk, png_chunks, read_metadata, save_options
+from .orientation import exif_of
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -163,11 +164,13 @@ def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
         loaded.notes.extend(loaded.metadata.notes)
         return loaded
     with Image.open(path) as opened:
+        orientation = exif_of(opened).get(0x0112, 1)  # from EXIF only (hinr.io.orientation)
         if at_least is not None and opened.format == "JPEG":
-            rotated = opened.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+            rotated = orientation in (5, 6, 7, 8)
             need = (at_least[1], at_least[0]) if rotated else at_least
             opened.draft(opened.mode, (2 * need[0], 2 * need[1]))  # DCT scaling: 1/2 … 1/8
         opened.load()
+        exif_of(opened)  # loading may have reset the cached EXIF
         image = ImageOps.exif_transpose(opened)
         image.load()
         factor = _reduce_factor(image.size, at_least)

@@ -7,7 +7,9 @@ read from the input and written into the upscaled output.
   already), the pixel-dimension tags set to the new size, the embedded thumbnail of the old
   picture dropped, and the GPS position dropped unless asked to keep it (upscaled photos get
   shared). A block that cannot be parsed is dropped with a note.
-- XMP is copied with its ``tiff:Orientation`` (if any) reset to 1, for the same reason.
+- XMP is parsed as XML and written back with its ``tiff:Orientation`` (if any) reset to 1, for the
+  same reason, and its location (GPS and place names) removed unless asked to keep it
+  (``hinr.io.xmp``); a packet that is not well-formed XML is dropped with a note.
 
 ``save_options(fmt, metadata, size)`` turns this into what Pillow's ``save`` takes for each
 format; ``png_chunks`` makes the chunks for hinr's own 16-bit PNG writer. BMP holds none of it.
@@ -15,12 +17,13 @@ format; ``png_chunks`` makes the chunks for hinr's own 16-bit PNG writer. BMP ho
 
 from __future__ import annotations
 
-import re
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 from PIL import Image, PngImagePlugin
+
+from .xmp import MalformedXmp, clean_xmp
 
 ORIENTATION, IMAGE_WIDTH, IMAGE_LENGTH = 0x0112, 0x0100, 0x0101
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
@@ -28,8 +31,6 @@ PIXEL_X, PIXEL_Y = 0xA002, 0xA003
 XMP_TAG = 700  # TIFF's XMP tag
 XMP_PNG_KEY = "XML:com.adobe.xmp"
 FORMATS_WITH_METADATA = frozenset({"PNG", "JPEG", "WEBP", "TIFF"})
-_XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*=\s*[\"'])[1-8]([\"'])|"
-                              rb"(<tiff:Orientation>)\s*[1-8]\s*(</tiff:Orientation>)")
 
 
 @dataclass
@@ -63,7 +64,7 @@ def to_record(metadata: Metadata | None) -> dict | None:
             kept[EXIF_IFD] = dict(source.get_ifd(EXIF_IFD))
         exif = kept.tobytes()
     encode = lambda b: base64.b64encode(b).decode("ascii") if b else None  # noqa: E731
-    return {"icc": encode(metadata.icc), "exif": encode(exif), "xmp": encode(metadata.xmp)}
+    return {"icc": encode(metadata.icc), "exif": encode(exif), "xmp": encode(output_xmp(metadata))}
 
 
 def from_record(record: dict | None) -> Metadata | None:
@@ -95,6 +96,12 @@ def read_metadata(image: Image.Image, name: str) -> Metadata:
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
     found.xmp = bytes(xmp) if xmp else None
+    if found.xmp:
+        try:
+            clean_xmp(found.xmp, keep_gps=True)
+        except MalformedXmp as err:
+            found.xmp = None
+            found.notes.append(f"{name}: its XMP block is not kept: {err}")
     raw = image.info.get("exif")
     try:
         exif = image.getexif()
@@ -156,11 +163,14 @@ def _output_exif(metadata: Metadata, size: tuple[int, int], *, keep_gps: bool) -
     return exif
 
 
-def output_xmp(metadata: Metadata) -> bytes | None:
+def output_xmp(metadata: Metadata, *, keep_gps: bool = False) -> bytes | None:
+    """The XMP packet for the output (``hinr.io.xmp.clean_xmp``), None if none or unparsable."""
     if not metadata.xmp:
         return None
-    return _XMP_ORIENTATION.sub(lambda m: (m.group(1) or m.group(3)) + b"1" + (m.group(2) or m.group(4)),
-                                metadata.xmp)
+    try:
+        return clean_xmp(metadata.xmp, keep_gps=keep_gps)
+    except MalformedXmp:
+        return None
 
 
 def save_options(fmt: str, metadata: Metadata | None, size: tuple[int, int], *,
@@ -172,7 +182,7 @@ def save_options(fmt: str, metadata: Metadata | None, size: tuple[int, int], *,
     if metadata.icc:
         options["icc_profile"] = metadata.icc
     exif = _output_exif(metadata, size, keep_gps=keep_gps)
-    xmp = output_xmp(metadata)
+    xmp = output_xmp(metadata, keep_gps=keep_gps)
     if fmt == "TIFF":
         tags = _tiff_tags(exif) if exif is not None else {}
         if xmp:
@@ -201,7 +211,7 @@ def png_chunks(metadata: Metadata | None, size: tuple[int, int], *, keep_gps: bo
     exif = output_exif(metadata, size, keep_gps=keep_gps)
     if exif:
         chunks.append((b"eXIf", exif[6:] if exif.startswith(b"Exif\x00\x00") else exif))
-    xmp = output_xmp(metadata)
+    xmp = output_xmp(metadata, keep_gps=keep_gps)
     if xmp:
         chunks.append((b"iTXt", XMP_PNG_KEY.encode() + b"\x00\x00\x00\x00\x00" + xmp))
     return chunks

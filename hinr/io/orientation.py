@@ -1,5 +1,10 @@
-"""EXIF orientation applied to a decoded array, as ``PIL.ImageOps.exif_transpose`` does to an
-image (for the 16-bit PNG path, which decodes outside Pillow)."""
+"""The orientation a file declares, from its EXIF alone (``exif_of``), and applied to a decoded
+array as ``PIL.ImageOps.exif_transpose`` does to an image (for the 16-bit PNG path, which decodes
+outside Pillow).
+
+Pillow fills a missing EXIF orientation from a ``tiff:Orientation`` it finds by a text search of
+the XMP, even in a packet that is not XML; browsers and viewers take the orientation from EXIF
+only, so hinr does too: a photo comes out as people see it."""
 
 from __future__ import annotations
 
@@ -8,6 +13,17 @@ from pathlib import Path
 import numpy as np
 
 ORIENTATION_TAG = 0x0112
+XMP_KEYS = ("xmp", "XML:com.adobe.xmp")  # where Pillow's readers put an XMP packet
+
+
+def exif_of(image):
+    """``image.getexif()`` read from the EXIF alone (module docstring). Pillow caches it, so
+    ``ImageOps.exif_transpose`` and later ``getexif`` calls on the image see the same tags."""
+    hidden = {key: image.info.pop(key) for key in XMP_KEYS if key in image.info}
+    try:
+        return image.getexif()
+    finally:
+        image.info.update(hidden)
 
 
 def read_orientation(path: str | Path) -> int:
@@ -16,7 +32,7 @@ def read_orientation(path: str | Path) -> int:
 
     try:
         with Image.open(path) as image:
-            value = int(image.getexif().get(ORIENTATION_TAG, 1))
+            value = int(exif_of(image).get(ORIENTATION_TAG, 1))
     except Exception:  # noqa: BLE001 - unreadable EXIF: the picture as stored
         return 1
     return value if 1 <= value <= 8 else 1
