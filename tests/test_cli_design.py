@@ -21,7 +21,7 @@ def weights(tmp_path_factory):
 
 @pytest.mark.parametrize("size, scale, expected", [
     ("256", None, (256, 128)),  # N: the longer side, aspect kept
-    ("90x40", None, (90, 40)),  # WxH: exactly
+    ("90x40", None, (80, 40)),  # WxH: fitted inside, aspect kept (--fit contain)
     (None, 2.5, (160, 80)),  # K times the input
     (None, 0.001, (1, 1)),  # never below one pixel
 ])

@@ -40,7 +40,7 @@ def test_documented_commands_work_verbatim(tmp_path, capsys, monkeypatch):
     # several inputs: latents.safetensors beside the first; rendered one file per source
     assert hinr("hinr encode img.png wide.jpg -o many/latents.safetensors")[0] == 0
     assert hinr("hinr render many/latents.safetensors --res 64")[:2] == (
-        0, "many/img_64.png\nmany/wide_64.png\n")
+        0, "many/img_64.png\nmany/wide_64x32.png\n")  # each source's shape kept
     # an existing output still needs --overwrite, and the input is never the output
     code, out, err = hinr("hinr upscale img.png --size 256")
     assert code == 1 and out == "" and "--overwrite" in err

@@ -81,11 +81,45 @@ def test_upscale_several_sizes_and_kinds_into_a_folder(tmp_path, capsys, monkeyp
 
 def test_size_forms(tmp_path, capsys, monkeypatch, weights):
     src = _photo(tmp_path / "wide.png", 32, 64)
-    for size, expected in (("100", (100, 50)), ("90x40", (90, 40))):
-        code, _, err = run(capsys, monkeypatch, "upscale", src, "--size", size, "-o",
-                           tmp_path / f"o{size}.webp", "--weights", weights)
+    cases = (("100", [], (100, 50), 0), ("90x40", [], (80, 40), 1), ("80x40", [], (80, 40), 0),
+             ("90x40", ["--fit", "stretch"], (90, 40), 1), ("90x40", ["--fit", "cover"], (90, 40), 1))
+    for i, (size, fit, expected, warned) in enumerate(cases):
+        code, _, err = run(capsys, monkeypatch, "upscale", src, "--size", size, *fit, "-o",
+                           tmp_path / f"o{i}.webp", "--weights", weights)
         assert code == 0, err
-        assert Image.open(tmp_path / f"o{size}.webp").size == expected
+        assert Image.open(tmp_path / f"o{i}.webp").size == expected
+        assert sum("not the shape of" in line for line in err.splitlines()) == warned, err
+
+
+def test_a_3_to_2_photo_fits_inside_1080p_with_one_warning(tmp_path, capsys, monkeypatch, weights):
+    """The first-day bar: 3:2 to --size 1920x1080 is 1620×1080 (contain), said once; the default
+    name is the size written."""
+    src = _photo(tmp_path / "p.png", 40, 60)
+    code, out, err = run(capsys, monkeypatch, "upscale", src, "--size", "1920x1080", "--weights", weights)
+    assert code == 0, err
+    assert Image.open(out.strip()).size == (1620, 1080) and out.strip().endswith("p_1620x1080.png")
+    assert sum("warning" in line for line in err.splitlines()) == 1
+
+
+def test_cover_keeps_the_middle(tmp_path, capsys, monkeypatch, weights):
+    image = np.zeros((32, 64, 3), np.uint8)
+    image[:, 16:48] = 255  # white middle half, black quarters left and right
+    Image.fromarray(image).save(tmp_path / "m.png")
+    code, _, err = run(capsys, monkeypatch, "upscale", tmp_path / "m.png", "--size", "64x64", "--fit",
+                       "cover", "-o", tmp_path / "c.png", "--weights", weights)
+    assert code == 0, err
+    out = np.asarray(Image.open(tmp_path / "c.png").convert("L")).astype(int)
+    assert out.shape == (64, 64) and out[:, 8:56].mean() > 240  # only the white middle is left
+
+
+@pytest.mark.parametrize("args, message", [(["--scale", "2", "--fit", "cover"], "--fit applies"),
+                                           (["--size", "64", "--fit", "cover"], "--fit applies"),
+                                           (["--size", "64x32", "--fit", "squash"], "--fit must be one of")])
+def test_bad_fit_is_one_line_exit_2_nothing_written(tmp_path, capsys, monkeypatch, weights, args, message):
+    src = _photo(tmp_path / "a.png", 32, 32)
+    code, out, err = run(capsys, monkeypatch, "upscale", src, *args, "-o", tmp_path / "o.png", "--weights", weights)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.png").exists()
 
 
 def test_16bit_grey_stays_16bit(tmp_path, capsys, monkeypatch, weights):
@@ -116,8 +150,8 @@ def test_encode_then_render_matches_upscale(tmp_path, capsys, monkeypatch, weigh
                          "--weights", weights, "--chunk", 1000, "--batch-size", 2)
     assert code == 0, err
     assert _files(tmp_path / "r") == {"a.png", "b.png"}
-    code, _, err = run(capsys, monkeypatch, "upscale", a, "--size", "72x56", "-o", tmp_path / "u.png",
-                       "--weights", weights)
+    code, _, err = run(capsys, monkeypatch, "upscale", a, "--size", "72x56", "--fit", "stretch", "-o",
+                       tmp_path / "u.png", "--weights", weights)
     assert code == 0, err
     rendered = np.asarray(Image.open(tmp_path / "r" / "a.png")).astype(int)
     assert np.abs(rendered - np.asarray(Image.open(tmp_path / "u.png")).astype(int)).max() <= 1
@@ -211,13 +245,13 @@ def test_bad_image_inputs(tmp_path, capsys, monkeypatch, weights, command, case,
     _assert_clean_failure(code, err, 1, words=words, folder=tmp_path, before=before)
 
 
-@pytest.mark.parametrize("size", ["0", "-3", "abc", "20000", "100x0", "17000x10"])
+@pytest.mark.parametrize("size", ["0", "-3", "abc", "20000", "100x0", "17000x17000"])
 def test_bad_sizes_are_usage_errors(tmp_path, capsys, monkeypatch, weights, size):
     src = _photo(tmp_path / "a.png")
     before = _files(tmp_path)
     code, _, err = run(capsys, monkeypatch, "upscale", src, "--size", size, "-o", tmp_path / "o.png",
                        "--weights", weights)
-    _assert_clean_failure(code, err, 2, words=["--force"] if size in ("20000", "17000x10") else ["--size"],
+    _assert_clean_failure(code, err, 2, words=["--force"] if size in ("20000", "17000x17000") else ["--size"],
                           folder=tmp_path, before=before)
 
 

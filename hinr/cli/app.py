@@ -181,9 +181,16 @@ def upscale(
         None, "--output", "-o", metavar="PATH",
         help="Output file (one input; format from its extension) or folder (several inputs, an "
              "existing folder or a path ending in /: FOLDER/<stem>.png; a stem two inputs share gets "
-             "-2, -3, … in command-line order). Default: beside each input, <stem>_<size>.<ext>."),
+             "-2, -3, … in command-line order). Default: beside each input, <stem>_<W>x<H>.<ext> "
+             "(the size written; <stem>_<N>.<ext> when square)."),
     size: Optional[str] = typer.Option(None, "--size", metavar="N|WxH",
-                                       help="N (longer side, aspect kept) or WxH."),
+                                       help="N (longer side, aspect kept) or WxH (see --fit)."),
+    fit: Optional[str] = typer.Option(None, "--fit", metavar="contain|cover|stretch",
+                                      show_default="contain",
+                                      help="With --size WxH: contain fits the picture inside, its "
+                                           "shape kept; cover fills WxH and crops the middle; "
+                                           "stretch distorts it to WxH. A change of shape is warned "
+                                           "about."),
     scale: Optional[float] = typer.Option(None, "--scale", metavar="K",
                                           help="Instead of --size: K times the input."),
     weights: Optional[str] = typer.Option(
@@ -250,9 +257,11 @@ def render(
         help="Output file (one latent) or folder (several, or a path ending in /: FOLDER/<source "
              "stem>.png). Default: beside the latents file, <latents stem>_<size>.png (several: "
              "<source stem>_<size>.png)."),
-    res: Optional[int] = typer.Option(None, "--res", metavar="N", help="Render N×N."),
+    res: Optional[int] = typer.Option(None, "--res", metavar="N",
+                                      help="N on the longer side, each source's shape kept (N×N "
+                                           "for a square source)."),
     size: Optional[str] = typer.Option(None, "--size", metavar="N|WxH",
-                                       help="Render WxH (or N for N×N)."),
+                                       help="N as --res, or exactly WxH."),
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
         help="The weights that encoded the latents. " + _WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import typer
 
-from ..inference.sizes import check_limit, check_size_options, parse_size, target_size
+from ..inference.sizes import (aspect_warning, check_fit, check_limit, check_size_options, parse_size,
+                               render_size, target_size)
 from .console import progress_bar
 from .errors import UsageError
 from .loading import fit_memory, load_weights, shipped_encoder
@@ -109,12 +110,18 @@ def image_size(path: Path) -> tuple[int, int]:
 def run_upscale(*, images: list[Path], output: str | None, size: str | None, scale: float | None,
                 weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
                 ensemble: int, stride: int, overwrite: bool, force: bool,
-                strip_metadata: bool = False, keep_gps: bool = False) -> None:
+                strip_metadata: bool = False, keep_gps: bool = False, fit: str | None = None) -> None:
     check_size_options(size, scale)  # bad sizes fail before anything is read
+    fit = check_fit(fit, size) if scale is None else _no_fit_with_scale(fit)
     check_counts(batch_size=batch_size, chunk=chunk, stride=stride)
     check_ensemble(ensemble)
     check_inputs(images)
-    targets = [target_size(*image_size(p), size=size, scale=scale, force=force) for p in images]
+    in_sizes = [image_size(p) for p in images]
+    targets = [target_size(*s, size=size, scale=scale, force=force, fit=fit) for s in in_sizes]
+    renders = [render_size(*s, *t, fit) for s, t in zip(in_sizes, targets)]
+    for render in renders:
+        check_limit(*render, force=force)
+    warnings = [aspect_warning(p.name, *s, size, t, fit) for p, s, t in zip(images, in_sizes, targets)]
     if output is None:
         outputs = default_image_outputs([p.with_suffix("") for p in images], targets,
                                         [image_output_suffix(p) for p in images])
@@ -138,12 +145,20 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     def say(text: str) -> None:
         typer.echo(f"hinr: {text}", err=True)
 
-    for path, out, (width, height) in zip(images, outputs, targets):
+    for path, out, (width, height), render, warning in zip(images, outputs, targets, renders, warnings):
+        if warning is not None:
+            say(f"warning: {warning}")
         label = f"{path.name} → {width}×{height}"
         with progress_bar(label) as progress:
             upscaler.upscale(path, out, (width, height), weights=weights, overwrite=overwrite,
-                             say=say, progress=progress)
+                             say=say, progress=progress, render=render)
         typer.echo(str(out))
+
+
+def _no_fit_with_scale(fit: str | None) -> str:
+    if fit is not None:
+        raise UsageError("--fit applies to --size WxH only: --scale keeps the picture's aspect already")
+    return "contain"
 
 
 def run_encode(*, images: list[Path], output: str | None, weights: str | None, device: str,
@@ -187,24 +202,22 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
     typer.echo(str(out))
 
 
-def render_size(res: int | None, size: str | None, *, force: bool) -> tuple[int, int]:
-    """--res N or --size WxH (N alone: N×N) → (width, height)."""
+def check_render_size(res: int | None, size: str | None) -> str:
+    """--res N or --size N|WxH → the size spec every latent's size follows (``target_size``)."""
     if (res is None) == (size is None):
         raise UsageError("pass exactly one of --res N or --size WxH")
     if res is not None:
         if res < 1:
             raise UsageError(f"--res must be positive, got {res}")
-        width = height = res
-    else:
-        _, width, height = parse_size(size, option="--size")
-    check_limit(width, height, force=force)
-    return width, height
+        return str(res)
+    parse_size(size, option="--size")
+    return size
 
 
 def run_render(*, latents: Path, output: str | None, res: int | None, size: str | None,
                weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
                overwrite: bool, force: bool, strip_metadata: bool = False) -> None:
-    width, height = render_size(res, size, force=force)
+    spec = check_render_size(res, size)
     check_counts(batch_size=batch_size, chunk=chunk)
     torch_device = pick_device(device)
     precision = check_precision(precision, torch_device)
@@ -214,25 +227,31 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
     from ..inference.upscale import render_latents
 
     found = load_latents(latents)  # a corrupt file fails before the model loads
+    # N: the longer side, each source's shape kept; WxH: exactly that (as asked)
+    sizes = [target_size(*source, size=spec, force=force, fit="stretch") for source in found.input_sizes]
     if output is None:
         stems = ([latents_stem(latents)] if len(found.sources) == 1 else
                  [latents.with_name(Path(s).stem or "image") for s in found.sources])
-        outputs = default_image_outputs(stems, [(width, height)] * len(stems), [".png"] * len(stems))
+        outputs = default_image_outputs(stems, sizes, [".png"] * len(stems))
         check_not_inputs(outputs, [latents])
     else:
         outputs = plan_outputs(found.sources, output)
     check_outputs(outputs, overwrite=overwrite)
     model = load_weights(weights, torch_device) if weights is not None else shipped_encoder(found, torch_device)
     check_latents_match(found, model, source=latents)
-    chunk = fit_memory(model, [(width, height)], chunk=chunk, batch=min(batch_size, len(outputs)))
-    for first in range(0, len(outputs), batch_size):
-        batch = found.latents[first:first + batch_size]
-        names = ", ".join(found.sources[first:first + batch_size])
+    chunk = fit_memory(model, sizes, chunk=chunk, batch=min(batch_size, len(outputs)))
+    first = 0
+    while first < len(outputs):  # batches of consecutive latents rendered at the same size
+        width, height = sizes[first]
+        stop = first + 1
+        while stop < min(len(outputs), first + batch_size) and sizes[stop] == sizes[first]:
+            stop += 1
+        names = ", ".join(found.sources[first:stop])
         with progress_bar(f"{names} → {width}×{height}") as progress:
-            rendered = render_latents(model, batch, height, width, chunk=chunk, precision=precision,
-                                      progress=progress)
-        kept = found.metadata[first:first + batch_size]
-        for out, rgb, metadata in zip(outputs[first:first + batch_size], rendered, kept):
+            rendered = render_latents(model, found.latents[first:stop], height, width, chunk=chunk,
+                                      precision=precision, progress=progress)
+        for out, rgb, metadata in zip(outputs[first:stop], rendered, found.metadata[first:stop]):
             save_image(out, rgb, overwrite=overwrite, metadata=None if strip_metadata else metadata)
             typer.echo(str(out))
+        first = stop
 

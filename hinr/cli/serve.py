@@ -48,6 +48,7 @@ class Job:
     source: Path
     size: tuple[int, int]  # output (width, height)
     weights: str
+    render: tuple[int, int] | None = None  # fit=cover: rendered at this size, the middle kept
     ensemble: int = 1  # 8: "best quality", the mean of the 8 flipped and turned passes
     state: str = "queued"  # queued | running | done | error | cancelled
     progress: float = 0.0
@@ -101,11 +102,11 @@ class Service:
 
     # --- requests ---------------------------------------------------------------------------
     def submit(self, name: str, data: bytes, *, size: str | None, scale: str | None,
-               weights: str, ensemble: str | None = None) -> Job:
+               weights: str, ensemble: str | None = None, fit: str | None = None) -> Job:
         """Check an upload as ``hinr upscale`` checks its input, then queue it (HinrError: refused)."""
         from ..errors import HinrUsageError
         from ..io.images import check_image_file, check_pixel_limit
-        from ..inference.sizes import check_size_options, target_size
+        from ..inference.sizes import aspect_warning, check_fit, check_size_options, render_size, target_size
         from .inference import image_size
 
         if weights not in WEIGHTS:
@@ -123,6 +124,7 @@ class Service:
         check_ensemble(passes)  # the CLI's check: one of 1, 2, 4, 8
         size = size or None
         check_size_options(size, scale_value)
+        fit = check_fit(fit, size) if fit else "contain"
         job_id = uuid.uuid4().hex[:12]
         folder = self.folder / job_id
         folder.mkdir()
@@ -133,7 +135,8 @@ class Service:
             check_image_file(source)
             width, height = image_size(source)
             check_pixel_limit(source, width, height)
-            target = target_size(width, height, size=size, scale=scale_value)
+            target = target_size(width, height, size=size, scale=scale_value, fit=fit)
+            render = render_size(width, height, *target, fit)
         except BaseException as err:
             shutil.rmtree(folder, ignore_errors=True)
             from ..io.images import ImageReadError
@@ -142,7 +145,10 @@ class Service:
                 raise ImageReadError(str(err).replace(str(source), name)) from err
             raise
         job = Job(id=job_id, name=name, folder=folder, source=source, size=target, weights=weights,
-                  ensemble=passes)
+                  ensemble=passes, render=render)
+        warning = aspect_warning(name, width, height, size, target, fit)
+        if warning is not None:
+            job.notes.append(f"warning: {warning}")
         with self.lock:
             self.jobs[job_id] = job
             self._forget_old()
@@ -191,11 +197,15 @@ class Service:
 
         weights = None if job.weights == "auto" else job.weights
         self.upscaler.upscale(job.source, job.folder / "result.png", job.size, weights=weights,
-                              overwrite=True, say=say, progress=progress, ensemble=job.ensemble)
+                              overwrite=True, say=say, progress=progress, ensemble=job.ensemble,
+                              render=job.render)
         with Image.open(job.source) as opened:  # the bicubic enlargement the page compares with
             exif_of(opened)  # the orientation from EXIF only, as the upscale reads it
             upright = ImageOps.exif_transpose(opened).convert("RGBA")
-            upright.resize(job.size, Image.BICUBIC).save(job.folder / "bicubic.png")
+            width, height = job.render or job.size
+            left, top = (width - job.size[0]) // 2, (height - job.size[1]) // 2
+            upright.resize((width, height), Image.BICUBIC).crop(
+                (left, top, left + job.size[0], top + job.size[1])).save(job.folder / "bicubic.png")
 
     def _forget_old(self) -> None:
         done = sorted((j for j in self.jobs.values() if j.finished), key=lambda j: j.finished)
@@ -297,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
         data = self.rfile.read(length)
         name = Path(arg("name") or "image.png").name or "image.png"
         try:
-            job = self.service.submit(name, data, size=arg("size"), scale=arg("scale"),
+            job = self.service.submit(name, data, size=arg("size"), scale=arg("scale"), fit=arg("fit"),
                                       weights=arg("weights", "auto") or "auto",
                                       ensemble=arg("ensemble"))
         except HinrError as err:

@@ -37,10 +37,12 @@ class Upscaler:
             say(text)
 
     def upscale(self, path: Path, out: Path, size: tuple[int, int], *, weights: str | None,
-                overwrite: bool, say: Say, progress=None, ensemble: int | None = None) -> Path:
+                overwrite: bool, say: Say, progress=None, ensemble: int | None = None,
+                render: tuple[int, int] | None = None) -> Path:
         """Upscale ``path`` to ``size`` (width, height) and write ``out``; returns ``out``.
         ``progress`` hears (done, total) queries; ``ensemble``, when given, replaces the options'
-        self-ensemble for this file."""
+        self-ensemble for this file; ``render`` (width, height), when larger than ``size``, is
+        the size the picture is rendered at before its middle ``size`` is kept (``--fit cover``)."""
         from dataclasses import replace
 
         from ..io.images import ALPHA_FORMATS, load_image, output_format, save_image
@@ -48,7 +50,8 @@ class Upscaler:
         from ..inference.upscale import resize_bicubic, upscale_image
         from ..io.weights import weights_for_input
 
-        width, height = size
+        out_width, out_height = size
+        width, height = render or size
         image = load_image(path, at_least=(width, height))  # a far smaller output: reduce on decode
         for note in image.notes:
             say(f"warning: {note}")
@@ -62,13 +65,17 @@ class Upscaler:
                 self._once(f"weights:{spec}", f"{path.name} is {describe_coding(image.coding)}: "
                            f"such inputs are upscaled with the '{spec}' weights, made for them "
                            "(--weights default to override)", say)
-        model, chunk = self.model_for(spec, [size])
+        model, chunk = self.model_for(spec, [(width, height)])
         options = self.options.with_chunk(chunk)
         if ensemble is not None and ensemble != options.ensemble:
-            fit_memory(model, [size], chunk=chunk, ensemble=ensemble)  # refuses what cannot fit
+            fit_memory(model, [(width, height)], chunk=chunk, ensemble=ensemble)  # refuses what cannot fit
             options = replace(options, ensemble=ensemble)
         rgb = upscale_image(model, image.rgb, (height, width), options=options, progress=progress)
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
+        if (width, height) != (out_width, out_height):  # --fit cover: keep the middle
+            top, left = (height - out_height) // 2, (width - out_width) // 2
+            rgb = rgb[:, top:top + out_height, left:left + out_width]
+            alpha = None if alpha is None else alpha[:, top:top + out_height, left:left + out_width]
         metadata = None if self.strip_metadata else image.metadata
         if metadata and output_format(out) not in FORMATS_WITH_METADATA:
             self._once("bmp", f"warning: {Path(out).name}: BMP holds no metadata, so the colour "
