@@ -75,7 +75,7 @@ def test_upscale_several_sizes_and_kinds_into_a_folder(tmp_path, capsys, monkeyp
     with Image.open(a) as source:
         expected = np.asarray(source.getchannel("A").resize((80, 96), Image.BICUBIC)).astype(int)
     assert np.abs(alpha - expected).max() <= 1
-    assert Image.open(tmp_path / "out" / "b.png").size == (24, 40)
+    assert Image.open(tmp_path / "out" / "b.jpg").size == (24, 40)  # a JPEG stays a JPEG
     assert Image.open(tmp_path / "out" / "g.png").mode == "L"
 
 
@@ -242,6 +242,9 @@ def test_bad_image_inputs(tmp_path, capsys, monkeypatch, weights, command, case,
     extra = ["--size", 64] if command == "upscale" else []
     before = _files(tmp_path)
     code, _, err = run(capsys, monkeypatch, command, bad, *extra, "-o", out, "--weights", weights)
+    if case == "directory" and command == "upscale":  # a folder input: here, one without images
+        _assert_clean_failure(code, err, 2, words=["x.png", "holds no images"], folder=tmp_path, before=before)
+        return
     _assert_clean_failure(code, err, 1, words=words, folder=tmp_path, before=before)
 
 
@@ -335,7 +338,7 @@ def test_failed_run_creates_no_output_folder(tmp_path, capsys, monkeypatch):
 
 def test_same_stems_get_distinct_outputs(tmp_path, capsys, monkeypatch, weights):
     (tmp_path / "sub").mkdir()
-    a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "sub" / "a.jpg")
+    a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "sub" / "a.png")
     code, _, err = run(capsys, monkeypatch, "upscale", a, b, "--size", 40, "-o", tmp_path / "out", "-w", weights)
     assert code == 0, err
     assert _files(tmp_path / "out") == {"a.png", "a-2.png"}
@@ -392,3 +395,72 @@ def test_real_process_exit_code_and_stderr(tmp_path, weights):
     assert result.stderr.strip().splitlines() == [f"hinr: error: {tmp_path / 'nope.png'} does not exist: "
                                                   "check the path"]
     assert not (tmp_path / "o.png").exists()
+
+
+# --- folders in, the formats people use out ------------------------------------------------------
+
+def _tree(root):
+    (root / "trip" / "day2").mkdir(parents=True)
+    _photo(root / "trip" / "a.jpg", 32, 48)
+    _photo(root / "trip" / "day2" / "b.png", 40, 40)
+    _photo(root / "trip" / "day2" / "c.webp", 24, 32)
+    (root / "trip" / "notes.txt").write_text("not an image")
+    (root / "trip" / "day2" / "b.xmp").write_text("<x/>")
+    return root / "trip"
+
+
+def test_a_folder_in_mirrors_its_tree_and_keeps_each_format(tmp_path, capsys, monkeypatch, weights):
+    trip = _tree(tmp_path)
+    code, out, err = run(capsys, monkeypatch, "upscale", trip, "--scale", 2, "-o", f"{tmp_path}/big/",
+                         "-w", weights)
+    assert code == 0, err
+    written = sorted(str(p.relative_to(tmp_path / "big")) for p in (tmp_path / "big").rglob("*") if p.is_file())
+    assert written == ["a.jpg", "day2/b.png", "day2/c.webp"]
+    assert Image.open(tmp_path / "big" / "a.jpg").format == "JPEG"
+    assert Image.open(tmp_path / "big" / "day2" / "b.png").size == (80, 80)
+    assert "2 file(s) in the input folder(s) are not images" in err
+
+
+def test_format_and_quality(tmp_path, capsys, monkeypatch, weights):
+    src = _photo(tmp_path / "a.jpg", 48, 48)
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", 4, "--format", "webp", "--quality", 60,
+                       "-o", f"{tmp_path}/w/", "-w", weights)
+    assert code == 0, err
+    assert Image.open(tmp_path / "w" / "a.webp").format == "WEBP"
+    sizes = {}
+    for q in (30, 95):
+        code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", 4, "--quality", q, "-o",
+                           tmp_path / f"q{q}.jpg", "-w", weights)
+        assert code == 0, err
+        sizes[q] = (tmp_path / f"q{q}.jpg").stat().st_size
+    assert sizes[30] < sizes[95]  # the quality reached the encoder
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "gif"], "--format must be one of"),
+    (["--quality", "0"], "--quality must be from 1 to 100"),
+    (["--quality", "101"], "--quality must be from 1 to 100"),
+    (["--format", "png", "--quality", "80"], "png is lossless"),
+    (["--quality", "80"], "pass --format jpeg or webp"),  # keep: the input is a PNG
+])
+def test_bad_format_options_are_one_line_exit_2(tmp_path, capsys, monkeypatch, weights, args, message):
+    src = _photo(tmp_path / "a.png", 32, 32)
+    before = _files(tmp_path)
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", 2, *args, "-o", f"{tmp_path}/o/",
+                       "-w", weights)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert _files(tmp_path) == before
+
+
+def test_bad_folder_inputs_are_one_line_exit_2(tmp_path, capsys, monkeypatch, weights):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no pictures here")
+    trip = _tree(tmp_path)
+    for args, message in ([empty, "-o", f"{tmp_path}/o/"], "holds no images"), \
+                         ([trip, "-o", f"{trip}/out/"], "is inside"), \
+                         ([trip], "needs -o OUT/"):
+        before = _files(tmp_path)
+        code, _, err = run(capsys, monkeypatch, "upscale", *args, "--scale", 2, "-w", weights)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert _files(tmp_path) == before

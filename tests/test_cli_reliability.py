@@ -255,7 +255,7 @@ def test_sizes_that_cannot_fit_are_refused_before_work(tmp_path, capsys, monkeyp
         assert run(capsys, monkeypatch, "encode", src, "-o", tmp_path / "l.safetensors", "-w", weights)[0] == 0
         args = ["render", tmp_path / "l.safetensors", "--size", "100000x90000"]
     else:
-        args = ["upscale", src, "--size", "100000x90000"]
+        args = ["upscale", src, "--size", "100000x90000", "--fit", "stretch"]
     monkeypatch.setattr(hinr.inference.upscale, "upscale_image", no_work)
     monkeypatch.setattr(hinr.inference.upscale, "render_latents", no_work)
     monkeypatch.setattr(hinr.inference.memory, "available_bytes", lambda: 64 * 2**30)

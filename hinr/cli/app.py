@@ -175,12 +175,13 @@ _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 wh
              "by bicubic; greyscale and 16-bit PNG stay so; the colour profile, EXIF and XMP are "
              "kept (GPS only with --keep-gps).")
 def upscale(
-    images: list[Path] = typer.Argument(..., help="Images to upscale (png, jpg, webp, tiff, bmp, …).",
-                                        show_default=False),
+    images: list[Path] = typer.Argument(..., help="Images to upscale (png, jpg, webp, tiff, bmp, …), "
+                                        "or folders of them (recursive, with -o OUT/: the tree is "
+                                        "kept; other files are skipped).", show_default=False),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", metavar="PATH",
         help="Output file (one input; format from its extension) or folder (several inputs, an "
-             "existing folder or a path ending in /: FOLDER/<stem>.png; a stem two inputs share gets "
+             "existing folder or a path ending in /: FOLDER/<stem>.<ext>; a stem two inputs share gets "
              "-2, -3, … in command-line order). Default: beside each input, <stem>_<W>x<H>.<ext> "
              "(the size written; <stem>_<N>.<ext> when square)."),
     size: Optional[str] = typer.Option(None, "--size", metavar="N|WxH",
@@ -193,6 +194,12 @@ def upscale(
                                            "about."),
     scale: Optional[float] = typer.Option(None, "--scale", metavar="K",
                                           help="Instead of --size: K times the input."),
+    format: str = typer.Option("keep", "--format", metavar="keep|png|jpeg|webp|tiff",
+                               help="What to write: keep writes each input's own format (a JPEG "
+                                    "stays a JPEG), PNG for what hinr cannot write. -o FILE's "
+                                    "extension decides for one file."),
+    quality: Optional[int] = typer.Option(None, "--quality", metavar="1-100", show_default="95",
+                                          help="JPEG and WebP quality."),
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
         help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_LOSSY_RULE}; "

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import typer
 
+from .folders import expand_inputs, output_suffixes
 from ..inference.sizes import (aspect_warning, check_fit, check_limit, check_size_options, parse_size,
                                render_size, target_size)
 from .console import progress_bar
 from .errors import UsageError
 from .loading import fit_memory, load_weights, shipped_encoder
 from .outputs import (check_not_inputs, check_outputs, default_image_outputs, default_latents_output,
-                      image_output_suffix, is_folder_spec, latents_stem, plan_outputs)
+                      is_folder_spec, latents_stem, plan_outputs)
 
 
 # --- options ------------------------------------------------------------------------------------
@@ -110,11 +111,15 @@ def image_size(path: Path) -> tuple[int, int]:
 def run_upscale(*, images: list[Path], output: str | None, size: str | None, scale: float | None,
                 weights: str | None, device: str, batch_size: int, chunk: int, precision: str,
                 ensemble: int, stride: int, overwrite: bool, force: bool,
-                strip_metadata: bool = False, keep_gps: bool = False, fit: str | None = None) -> None:
+                strip_metadata: bool = False, keep_gps: bool = False, fit: str | None = None,
+                format: str = "keep", quality: int | None = None) -> None:
     check_size_options(size, scale)  # bad sizes fail before anything is read
     fit = check_fit(fit, size) if scale is None else _no_fit_with_scale(fit)
     check_counts(batch_size=batch_size, chunk=chunk, stride=stride)
     check_ensemble(ensemble)
+    given = expand_inputs(images, output)  # a folder: its images, its tree kept under -o
+    images = given.files
+    suffixes = output_suffixes(format, quality, output, images)
     check_inputs(images)
     in_sizes = [image_size(p) for p in images]
     targets = [target_size(*s, size=size, scale=scale, force=force, fit=fit) for s in in_sizes]
@@ -123,11 +128,10 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
         check_limit(*render, force=force)
     warnings = [aspect_warning(p.name, *s, size, t, fit) for p, s, t in zip(images, in_sizes, targets)]
     if output is None:
-        outputs = default_image_outputs([p.with_suffix("") for p in images], targets,
-                                        [image_output_suffix(p) for p in images])
+        outputs = default_image_outputs([p.with_suffix("") for p in images], targets, suffixes)
         check_not_inputs(outputs, images)
     else:
-        outputs = plan_outputs([p.name for p in images], output)
+        outputs = plan_outputs(given.relative or [p.name for p in images], output, suffixes=suffixes)
     check_outputs(outputs, overwrite=overwrite)
     torch_device = pick_device(device)
     precision = check_precision(precision, torch_device)
@@ -138,13 +142,15 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     options = RenderOptions(chunk=chunk, batch_size=batch_size, stride=stride, precision=precision,
                             ensemble=ensemble)  # the one value every upscale below gets
     upscaler = Upscaler(device=torch_device, options=options, strip_metadata=strip_metadata,
-                        keep_gps=keep_gps)
+                        keep_gps=keep_gps, quality=quality)
     if weights is not None:
         upscaler.model_for(weights, targets)  # bad weights fail before the first image is decoded
 
     def say(text: str) -> None:
         typer.echo(f"hinr: {text}", err=True)
 
+    if given.skipped:
+        say(f"{given.skipped} file(s) in the input folder(s) are not images: skipped")
     for path, out, (width, height), render, warning in zip(images, outputs, targets, renders, warnings):
         if warning is not None:
             say(f"warning: {warning}")

@@ -51,8 +51,10 @@ def unique_paths(paths: list[Path]) -> list[Path]:
     return result
 
 
-def plan_outputs(names: list[str], output: str, *, suffix: str = ".png") -> list[Path]:
-    """Output paths for results named after ``names`` (input file names) under ``-o output``."""
+def plan_outputs(names: list[str | Path], output: str, *, suffix: str = ".png",
+                 suffixes: list[str] | None = None) -> list[Path]:
+    """Output paths for results named after ``names`` (input file names, or paths under an input
+    folder, whose tree is kept) under ``-o output``, with ``suffixes`` (one each) or ``suffix``."""
     from ..io.images import SAVE_FORMATS, UnsupportedFormatError, output_format
 
     folder = is_folder_spec(output)
@@ -68,7 +70,9 @@ def plan_outputs(names: list[str], output: str, *, suffix: str = ".png") -> list
     if len(names) > 1 and not folder and output_path.suffix.lower() in SAVE_FORMATS:
         raise UsageError(f"-o {output} looks like a file, but {len(names)} results need a folder "
                          f"(end it with / to mean a folder)")
-    return unique_paths([output_path / f"{Path(name).stem or 'image'}{suffix}" for name in names])
+    suffixes = suffixes or [suffix] * len(names)
+    return unique_paths([output_path / Path(name).parent / f"{Path(name).stem or 'image'}{ext}"
+                         for name, ext in zip(names, suffixes)])
 
 
 def image_output_suffix(path: Path) -> str:

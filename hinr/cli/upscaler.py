@@ -16,10 +16,11 @@ Say = Callable[[str], None]  # one line for the user (stderr in the CLI, the pag
 
 class Upscaler:
     def __init__(self, *, device, options: RenderOptions | None = None,
-                 strip_metadata: bool = False, keep_gps: bool = False) -> None:
+                 strip_metadata: bool = False, keep_gps: bool = False, quality: int | None = None) -> None:
         self.device = device
         self.options = options or RenderOptions()
         self.strip_metadata, self.keep_gps = strip_metadata, keep_gps
+        self.quality = quality  # JPEG / WebP quality (None: save_image's)
         self.models: dict[str, tuple] = {}  # weights spec → (model, chunk), loaded on first use
         self._said: set[str] = set()  # what is said once a run
 
@@ -81,4 +82,5 @@ class Upscaler:
             self._once("bmp", f"warning: {Path(out).name}: BMP holds no metadata, so the colour "
                        "profile, EXIF and XMP are not kept (write .png, .jpg, .webp or .tif)", say)
         return save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits,
-                          overwrite=overwrite, metadata=metadata, keep_gps=self.keep_gps)
+                          overwrite=overwrite, metadata=metadata, keep_gps=self.keep_gps,
+                          quality=self.quality)

@@ -51,6 +51,7 @@ from .orientation import exif_of
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF"})
+JPEG_QUALITY = 95  # JPEG and WebP outputs, unless asked (--quality)
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # PNG colour type → samples per pixel
@@ -315,14 +316,16 @@ PNG_LEVEL = 3  # zlib level of the PNGs written (save_image)
 
 def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | None = None,
                grey: bool = False, bits: int = 8, overwrite: bool = False,
-               metadata: Metadata | None = None, keep_gps: bool = False) -> Path:
+               metadata: Metadata | None = None, keep_gps: bool = False,
+               quality: int | None = None) -> Path:
     """Write colour (3, H, W) in [0, 1] (+ alpha (1, H, W)) to ``path``, format by extension.
 
     ``grey`` writes one channel (the mean of the three); ``bits=16`` writes 16-bit samples where
     the format allows (PNG, and greyscale TIFF), else 8. ``metadata`` (from ``load_image``) is
     written where the format holds it (``hinr.io.metadata``: ICC profile, EXIF for the new size,
-    XMP; the GPS position only with ``keep_gps``). Atomic (temp file, fsync, publish); an existing
-    ``path`` raises OutputExistsError unless ``overwrite``.
+    XMP; the GPS position only with ``keep_gps``). ``quality`` (1–100, JPEG and WebP) defaults to
+    JPEG_QUALITY. Atomic (temp file, fsync, publish); an existing ``path`` raises
+    OutputExistsError unless ``overwrite``.
     """
     path = Path(path)
     fmt = output_format(path)
@@ -356,7 +359,8 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
             image = image.convert("RGBA" if image.mode == "LA" else "RGB")  # WebP has no grey
     # PNG at zlib level 3, not Pillow's 6: 2.6× faster to write a 1080p upscale, 16 % more bytes
     # (smooth upscales compress well at any level; OpenCV writes level 1 by default)
-    options = {"JPEG": dict(quality=95), "WEBP": dict(quality=95),
+    lossy = quality if quality is not None else JPEG_QUALITY
+    options = {"JPEG": dict(quality=lossy), "WEBP": dict(quality=lossy),
                "PNG": dict(compress_level=PNG_LEVEL)}.get(fmt, {})
     options.update(save_options(fmt, metadata, image.size, keep_gps=keep_gps))
     return _write(path, lambda tmp: image.save(tmp, format=fmt, **options), overwrite)
