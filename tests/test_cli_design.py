@@ -164,3 +164,25 @@ def test_known_library_errors_stay_user_errors(tmp_path, capsys, monkeypatch, we
     code, _, err = run(capsys, monkeypatch, "upscale", photo(tmp_path / "a.png"), "--size", 64, "-o",
                        tmp_path / "o.png", "-w", weights)
     assert (code, err.strip()) == (1, "hinr: error: weights x are broken: pass others")
+
+
+def test_progress_off_a_terminal_is_plain_lines(monkeypatch):
+    """Piped or logged (`hinr upscale … 2> log`), progress is a line every few seconds with its
+    share done and the time left, not a silence of minutes."""
+    import io
+
+    from rich.console import Console
+
+    import hinr.cli.console as console_module
+
+    clock = [100.0]
+    monkeypatch.setattr(console_module.time, "monotonic", lambda: clock[0])
+    sink = io.StringIO()
+    console = Console(file=sink, force_terminal=False)
+    with console_module.progress_bar("photo.jpg → 1920×1080", console=console) as progress:
+        for done in range(0, 101, 10):
+            clock[0] += 2.0  # 2 s a tenth: a line every 5 s once 1 s has passed
+            progress(done, 100)
+    lines = sink.getvalue().splitlines()
+    assert 3 <= len(lines) <= 5 and all(line.startswith("photo.jpg → 1920×1080: ") for line in lines)
+    assert "%" in lines[0] and "s left" in lines[-1]

@@ -193,3 +193,13 @@ def test_eval_runs_on_the_shipped_photos(tmp_path, capsys, monkeypatch, weights)
                          "--scales", "2", "--limit", "2", "-w", weights, "--out", tmp_path / "r")
     assert code == 0, err
     assert "bicubic" in out and (tmp_path / "r" / "results.json").is_file()
+
+
+def test_models_lists_the_shipped_weights_first(capsys, monkeypatch):
+    code, out, err = run(capsys, monkeypatch, "models")
+    assert code == 0, err
+    shipped, _, architectures = out.partition("architectures and presets")
+    for name in ("default", "jpeg", "hybrid"):
+        assert f"│ {name}" in shipped
+    assert "M │" in shipped and "31.31 / 28.02" in shipped  # size and the standard-table figure
+    assert "hybrid-v3" in architectures

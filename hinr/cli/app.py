@@ -48,15 +48,33 @@ _ARCH_HELP = " | ".join(REGISTRY) + " (hinr models lists them; liif: EDSR-baseli
 
 @app.command()
 def models() -> None:
-    """List the architectures × presets with parameter counts and latent shapes."""
+    """List the weights that ship with hinr (what each is for, its size and scores), then the
+    architectures × presets with parameter counts and latent shapes."""
     import torch
     from rich.console import Console
     from rich.table import Table
+    from safetensors import safe_open
 
     from ..config import PRESETS, REGISTRY, preset
+    from ..io.checkpoint import read_config
+    from ..io.weights import SHIPPED, shipped_weights
     from ..models.hinr import HINR
 
-    table = Table(title="hinr architectures and presets")
+    shipped = Table(title="shipped weights (--weights NAME)")
+    for column in ("name", "architecture", "params", "use it for", "Set5 / Set14 ×4", "1080p ×4"):
+        shipped.add_column(column, justify="right" if column in ("params", "1080p ×4") else "left")
+    for name, row in SHIPPED.items():
+        path = shipped_weights(name)
+        if not path.is_file():
+            shipped.add_row(name, "(not installed)", "", row.use, "", "")
+            continue
+        with safe_open(str(path), "pt") as weights:
+            params = sum(_count(weights.get_slice(key).get_shape()) for key in weights.keys())
+        scores = "—" if row.set5_x4 is None else f"{row.set5_x4:.2f} / {row.set14_x4:.2f} dB"
+        seconds = "" if row.seconds_1080p is None else f"{row.seconds_1080p:.1f} s"
+        shipped.add_row(name, read_config(path).arch, f"{params / 1e6:.2f} M", row.use, scores, seconds)
+    Console().print(shipped)
+    table = Table(title="hinr architectures and presets (hinr train --arch A --preset P)")
     for column in ("arch", "preset", "params", "latents (M × D)", "encoder", "decoder"):
         table.add_column(column, justify="right" if column == "params" else "left")
     torch.manual_seed(0)
@@ -69,6 +87,13 @@ def models() -> None:
             table.add_row(arch, name, f"{model.num_parameters / 1e6:.2f} M",
                           f"{cfg.num_latents} × {cfg.dim}", encoder, decoder)
     Console().print(table)
+
+
+def _count(shape) -> int:
+    total = 1
+    for side in shape:
+        total *= side
+    return total
 
 
 # --- training --------------------------------------------------------------------------------

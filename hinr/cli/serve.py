@@ -30,7 +30,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 PAGE = Path(__file__).with_name("serve_page.html")
-WEIGHTS = ("auto", "default", "jpeg", "hybrid")  # auto: as hinr upscale picks for the input
+def _weights_choices() -> tuple[str, ...]:
+    from ..io.weights import SHIPPED
+
+    return ("auto", *SHIPPED)  # auto: as hinr upscale picks for the input
+
+
+WEIGHTS = _weights_choices()
 MAX_UPLOAD_BYTES = 64 * 2**20
 KEEP_JOBS = 32  # finished jobs kept (and their files); older ones are removed
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")

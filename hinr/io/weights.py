@@ -24,6 +24,7 @@ import os
 import re
 import socket
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -41,8 +42,28 @@ HUB_PROBE_TIMEOUT_S = 2.0  # DNS + TCP connect to the Hub; past this, treat the 
 _HF_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:]+))?(?::(?P<file>.+))?$")
 
 
-SHIPPED = {"default": WEIGHTS_NAME, "jpeg": "jpeg.safetensors",  # --weights NAME → shipped file
-           "hybrid": "hybrid.safetensors"}
+@dataclass(frozen=True)
+class Shipped:
+    """One set of weights that ships with hinr: the one table of their names (``--weights NAME``,
+    ``hinr models``, the page, which asks the server). The figures are measured, with the commands
+    in docs/results.md: Set5 / Set14 ×4 luma PSNR (``hinr eval --benchmark``), and seconds for a
+    480×270 → 1920×1080 upscale on 2 CPU cores (``benchmarks/bench_photos.py``)."""
+
+    file: str
+    use: str
+    set5_x4: float | None = None
+    set14_x4: float | None = None
+    seconds_1080p: float | None = None
+
+
+SHIPPED = {
+    "default": Shipped(WEIGHTS_NAME, "clean inputs: PNG, screenshots, renders, high-quality JPEG",
+                       31.31, 28.02, 3.5),
+    "jpeg": Shipped("jpeg.safetensors", "JPEG and lossy WebP files (picked for them unless told)",
+                    None, None, 3.5),
+    "hybrid": Shipped("hybrid.safetensors", "the hybrid design (BiMamba + SCENT), for comparison",
+                      31.29, 28.02, 9.7),
+}
 
 
 # A JPEG input saved below these qualities is upscaled with the 'jpeg' weights, by its chroma
@@ -73,9 +94,9 @@ def shipped_weights(name: str = "default") -> Path:
     """A weights file shipped with hinr, by name (it may be missing in a bare checkout)."""
     package = Path(__file__).resolve().parents[1]  # hinr/
     for folder in (package / "_weights", package.parent / "weights"):
-        if (folder / SHIPPED[name]).is_file():
-            return folder / SHIPPED[name]
-    return package / "_weights" / SHIPPED[name]
+        if (folder / SHIPPED[name].file).is_file():
+            return folder / SHIPPED[name].file
+    return package / "_weights" / SHIPPED[name].file
 
 
 def shipped_name(spec: str | Path | None) -> str | None:
