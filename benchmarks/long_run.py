@@ -58,6 +58,9 @@ LIIF_E64X8 = dict(dim=64, encoder_depth=8, decoder_depth=3, base_skip=True)
 PILOTS: dict[str, tuple[str, str, dict, int]] = {
     "pilot-v3": ("hybrid-v3", "small", {}, PILOT_STEPS),
     "pilot-liif": ("liif", "tiny", LIIF_E64X8, PILOT_STEPS),
+    # the decoder's attended values also modulated by the offset's Fourier features (content ×
+    # position): the first change after pilot-v3 trailed pilot-liif at step 500
+    "pilot-v3-mod": ("hybrid-v3", "small", dict(modulate=True), PILOT_STEPS),
     "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
     "pilot-v3-nomamba": ("hybrid-v3", "small", dict(encoder_depth=0, lp_tokens=False), PILOT_STEPS),
     "pilot-v3-nolp": ("hybrid-v3", "small", dict(lp_tokens=False), PILOT_STEPS),

@@ -51,10 +51,11 @@ def test_encodes_any_size_whole(size):
     assert out.shape == (1, 3, 2 * h, 2 * w) and torch.isfinite(out).all()
 
 
-def test_the_picture_is_continuous_across_latent_cells():
+@pytest.mark.parametrize("modulate", [False, True])
+def test_the_picture_is_continuous_across_latent_cells(modulate):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     corners fade out where they are swapped, and the query's features are periodic in the cell."""
-    model = trained_looking()
+    model = trained_looking(modulate=modulate)
     latents = model.encode(torch.rand(1, 3, 32, 37))
     borders_x = (torch.arange(2, 17) + 0.5) * 2 / 37  # latent centres (the corners' switch points)
     borders_y = (torch.arange(2, 15) + 0.5) * 2 / 32

@@ -60,6 +60,10 @@ class HybridV3Options:
     lp_tokens: bool = True  # latents = the LP tokens' outputs (else the patch tokens')
     decoder_hidden: int = 64  # the decoder's GEGLU hidden width
     offset_frequencies: int = 16  # Fourier features of the query's offset in its cell
+    # the attended values also enter multiplied by Fourier features of the offset (content ×
+    # position, as LMF / Thera modulate a field per latent): what lets a latent draw detail finer
+    # than its cell; off in the first pilots' weights, which load as they were
+    modulate: bool = False
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
@@ -131,7 +135,7 @@ class LocalAttentionDecoder(nn.Module):
     needs_base = False
 
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
-                 frequencies: int, scale: float) -> None:
+                 frequencies: int, scale: float, modulate: bool = False) -> None:
         super().__init__()
         inner = heads * dim_head
         self.heads, self.dim_head, self.inner = heads, dim_head, inner
@@ -145,6 +149,12 @@ class LocalAttentionDecoder(nn.Module):
         self.query_norm = nn.LayerNorm(dim)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_out = nn.Linear(inner, dim)
+        # modulate: the attended values times sin / cos of the offset at inner / 2 lattice
+        # frequencies (periodic in the cell, so continuous), projected into the stream
+        self.to_modulated = None
+        if modulate:
+            self.register_buffer("value_frequencies", lattice_frequencies(inner // 2, scale, seed=1))
+            self.to_modulated = nn.Linear(2 * (inner // 2), dim, bias=False)
         # per head, how fast attention falls with the distance to a corner (softplus of it)
         self.distance_slope = nn.Parameter(torch.zeros(heads))
         self.ff_norm = nn.LayerNorm(dim)
@@ -206,6 +216,11 @@ class LocalAttentionDecoder(nn.Module):
         weight = weight / weight.sum(dim=1, keepdim=True)  # the areas sum to 1, so never 0
         attended = ((weight @ heads.t()) * v).sum(1).view(b, q, self.inner)  # (B, Q, H·d)
         x = x0 + self.to_out(attended.to(x0.dtype))
+        if self.to_modulated is not None:
+            with torch.autocast(coords.device.type, enabled=False):
+                phase = (2.0 * math.pi) * (t @ self.value_frequencies.float())
+                waves = torch.cat([phase.sin(), phase.cos()], dim=-1)  # (B, Q, 2·(inner // 2))
+            x = x + self.to_modulated((attended[..., :waves.shape[-1]] * waves).to(x0.dtype))
         x = x + self.ff(self.ff_norm(x))
         return self.to_rgb(self.out_norm(x + x0)).float()  # SCENT's skip: the encoding added back
 
@@ -228,7 +243,8 @@ def _decoder(c: ModelConfig) -> nn.Module:
     o = c.arch_options
     return LocalAttentionDecoder(
         context_dim=c.dim, dim=c.decoder_dim, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
-        hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale)
+        hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
+        modulate=o.modulate)
 
 
 def _checks(c: ModelConfig) -> None:
@@ -246,7 +262,8 @@ def _decoder_macs(c: ModelConfig) -> int:
     query_in = (2 * o.offset_frequencies + 2) * d
     return (query_in + d * inner  # the query's encoding in, to_q
             + 2 * 4 * inner  # logits and the weighted values over 4 corners
-            + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3)
+            + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3
+            + (2 * (inner // 2) * d if o.modulate else 0))
 
 
 register_architecture(Architecture(
