@@ -70,3 +70,13 @@ def test_different_architectures_are_refused_before_writing(tmp_path, run_cli):
 def test_one_checkpoint_is_refused(tmp_path):
     with pytest.raises(HinrUsageError, match="at least two"):
         average_models([_liif(tmp_path / "a.safetensors", 0)])
+
+
+@pytest.mark.parametrize("case", ["twice", "txt"])
+def test_a_repeated_source_or_a_wrong_extension_is_one_line_exit_2(tmp_path, run_cli, case):
+    a, b = _liif(tmp_path / "a.safetensors", 0), _liif(tmp_path / "b.safetensors", 1)
+    args = [str(a), str(a)] if case == "twice" else [str(a), str(b)]
+    out = tmp_path / ("soup.safetensors" if case == "twice" else "x.txt")
+    code, _, err = run_cli("average", *args, "-o", str(out))
+    assert code == 2 and err.count("\n") == 1 and ("more than once" in err if case == "twice" else ".safetensors" in err)
+    assert not out.exists()

@@ -186,3 +186,11 @@ def test_progress_off_a_terminal_is_plain_lines(monkeypatch):
     lines = sink.getvalue().splitlines()
     assert 3 <= len(lines) <= 5 and all(line.startswith("photo.jpg → 1920×1080: ") for line in lines)
     assert "%" in lines[0] and "s left" in lines[-1]
+
+
+def test_an_absurd_scale_is_a_usage_error():
+    from hinr.errors import HinrUsageError
+    from hinr.inference.sizes import check_size_options
+
+    with pytest.raises(HinrUsageError, match="too large"):
+        check_size_options(None, 1e308)

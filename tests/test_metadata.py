@@ -188,3 +188,26 @@ def test_orientation_comes_from_exif_only(tmp_path, capsys, monkeypatch):
     assert code == 0, err
     with Image.open(tmp_path / "o.png") as out:
         assert out.size == (80, 60) and b'tiff:Orientation="1"' in _xmp(out)
+
+
+@pytest.mark.parametrize("block", ["exif", "xmp"])
+def test_metadata_too_large_for_a_jpeg_is_dropped_with_one_warning(tmp_path, capsys, monkeypatch, block):
+    src = tmp_path / "big.png"
+    info = PngImagePlugin.PngInfo()
+    if block == "exif":
+        exif = Image.Exif()
+        exif[0x010E] = "x" * 100_000  # ImageDescription, 100 KB
+        options = dict(exif=exif.tobytes())
+    else:
+        packet = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
+                  b'22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                  b"<dc:description>" + b"x" * 100_000 + b"</dc:description></rdf:Description></rdf:RDF></x:xmpmeta>")
+        info.add_itxt("XML:com.adobe.xmp", packet.decode())
+        options = dict(pnginfo=info)
+    Image.new("RGB", (40, 30), (90, 120, 150)).save(src, **options)
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", "2", "-o", tmp_path / "o.jpg")
+    assert code == 0, err
+    assert sum("too large for a JPEG" in line for line in err.splitlines()) == 1
+    assert Image.open(tmp_path / "o.jpg").size == (80, 60)
+    code, _, err = run(capsys, monkeypatch, "upscale", src, "--scale", "2", "-o", tmp_path / "o.png")
+    assert code == 0 and "too large" not in err  # a PNG holds it

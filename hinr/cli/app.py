@@ -336,6 +336,11 @@ def average(
     from ..io.checkpoint import weights_output
     from .outputs import check_outputs
 
+    if output.suffix and output.suffix != ".safetensors" and not output.is_dir():
+        raise UsageError(f"-o {output} must be a .safetensors file or a folder (no extension)")
+    repeated = sorted({c for c in checkpoints if checkpoints.count(c) > 1})
+    if repeated:  # the mean of a model with itself is that model: surely a slip
+        raise UsageError(f"{', '.join(repeated)} given more than once: average different weights")
     check_outputs([weights_output(output)], overwrite=overwrite)  # before any weights are read
     typer.echo(save_average(checkpoints, output, overwrite=overwrite))
 

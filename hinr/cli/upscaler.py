@@ -47,13 +47,17 @@ class Upscaler:
         from dataclasses import replace
 
         from ..io.images import ALPHA_FORMATS, load_image, output_format, save_image
-        from ..io.metadata import FORMATS_WITH_METADATA
+        from ..io.metadata import FORMATS_WITH_METADATA, fit_for_format
         from ..inference.upscale import resize_bicubic, upscale_image
         from ..io.weights import weights_for_input
 
         out_width, out_height = size
         width, height = render or size
         image = load_image(path, at_least=(width, height))  # a far smaller output: reduce on decode
+        if not self.strip_metadata:  # what the output's format cannot hold, said before the work
+            image.metadata, dropped = fit_for_format(output_format(out), image.metadata, size,
+                                                     path.name, keep_gps=self.keep_gps)
+            image.notes.extend(dropped)
         for note in image.notes:
             say(f"warning: {note}")
         if image.alpha is not None and output_format(out) not in ALPHA_FORMATS:

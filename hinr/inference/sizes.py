@@ -51,6 +51,8 @@ def check_size_options(size: str | int | None, scale: float | None) -> None:
     if scale is not None:
         if not math.isfinite(scale) or scale <= 0:
             raise HinrUsageError(f"--scale must be a positive number, got {scale}")
+        if scale > MAX_SIDE:  # no input is small enough for this to make a picture that fits
+            raise HinrUsageError(f"--scale {scale:g} is too large: at most {MAX_SIDE}")
     else:
         parse_size(size)
 

@@ -173,6 +173,31 @@ def output_xmp(metadata: Metadata, *, keep_gps: bool = False) -> bytes | None:
         return None
 
 
+JPEG_SEGMENT = 65533  # bytes an APP1 segment holds after its length field
+_XMP_JPEG_HEADER = len(b"http://ns.adobe.com/xap/1.0/\x00")
+
+
+def fit_for_format(fmt: str, metadata: Metadata | None, size: tuple[int, int], name: str, *,
+                   keep_gps: bool = False) -> tuple[Metadata | None, list[str]]:
+    """``metadata`` without the blocks ``fmt`` cannot hold (a JPEG holds EXIF and XMP of at most
+    one 64 KB segment each), and one note for each block dropped: said before the work, instead
+    of a failed write after it."""
+    if not metadata or fmt != "JPEG":
+        return metadata, []
+    notes, kept = [], Metadata(icc=metadata.icc, exif=metadata.exif, xmp=metadata.xmp)
+    exif = output_exif(metadata, size, keep_gps=keep_gps)
+    if exif is not None and len(exif) > JPEG_SEGMENT:
+        kept.exif = None
+        notes.append(f"{name}: its EXIF block ({len(exif) // 1024} KB) is too large for a JPEG "
+                     "(64 KB at most), so it is not kept; write .png, .webp or .tif to keep it")
+    xmp = output_xmp(metadata, keep_gps=keep_gps)
+    if xmp is not None and len(xmp) + _XMP_JPEG_HEADER > JPEG_SEGMENT:
+        kept.xmp = None
+        notes.append(f"{name}: its XMP block ({len(xmp) // 1024} KB) is too large for a JPEG "
+                     "(64 KB at most), so it is not kept; write .png, .webp or .tif to keep it")
+    return kept, notes
+
+
 def save_options(fmt: str, metadata: Metadata | None, size: tuple[int, int], *,
                  keep_gps: bool = False) -> dict:
     """Pillow ``save`` keyword arguments that write ``metadata`` into a ``fmt`` file."""
