@@ -265,6 +265,10 @@ class Architecture:
     describe: Callable[[ModelConfig], tuple[str, str]] | None = None
     derive: Callable[[dict], dict] | None = None  # fields that follow from the others
     options: type | None = None  # a dataclass of the fields only this architecture has
+    # whether `hinr train`'s recipe for hinr's attention decoders (--residual, --locality,
+    # --local-pixels on) applies; False: the architecture's own defaults (liif as published, and
+    # the hybrids that read out locally by design)
+    train_recipe: bool = True
 
     def check_options(self, options: Mapping) -> dict:
         """``options`` filled in with the options dataclass's defaults (ValueError on an unknown
@@ -343,7 +347,8 @@ def _liif_checks(c: ModelConfig) -> None:
 
 def _hybrid_v2_checks(c: ModelConfig) -> None:
     if c.readout != "local" or c.residual:
-        raise ValueError("hybrid-v2 reads out locally (readout='local') and has no residual")
+        raise ValueError("hybrid-v2 reads out locally (readout='local') and has no residual: "
+                         "drop --residual (--base-skip adds the bicubic base)")
 
 
 def _attention_or_local(c: ModelConfig, name: str) -> str:
@@ -374,7 +379,7 @@ register_architecture(Architecture(
                      processor_depth=1, heads=2, dim_head=16, ff_mult=2, decoder_dim=128,
                      decoder_depth=2, decoder_heads=2, decoder_dim_head=16, fourier_features=16)},
     fixed=dict(readout="local", unfold=True, cell_input=True, patch_size=2, lp_placement="interleave"),
-    validate=_hybrid_v2_checks,
+    validate=_hybrid_v2_checks, train_recipe=False,
     tokens=lambda c: c.image_size**2 + c.num_latents,  # the local map, then the global latents
     trains_any_size=True,  # the stem is convolutional, the scan as long as the input
     bytes_per_query=lambda c: 4 * (4 * 3 * c.decoder_dim + 32) + 4 * (
@@ -404,7 +409,7 @@ register_architecture(Architecture(
            "small": dict(dim=64, encoder_depth=8, decoder_dim=256, decoder_depth=3),
            "tiny": dict(dim=32, encoder_depth=4, decoder_dim=128, decoder_depth=2)},
     fixed=dict(readout="local", unfold=True, cell_input=True, patch_size=1, processor_depth=0),
-    validate=_liif_checks,
+    validate=_liif_checks, train_recipe=False,
     derive=lambda f: {**f, "num_latents": f.get("image_size", INPUT_SIZE) ** 2},  # one per pixel
     receptive_radius=lambda c: 2 * c.encoder_depth + 2 + 2 + 2,
     describe=lambda c: (f"EDSR ×{c.encoder_depth}", f"local MLP {c.decoder_dim} × {c.decoder_depth}")))

@@ -189,3 +189,11 @@ def test_bicubic_on_set5_matches_published_protocol():
     result = benchmark.run_benchmark(pairs, {})
     assert round(result.scores[("Set5", 2, "bicubic")].mean_psnr, 2) == 33.67
     assert round(result.scores[("Set5", 4, "bicubic")].mean_psnr, 2) == 28.43
+
+
+def test_lr_only_folder_names_the_missing_ground_truth(tmp_path):
+    folder = tmp_path / "S" / "x2"
+    folder.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(folder / "img_SRF_2_LR.png")  # the LR of the asked scale, no HR
+    with pytest.raises(benchmark.BenchmarkError, match="holds only LR images.*NAME_HR"):
+        benchmark.find_pairs(tmp_path, [2])

@@ -114,3 +114,20 @@ def test_the_cpu_size_decodes_under_20k_multiply_adds_per_pixel():
 def test_offset_frequencies_are_nonzero_integers():
     b = lattice_frequencies(32, 2.0)
     assert b.shape == (2, 32) and torch.equal(b, b.round()) and (b.abs().sum(0) > 0).all()
+
+
+def test_hinr_train_trains_it_from_the_command_line(tmp_path, capsys, monkeypatch):
+    """Its own defaults, no recipe flags to turn off (the hinr attention decoders' recipe does not
+    apply to it), and the run folder upscales."""
+    from cli_helpers import photo, run
+
+    for i in range(2):
+        photo(tmp_path / f"p{i}.png", 64, 64, seed=i)
+    code, out, err = run(capsys, monkeypatch, "train", "--data", tmp_path, "--arch", "hybrid-v3",
+                         "--hr-size", "64", "--steps", "2", "--batch-size", "2", "--queries", "32",
+                         "--out", tmp_path / "run")
+    assert code == 0, err
+    assert hinr.load_model(tmp_path / "run").config.arch == "hybrid-v3"
+    code, _, err = run(capsys, monkeypatch, "upscale", tmp_path / "p0.png", "--scale", "2", "-o",
+                       tmp_path / "o.png", "-w", tmp_path / "run")
+    assert code == 0, err

@@ -97,8 +97,9 @@ def config_from_options(opts: TrainOptions):
     if reconstruction and opts.residual:
         raise UsageError(RESIDUAL_AT_SCALE_1)
     base = opts.preset == "base"  # the design as written: options past it stay off
-    # liif is LIIF as published: the recipe's options are the hinr decoders'
-    recipe = base or opts.init_from is not None or opts.arch == "liif"
+    # the recipe's options are the hinr attention decoders' (liif is LIIF as published; the
+    # hybrids that read out locally have their own defaults: Architecture.train_recipe)
+    recipe = base or opts.init_from is not None or not REGISTRY[opts.arch or "hybrid"].train_recipe
     overrides = {} if recipe else dict(RECON_OVERRIDES if reconstruction else RECIPE_OVERRIDES)
     overrides.update({name: getattr(opts, name) for name in given_model})
     if overrides.get("base_skip") and "residual" not in given_model:

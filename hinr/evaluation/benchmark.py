@@ -150,6 +150,11 @@ def find_pairs(root: str | Path, scales: Sequence[int]) -> list[BenchPair]:
             if not sources:
                 if not dirs:
                     break  # not a set folder at all (no images, no xK folders): skip it
+                if scale in dirs and _images(dirs[scale]):  # LR images with no ground truth
+                    raise BenchmarkError(
+                        f"{dirs[scale]} holds only LR images (NAME_LR.png): scoring needs the "
+                        "ground truth beside them as NAME_HR.png, or the set's HR images in "
+                        f"{set_dir.name}/ to make the LR from")
                 raise BenchmarkError(
                     f"{set_dir.name} ships no x{scale} folder and holds no HR images to make its "
                     f"x{scale} input from: choose --scales among {','.join(map(str, sorted(dirs)))}")

@@ -249,7 +249,7 @@ def _decoder(c: ModelConfig) -> nn.Module:
 
 def _checks(c: ModelConfig) -> None:
     if c.residual:
-        raise ValueError("hybrid-v3 adds the bicubic base through base_skip, not residual")
+        raise ValueError("hybrid-v3 adds the bicubic base through base_skip, not residual: drop --residual")
     if c.image_size % PATCH:
         raise ValueError(f"hybrid-v3 reads 2×2 patches: image_size must be even, got {c.image_size}")
     c.arch_options  # noqa: B018 — builds the options dataclass, which checks them
@@ -294,5 +294,5 @@ register_architecture(Architecture(
                         f"window SCENT ×{c.processor_depth}",
                         f"local SCENT {c.decoder_dim}" if c.readout == "attention"
                         else f"local MLP {c.decoder_dim} × {c.decoder_depth}"),
-    options=HybridV3Options,
+    options=HybridV3Options, train_recipe=False,
 ))
