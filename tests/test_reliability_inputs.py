@@ -207,3 +207,26 @@ def test_far_smaller_output_reduces_while_decoding(tmp_path, capsys, monkeypatch
     assert code == 0, err
     with Image.open(tmp_path / "small.png") as out:
         assert out.size == (40, 30)
+
+
+def test_a_large_16bit_png_is_reduced_while_decoding(tmp_path, capsys, monkeypatch):
+    """A 16-bit PNG far larger than the output is decoded through Pillow's row decoder and
+    reduced (the battery's 13000² RGBA to 64 px took minutes and gigabytes); the result stays a
+    16-bit PNG with the input's colours."""
+    import png as pypng
+
+    from cli_helpers import run
+
+    side = 768
+    ramp = (np.linspace(0, 65535, side)[None, :, None] * np.ones((side, 1, 1))).astype(np.uint16)
+    rgba = np.concatenate([ramp, ramp[:, ::-1], np.full_like(ramp, 30000), np.full_like(ramp, 65535)], -1)
+    with open(tmp_path / "big.png", "wb") as handle:
+        pypng.Writer(side, side, greyscale=False, alpha=True, bitdepth=16).write(
+            handle, rgba.reshape(side, -1))
+    code, _, err = run(capsys, monkeypatch, "upscale", tmp_path / "big.png", "--size", "32", "-o",
+                       tmp_path / "o.png", "--weights", "default")
+    assert code == 0, err
+    width, height, rows, info = pypng.Reader(filename=str(tmp_path / "o.png")).read()
+    out = np.array(list(rows), dtype=np.float64).reshape(height, width, -1)
+    assert (width, height, info["bitdepth"]) == (32, 32, 16)
+    assert abs(out[..., 2].mean() - 30000) < 700 and abs(out[..., 0].mean() - 32767) < 700  # 1 % of range

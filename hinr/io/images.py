@@ -146,12 +146,35 @@ def _reduce_factor(size: tuple[int, int], at_least: tuple[int, int] | None) -> i
     return max(1, min(size[0] // max(1, 2 * at_least[0]), size[1] // max(1, 2 * at_least[1])))
 
 
+# EXIF orientation → the transpose that makes the picture upright (as ImageOps.exif_transpose)
+_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def _reduce_array(samples: np.ndarray, factor: int, *, rows: int = 256) -> np.ndarray:
+    """(H, W, C) samples box-averaged over factor × factor blocks (Pillow's ``reduce``; the last
+    partial row and column of blocks dropped), a band of blocks at a time so that memory stays
+    near the decoded array's own."""
+    h, w, c = samples.shape[0] // factor, samples.shape[1] // factor, samples.shape[2]
+    out = np.empty((h, w, c), samples.dtype)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        band = samples[r0 * factor:r1 * factor, :w * factor].astype(np.float32)
+        out[r0:r1] = np.rint(band.reshape(r1 - r0, factor, w, factor, c).mean(axis=(1, 3)))
+    return out
+
+
 def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
     from .damage import jpeg_damage, png_damage
     from .orientation import apply_orientation, read_orientation
 
     header = _png16_header(path)
-    if header is not None:
+    # a 16-bit PNG far larger than the output needs goes through Pillow, which decodes it a row at
+    # a time into 8 bits a sample (half the memory, and no second copy), then reduces it: averaged
+    # over 4×4 pixels or more, 8 bits lose nothing that the output's 16 keep
+    shrink = header is not None and _reduce_factor(header[:2], at_least) >= 4
+    if header is not None and not shrink:
         check_pixel_limit(path, header[0], header[1])
         data = path.read_bytes()
         damage = png_damage(data)
@@ -159,6 +182,10 @@ def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
             raise ImageReadError(f"{path} is truncated or corrupt ({damage}): re-export or "
                                  "re-download it")
         samples = apply_orientation(_read_png16(data, header), read_orientation(path))
+        del data
+        factor = _reduce_factor((samples.shape[1], samples.shape[0]), at_least)
+        if factor > 1:  # as Image.reduce on the 8-bit path, before the float copy
+            samples = _reduce_array(samples, factor)
         loaded = _from_array(samples, bits=16)
         with Image.open(path) as opened:  # the header chunks only: no 8-bit decode
             loaded.metadata = read_metadata(opened, path.name)
@@ -172,12 +199,18 @@ def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
             opened.draft(opened.mode, (2 * need[0], 2 * need[1]))  # DCT scaling: 1/2 … 1/8
         opened.load()
         exif_of(opened)  # loading may have reset the cached EXIF
-        image = ImageOps.exif_transpose(opened)
+        rotated = orientation in (5, 6, 7, 8)
+        need = None if at_least is None else (at_least[1], at_least[0]) if rotated else at_least
+        factor = _reduce_factor(opened.size, need)
+        # reduce first, then turn: the same pixels (a turn moves whole blocks), without a
+        # full-size copy of a large picture
+        image = opened.reduce(factor) if factor > 1 else opened
+        turn = _TRANSPOSE.get(orientation)
+        image = image.transpose(turn) if turn is not None else image.copy()
         image.load()
-        factor = _reduce_factor(image.size, at_least)
-        if factor > 1:
-            image = image.reduce(factor)
         loaded = _from_pil(image)
+        if shrink:
+            loaded.bits = 16  # a 16-bit input gives a 16-bit output, as on the exact path
         loaded.coding = read_coding(opened, path)
         loaded.metadata = read_metadata(opened, path.name)
         loaded.notes.extend(loaded.metadata.notes)
