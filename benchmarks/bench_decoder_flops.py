@@ -33,6 +33,13 @@ attention kernel is registered with it here: torch's counter does not know it).
     python benchmarks/bench_decoder_flops.py --presets tiny small --res 256 --precisions fp32
     python benchmarks/bench_decoder_flops.py --device cuda
     python benchmarks/bench_decoder_flops.py --quick        # seconds: a smoke run
+    python benchmarks/bench_decoder_flops.py --macs         # multiply-adds per output pixel
+
+``--macs`` counts, with ``FlopCounterMode`` (matmuls, 2 FLOPs per multiply-add), the decoder's
+multiply-adds per output pixel of the read-outs that matter for speed — the shipped default's
+LIIF MLP, hybrid-v2's, and hybrid-v3's local SCENT decoder (the models issue's bar: ≤ 20 k) —
+per query on a chunk with the per-image context prepared, and the per-latent work of
+``prepare`` shared out over the pixels of a ×4 upscale, beside the analytic count for v3.
 """
 
 from __future__ import annotations
@@ -202,7 +209,60 @@ def worker(spec: dict) -> dict:
     return out
 
 
+MACS_MODELS = {  # name → (arch, preset, overrides)
+    "default (liif 8 × 64, MLP 128 × 3)": ("liif", "tiny", dict(dim=64, encoder_depth=8, decoder_depth=3,
+                                                                base_skip=True)),
+    "hybrid-v2 (shipped hybrid)": ("hybrid-v2", "tiny", dict(
+        dim=64, stem_depth=8, encoder_depth=2, encoder_mlp_ratio=2.0, num_latents=64, processor_depth=1,
+        heads=4, dim_head=16, ff_mult=2, decoder_dim=128, decoder_depth=3, decoder_heads=2,
+        decoder_dim_head=16, fourier_features=32, base_skip=True)),
+    "hybrid-v3 small": ("hybrid-v3", "small", {}),
+    "hybrid-v3 small, modulate": ("hybrid-v3", "small", dict(modulate=True)),
+}
+
+
+def count_macs(arch: str, preset_name: str, overrides: dict, *, queries: int = 4096, scale: int = 4) -> dict:
+    """Multiply-adds per output pixel: the decoder per query, and ``prepare`` per latent shared
+    over the scale² output pixels of each input pixel (FlopCounterMode, matmuls)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import hinr
+    from hinr.config import preset
+
+    model = hinr.HINR(preset(preset_name, arch=arch, **overrides)).eval()
+    side = 32
+    images = torch.rand(1, 3, side, side)
+    coords, cell = torch.rand(1, queries, 2), torch.full((1, queries, 2), 1 / (side * scale))
+    with torch.no_grad():
+        latents = model.encode(images)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            context = model.prepare(latents)
+        prepare = counter.get_total_flops() / 2 / (side * side * scale * scale)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model.decode(latents, coords, cell, context=context)
+        per_query = counter.get_total_flops() / 2 / queries
+    row = {"decoder_per_pixel": round(per_query), "prepare_per_pixel_x4": round(prepare)}
+    if arch == "hybrid-v3":
+        from hinr.models.hybrid_v3 import _decoder_macs
+
+        row["analytic"] = _decoder_macs(model.config)
+    return row
+
+
+def main_macs() -> None:
+    print("| read-out | multiply-adds per output pixel (decoder) | + prepare, shared at ×4 | analytic |")
+    print("|---|---:|---:|---:|")
+    for name, (arch, size, overrides) in MACS_MODELS.items():
+        r = count_macs(arch, size, overrides)
+        print(f"| {name} | {r['decoder_per_pixel']:,} | {r['prepare_per_pixel_x4']:,} | {r.get('analytic', '')} |")
+
+
 def main() -> None:
+    if "--macs" in sys.argv[1:]:
+        return main_macs()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
     parser.add_argument("--variants", nargs="+", choices=("plain", "options"),

@@ -1,4 +1,4 @@
-"""Train the ``base`` hybrid-v2 and a ``base`` liif for N minutes each on CUDA (the GPU run of the
+"""Train the ``base`` hybrid-v3 and a ``base`` liif for N minutes each on CUDA (the GPU run of the
 models issue), on the same photos, sampler and seed, and write checkpoints and a log under --out.
 
 bf16 autocast (the scan stays fp32), mamba-ssm's selective-scan kernel when it imports (hinr
@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ARCHS = {  # the base presets, the design at full size; the local read-out as the long runs have it
-    "hybrid-v2": dict(base_skip=True),
+ARCHS = {  # the base presets: the design at full size (v3: dim 256, 4 processor blocks of 8 × 64)
+    "hybrid-v3": dict(modulate=True),
     "liif": dict(base_skip=True),
 }
 

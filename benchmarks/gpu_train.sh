@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call for the lent GPU machine: install hinr (no network needed), then train the base
-# hybrid-v2 and a base liif for GPU_TRAIN_MINUTES each (default 2.5) on CUDA, writing checkpoints,
+# hybrid-v3 and a base liif for GPU_TRAIN_MINUTES each (default 2.5) on CUDA, writing checkpoints,
 # gpu_train.jsonl (held-out PSNR over time) and gpu_train_summary.json under $OUT. About 7 minutes
 # in all, so one retry fits a 15-minute device budget. The photos come from .gpu_data/photos
 # (carry it: `mkdir -p .gpu_data && cp -r ../shared/photos .gpu_data/`) or ../shared/photos.

@@ -25,7 +25,7 @@ def test_gpu_train_script_runs_on_cpu(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "gpu_train_summary.json").read_text())
-    assert [s["arch"] for s in summary] == ["hybrid-v2", "liif"]
+    assert [s["arch"] for s in summary] == ["hybrid-v3", "liif"]
     for row in summary:
         assert "error" not in row and row["steps"] > 0 and row["best_heldout_psnr"] > 5
         assert (out / row["arch"] / "model.safetensors").is_file()
