@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 INPUT_SIZE = 32  # the side of the images a model reads (ModelConfig.image_size's default)
+DEFAULT_CHUNK = 16384  # queries decoded per call and image when rendering (bounds memory)
 READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
 LP_INTERLEAVES = ("mamba-ginr", "round")

@@ -10,12 +10,13 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from .. import __version__
-from ..config import REGISTRY
+from ..config import DEFAULT_CHUNK, REGISTRY
+from ..inference.sizes import MAX_SIDE
 from ..io.weights import JPEG_WEIGHTS_BELOW
 from .errors import Interrupted, UsageError, report
 
@@ -182,12 +183,20 @@ _CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size 
                "chunk stays under 512 MiB).")
 _OVERWRITE_HELP = ("Replace existing output files (without it, a file that exists, or appears "
                    "while hinr runs, is never replaced).")
-_FORCE_HELP = ("Allow outputs over 16384 px on a side (a size that needs more memory than is "
+_FORCE_HELP = (f"Allow outputs over {MAX_SIDE} px on a side (a size that needs more memory than is "
                "available is still refused).")
 _ENSEMBLE_HELP = ("Average N flipped/rotated passes (1, 2, 4 or 8), at N times the time (the README "
                   "has what it gains).")
 _PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 where the CPU or GPU "
                    "has native bf16 (same PSNR, faster), else fp32.")
+
+# The options several commands take, each declared once (its default beside its use)
+Device = Annotated[str, typer.Option(help=_DEVICE_HELP)]
+Chunk = Annotated[int, typer.Option(help=_CHUNK_HELP)]
+Precision = Annotated[str, typer.Option(help=_PRECISION_HELP)]
+Ensemble = Annotated[int, typer.Option(help=_ENSEMBLE_HELP)]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help=_OVERWRITE_HELP)]
+Force = Annotated[bool, typer.Option("--force", help=_FORCE_HELP)]
 
 
 @app.command(epilog="Examples:\n\n"
@@ -229,15 +238,15 @@ def upscale(
         None, "--weights", "-w", show_default=False,
         help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_LOSSY_RULE}; "
              "else 'default'."),
-    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    device: Device = "auto",
     batch_size: int = typer.Option(16, help="Tiles encoded at once."),
-    chunk: int = typer.Option(16384, help=_CHUNK_HELP),
-    precision: str = typer.Option("auto", help=_PRECISION_HELP),
-    ensemble: int = typer.Option(1, help=_ENSEMBLE_HELP),
+    chunk: Chunk = DEFAULT_CHUNK,
+    precision: Precision = "auto",
+    ensemble: Ensemble = 1,
     stride: int = typer.Option(24, help="Tile stride in input pixels (1..24) for inputs over 32×32: "
                                "smaller decodes more overlap (slower; README has the trade-off)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
-    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    overwrite: Overwrite = False,
+    force: Force = False,
     strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Write no metadata. By "
                                         "default the input's colour profile, EXIF (orientation "
                                         "reset, new size) and XMP are kept where the output format "
@@ -267,9 +276,9 @@ def encode(
         None, "--weights", "-w", show_default=False,
         help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + "Default: 'jpeg' when every input is "
              f"{_LOSSY_RULE}; else 'default' (as upscale picks)."),
-    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    device: Device = "auto",
     batch_size: int = typer.Option(16, help="Images encoded at once."),
-    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+    overwrite: Overwrite = False,
 ) -> None:
     """Encode images into latents (N, tokens, width) that `hinr render` draws at any size."""
     options = dict(locals())
@@ -298,12 +307,12 @@ def render(
         None, "--weights", "-w", show_default=False,
         help="The weights that encoded the latents. " + _WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")]
              + "Default: the shipped weights that encoded them."),
-    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    device: Device = "auto",
     batch_size: int = typer.Option(1, help="Latents rendered at once (memory grows with it)."),
-    chunk: int = typer.Option(16384, help=_CHUNK_HELP),
-    precision: str = typer.Option("auto", help=_PRECISION_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
-    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    chunk: Chunk = DEFAULT_CHUNK,
+    precision: Precision = "auto",
+    overwrite: Overwrite = False,
+    force: Force = False,
     strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Write no metadata. By "
                                         "default the colour profile, EXIF and XMP that hinr encode "
                                         "recorded from each source (never its GPS position) are "
@@ -329,7 +338,7 @@ def average(
     output: Path = typer.Option(..., "--output", "-o", metavar="FILE", show_default=False,
                                 help="The averaged weights: a .safetensors file, or a folder that "
                                      "gets model.safetensors (a --weights for every command)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+    overwrite: Overwrite = False,
 ) -> None:
     """Average the weights of several checkpoints into one model (a uniform model soup)."""
     from ..io.average import save_average
@@ -366,13 +375,13 @@ def eval_(
     limit: Optional[int] = typer.Option(None, help="At most N photos, in manifest order (cifar10: N test images, default 500)."),
     out: Optional[Path] = typer.Option(None, help="Folder for results.json, results.md and grid.png "
                                        "(checked before any work; earlier results need --overwrite)."),
-    device: str = typer.Option("auto", help=_DEVICE_HELP),
+    device: Device = "auto",
     data_dir: Optional[Path] = typer.Option(None, help="Where CIFAR-10 is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
     batch_size: int = typer.Option(8, help="Images encoded and rendered at once."),
-    chunk: int = typer.Option(16384, help="Queries decoded at once per image (bounds memory; "
+    chunk: int = typer.Option(DEFAULT_CHUNK, help="Queries decoded at once per image (bounds memory; "
                               "capped so one chunk stays under 512 MiB)."),
-    precision: str = typer.Option("auto", help=_PRECISION_HELP),
-    ensemble: int = typer.Option(1, help=_ENSEMBLE_HELP),
+    precision: Precision = "auto",
+    ensemble: Ensemble = 1,
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results of an earlier "
                                    "evaluation in --out."),
     jpeg: Optional[int] = typer.Option(None, help="Score JPEG inputs: every method gets the 32×32 "
@@ -422,8 +431,8 @@ def serve(
                              "computer only; anything else lets others on the network upscale "
                              "with it (hinr says so)."),
     port: int = typer.Option(7860, help="Port to listen on (0: any free one)."),
-    device: str = typer.Option("auto", help=_DEVICE_HELP),
-    precision: str = typer.Option("auto", help=_PRECISION_HELP),
+    device: Device = "auto",
+    precision: Precision = "auto",
     max_upload_mb: int = typer.Option(64, help="Largest upload accepted, in MiB (checked before "
                                       "reading it)."),
 ) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..config import DEFAULT_CHUNK
 from ..io.checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_model, read_metadata,
                          weights_fingerprint)
 from ..data.folder import image_to_tensor, load_rgb
@@ -293,7 +294,7 @@ def grid_indices(samples: Sequence[EvalSample], rows: int = GRID_ROWS) -> list[i
 
 def evaluate(samples: Sequence[EvalSample], models: Sequence[EvalModel], scales: Sequence[int], *,
              data: str = "", split: str | None = None, device: torch.device | str = "cpu",
-             batch_size: int = 8, chunk: int = 16384, precision: str | torch.dtype = "fp32",
+             batch_size: int = 8, chunk: int = DEFAULT_CHUNK, precision: str | torch.dtype = "fp32",
              ensemble: int = 1,
              grid_rows: int = GRID_ROWS, jpeg: int | None = None, jpeg_chroma: str = "4:2:0",
              latent_gain: bool = True, progress: Progress | None = None) -> EvalResult:

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import DEFAULT_CHUNK, ModelConfig
 from ..coords import cell_size
 from ..layers.bicubic import pil_bicubic
 from .latents import Latents
@@ -128,7 +128,7 @@ class HINR(nn.Module):
         """images (B, 3, S, S); coords (Q, 2) or (B, Q, 2) → RGB (B, Q, 3)."""
         return self.decode(self.encode(images), coords, cell)
 
-    def render(self, latents: Latents, height: int, width: int, *, chunk: int = 16384,
+    def render(self, latents: Latents, height: int, width: int, *, chunk: int = DEFAULT_CHUNK,
                precision: str | torch.dtype = "fp32",
                progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
         """Every pixel of an H×W image → (B, 3, H, W) in [0, 1] on the latents' device.

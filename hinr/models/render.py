@@ -20,13 +20,13 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from ..config import DEFAULT_CHUNK
 from ..coords import axis_centres, cell_size, grid_coords
 from ..layers.bicubic import bicubic_grid
 from ..precision import autocast, resolve_precision
 
 from .latents import Latents
 
-DEFAULT_CHUNK = 16384  # queries per decode call and image
 Progress = Callable[[int, int], None]  # (queries done, queries in all)
 
 
