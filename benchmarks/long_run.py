@@ -61,6 +61,9 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # the decoder's attended values also modulated by the offset's Fourier features (content ×
     # position): the first change after pilot-v3 trailed pilot-liif at step 500
     "pilot-v3-mod": ("hybrid-v3", "small", dict(modulate=True), PILOT_STEPS),
+    # and the keys / values unpacked per pixel from each latent (the query reads pixel-precise
+    # detail, still from the latents alone): the second change
+    "pilot-v3-px": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True), PILOT_STEPS),
     "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
     "pilot-v3-nomamba": ("hybrid-v3", "small", dict(encoder_depth=0, lp_tokens=False), PILOT_STEPS),
     "pilot-v3-nolp": ("hybrid-v3", "small", dict(lp_tokens=False), PILOT_STEPS),

@@ -51,14 +51,15 @@ def test_encodes_any_size_whole(size):
     assert out.shape == (1, 3, 2 * h, 2 * w) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("modulate", [False, True])
-def test_the_picture_is_continuous_across_latent_cells(modulate):
+@pytest.mark.parametrize("modulate, pixel_kv", [(False, False), (True, False), (True, True)])
+def test_the_picture_is_continuous_across_latent_cells(modulate, pixel_kv):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     corners fade out where they are swapped, and the query's features are periodic in the cell."""
-    model = trained_looking(modulate=modulate)
+    model = trained_looking(modulate=modulate, pixel_kv=pixel_kv)
     latents = model.encode(torch.rand(1, 3, 32, 37))
-    borders_x = (torch.arange(2, 17) + 0.5) * 2 / 37  # latent centres (the corners' switch points)
-    borders_y = (torch.arange(2, 15) + 0.5) * 2 / 32
+    stride = 1 if pixel_kv else 2  # input px between key/value centres (the corners' switch points)
+    borders_x = (torch.arange(2, 34 // stride) + 0.5) * stride / 37
+    borders_y = (torch.arange(2, 30 // stride) + 0.5) * stride / 32
     xs, ys = torch.meshgrid(borders_x, borders_y, indexing="ij")
     points = torch.stack([xs, ys], -1).reshape(-1, 2)
 
@@ -93,7 +94,8 @@ def test_every_part_is_on_the_path_to_rgb():
                 p.copy_(s)
 
 
-@pytest.mark.parametrize("ablation", [dict(processor_depth=0), dict(encoder_depth=0, lp_tokens=False),
+@pytest.mark.parametrize("ablation", [dict(modulate=True, pixel_kv=True), dict(processor_depth=0),
+                                      dict(encoder_depth=0, lp_tokens=False),
                                       dict(lp_tokens=False), dict(readout="local", decoder_depth=2)])
 def test_the_retrain_ablations_build_and_train(ablation):
     model = hinr.HINR(preset("tiny", arch="hybrid-v3", **ablation))

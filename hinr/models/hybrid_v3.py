@@ -64,6 +64,10 @@ class HybridV3Options:
     # position, as LMF / Thera modulate a field per latent): what lets a latent draw detail finer
     # than its cell; off in the first pilots' weights, which load as they were
     modulate: bool = False
+    # each latent's keys and values are projected for each of its 2×2 pixels (a learned pixel
+    # shuffle in ``prepare``), and the query reads the 2×2 pixels' around it: the decoder places
+    # detail at pixel precision, from the latents alone; off in the first pilots' weights
+    pixel_kv: bool = False
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
@@ -135,7 +139,7 @@ class LocalAttentionDecoder(nn.Module):
     needs_base = False
 
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
-                 frequencies: int, scale: float, modulate: bool = False) -> None:
+                 frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False) -> None:
         super().__init__()
         inner = heads * dim_head
         self.heads, self.dim_head, self.inner = heads, dim_head, inner
@@ -145,7 +149,8 @@ class LocalAttentionDecoder(nn.Module):
         self.register_buffer("frequencies", lattice_frequencies(frequencies, scale))
         self.query_in = nn.Linear(2 * frequencies + 2, dim)  # Fourier features ⊕ cell size
         self.context_norm = nn.LayerNorm(context_dim)
-        self.to_kv = nn.Linear(context_dim, 2 * inner, bias=False)
+        self.stride = 1 if pixel_kv else PATCH  # input pixels per key/value cell
+        self.to_kv = nn.Linear(context_dim, (PATCH * PATCH if pixel_kv else 1) * 2 * inner, bias=False)
         self.query_norm = nn.LayerNorm(dim)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_out = nn.Linear(inner, dim)
@@ -175,6 +180,10 @@ class LocalAttentionDecoder(nn.Module):
         h, w = latents.images.shape[-2:]
         rows, cols = -(-h // PATCH), -(-w // PATCH)
         kv = self.to_kv(self.context_norm(latents.tokens))
+        if self.stride == 1:  # each latent's 2×2 pixels, the padding of an odd side cropped
+            kv = rearrange(kv, "b (h w) (p q e) -> b (h p) (w q) e", h=rows, p=PATCH, q=PATCH)
+            kv, rows, cols = kv[:, :h, :w], h, w
+            return rearrange(kv, "b h w e -> (b h w) e"), (rows, cols, h, w)
         return rearrange(kv, "b m e -> (b m) e"), (rows, cols, h, w)
 
     def forward(self, coords: torch.Tensor, cell: torch.Tensor, context,
@@ -185,7 +194,7 @@ class LocalAttentionDecoder(nn.Module):
         kv, (rows, cols, h, w) = context
         b, q, _ = coords.shape
         pixels = torch.tensor([w, h], device=coords.device, dtype=torch.float32)
-        p = coords.float() * pixels / PATCH - 0.5  # in latent cells, latent centres at integers
+        p = coords.float() * pixels / self.stride - 0.5  # in key/value cells, their centres at integers
         low = torch.floor(p)
         t = p - low  # (B, Q, 2) in [0, 1): the offset from the top-left corner
         corner = torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1]], device=p.device, dtype=p.dtype)
@@ -199,7 +208,7 @@ class LocalAttentionDecoder(nn.Module):
         # the query: Fourier features of its offset (periodic in the cell) and its pixel size
         with torch.autocast(coords.device.type, enabled=False):
             angle = (2.0 * math.pi) * (t @ self.frequencies.float())
-            encoding = torch.cat([angle.sin(), angle.cos(), cell.float() * pixels / PATCH], dim=-1)
+            encoding = torch.cat([angle.sin(), angle.cos(), cell.float() * pixels / self.stride], dim=-1)
         x0 = self.query_in(encoding)  # (B, Q, dim)
         query = self.to_q(self.query_norm(x0))  # (B, Q, H·d)
         # each corner's keys and values: rows of the per-latent table, viewed without a copy
@@ -244,7 +253,7 @@ def _decoder(c: ModelConfig) -> nn.Module:
     return LocalAttentionDecoder(
         context_dim=c.dim, dim=c.decoder_dim, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
-        modulate=o.modulate)
+        modulate=o.modulate, pixel_kv=o.pixel_kv)
 
 
 def _checks(c: ModelConfig) -> None:
