@@ -11,10 +11,11 @@ from hinr.io.checkpoint import read_metadata, weights_fingerprint
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_round_trip_is_bit_identical(tmp_path, arch):
     torch.manual_seed(0)
-    options = dict(base_skip=True) if arch == "hybrid-v2" else dict(residual=True, locality=True)
+    skip = arch in ("hybrid-v2", "hybrid-v3")  # they add bicubic through base_skip, not residual
+    options = dict(base_skip=True) if skip else dict(residual=True, locality=True)
     model = HINR(preset("tiny", arch=arch, **options)).eval()
     with torch.no_grad():
-        (model.base_skip if arch == "hybrid-v2" else model.residual_gate).fill_(0.5)
+        (model.base_skip if skip else model.residual_gate).fill_(0.5)
     path = save_model(model, tmp_path / "run")
     assert path.name == "model.safetensors"
     loaded = load_model(tmp_path / "run")

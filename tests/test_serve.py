@@ -36,8 +36,15 @@ def service():
     assert not svc.folder.exists()  # the uploads go with the server
 
 
-def _post(url: str, data: bytes = b"") -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=data, method="POST")
+def _token(url: str) -> str:
+    base = url.split("/api/")[0]
+    return json.loads(_get(f"{base}/api/config"))["token"]
+
+
+def _post(url: str, data: bytes = b"", headers: dict | None = None) -> tuple[int, dict]:
+    """POST as the page does: with the token of /api/config (``headers`` replace it)."""
+    headers = {"X-Hinr-Token": _token(url)} if headers is None else headers
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return answer.status, json.loads(answer.read())
@@ -136,3 +143,63 @@ def test_only_loopback_is_quiet():
 def test_serve_help(capsys, monkeypatch):
     code, out, _ = run(capsys, monkeypatch, "serve", "--help")
     assert code == 0 and "127.0.0.1" in out and "--port" in out
+
+
+
+# --- no way in: Host, origin and token ---------------------------------------------------------
+
+def _raw(service, method: str, path: str, headers: dict, body: bytes = b"") -> tuple[int, bytes]:
+    import http.client
+
+    port = int(service.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.putrequest(method, path, skip_host=True)
+    for key, value in headers.items():
+        conn.putheader(key, value)
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body)
+    answer = conn.getresponse()
+    return answer.status, answer.read()
+
+
+def test_a_foreign_host_is_refused(service):
+    """A DNS-rebinding page reaches 127.0.0.1 under its own name: every request naming another
+    Host is refused, the page and the config included."""
+    port = service.url.rsplit(":", 1)[1]
+    for path in ("/", "/api/config"):
+        code, _ = _raw(service, "GET", path, {"Host": "evil.example.com"})
+        assert code == 421
+    code, _ = _raw(service, "GET", "/api/config", {"Host": f"localhost:{port}"})
+    assert code == 200
+
+
+def test_cross_origin_or_tokenless_changes_are_refused_and_queue_nothing(service):
+    port = service.url.rsplit(":", 1)[1]
+    before = len(service.jobs)
+    image = ASTRONAUT.read_bytes()
+    token = _token(service.url)
+    host = {"Host": f"127.0.0.1:{port}", "Content-Type": "text/plain"}
+    cases = [{**host, "Origin": "http://evil.example", "X-Hinr-Token": token},  # another site
+             {**host, "Sec-Fetch-Site": "cross-site", "X-Hinr-Token": token},
+             {**host, "Origin": f"http://127.0.0.1:{port}"},  # no token
+             {**host, "X-Hinr-Token": "guessed"}]
+    for headers in cases:
+        code, _ = _raw(service, "POST", "/api/jobs?name=a.png&size=64", headers, image)
+        assert code == 403
+    assert len(service.jobs) == before
+    code, _ = _raw(service, "POST", "/api/jobs?name=a.png&size=64",
+                   {**host, "Origin": f"http://127.0.0.1:{port}", "X-Hinr-Token": token}, image)
+    assert code == 202
+
+
+def test_any_file_name_downloads(service):
+    from hinr.cli.serve import content_disposition
+
+    code, job = _post(f"{service.url}/api/jobs?name=%E5%86%99%E7%9C%9F.png&size=64", ASTRONAUT.read_bytes())
+    assert code == 202, job
+    assert _finish(service, job["id"])["state"] == "done"
+    with urllib.request.urlopen(f"{service.url}/api/jobs/{job['id']}/result", timeout=60) as answer:
+        disposition = answer.headers["Content-Disposition"]
+        assert answer.status == 200 and answer.read()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "filename*=UTF-8''%E5%86%99%E7%9C%9F_64.png" in disposition
+    assert content_disposition("a b.png").startswith('attachment; filename="a b.png"')

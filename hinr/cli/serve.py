@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import queue
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 PAGE = Path(__file__).with_name("serve_page.html")
 def _weights_choices() -> tuple[str, ...]:
@@ -89,7 +90,7 @@ class Service:
     """The job queue and its one worker thread, around one Upscaler (models loaded once)."""
 
     def __init__(self, *, device: str = "auto", precision: str = "auto",
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES) -> None:
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES, host: str = "127.0.0.1") -> None:
         from .inference import check_precision, pick_device
         from .upscaler import Upscaler
 
@@ -99,6 +100,11 @@ class Service:
         self.upscaler = Upscaler(device=torch_device, options=RenderOptions(
             precision=check_precision(precision, torch_device)))
         self.max_upload_bytes = max_upload_bytes
+        # what a request must name as its Host (DNS rebinding) and send back as X-Hinr-Token on
+        # every change (cross-site requests): the page reads the token from /api/config, which a
+        # page of another origin cannot read
+        self.hosts = {"127.0.0.1", "localhost", "::1", host.strip("[]").lower()}
+        self.token = secrets.token_urlsafe(24)
         self.folder = Path(tempfile.mkdtemp(prefix="hinr-serve-"))  # private: mode 0700
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
@@ -247,12 +253,39 @@ class Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.NOT_FOUND, {"error": "no such job (finished jobs are kept for a while)"})
         return job
 
+    def _host_ok(self) -> bool:
+        """The Host header names the address served (a DNS-rebinding page names its own)."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+        if name in self.service.hosts:
+            return True
+        self.close_connection = True
+        self._json(HTTPStatus.MISDIRECTED_REQUEST, {"error": f"this server answers to {', '.join(sorted(self.service.hosts))} only"})
+        return False
+
+    def _same_origin(self) -> bool:
+        """A change comes from the page itself: its Origin (when sent) is this server, its
+        Sec-Fetch-Site (when sent) same-origin, and it carries the token of /api/config."""
+        origin = self.headers.get("Origin")
+        site = self.headers.get("Sec-Fetch-Site")
+        host = self.headers.get("Host", "")
+        ok = (origin is None or origin in (f"http://{host}", f"https://{host}")) and \
+            site in (None, "same-origin", "none") and \
+            secrets.compare_digest(self.headers.get("X-Hinr-Token", ""), self.service.token)
+        if not ok:
+            self.close_connection = True  # the body is not read
+            self._json(HTTPStatus.FORBIDDEN, {"error": "refused: requests that change anything must "
+                                                       "come from hinr serve's own page"})
+        return ok
+
     def do_GET(self) -> None:  # noqa: N802 - the http.server convention
+        if not self._host_ok():
+            return None
         parts = urlparse(self.path).path.strip("/").split("/")
         if parts == [""]:
             return self._send(HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8")
         if parts == ["api", "config"]:
-            return self._json(HTTPStatus.OK, {"weights": list(WEIGHTS),
+            return self._json(HTTPStatus.OK, {"weights": list(WEIGHTS), "token": self.service.token,
                                               "max_upload_bytes": self.service.max_upload_bytes})
         if len(parts) >= 3 and parts[:2] == ["api", "jobs"]:
             job = self._job(parts)
@@ -262,12 +295,14 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(HTTPStatus.OK, job.status())
             if len(parts) == 4 and parts[3] in ("result", "bicubic") and job.state == "done":
                 body = (job.folder / f"{parts[3]}.png").read_bytes()
-                extra = {"Content-Disposition": f'attachment; filename="{job.download_name}"'} \
+                extra = {"Content-Disposition": content_disposition(job.download_name)} \
                     if parts[3] == "result" else {}
                 return self._send(HTTPStatus.OK, body, "image/png", extra)
         return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
     def do_POST(self) -> None:  # noqa: N802
+        if not self._host_ok() or not self._same_origin():
+            return None
         url = urlparse(self.path)
         parts = url.path.strip("/").split("/")
         if parts == ["api", "jobs"]:
@@ -319,6 +354,13 @@ class Handler(BaseHTTPRequestHandler):
         except HinrError as err:
             return self._json(HTTPStatus.BAD_REQUEST, {"error": one_line(err)})
         self._json(HTTPStatus.ACCEPTED, job.status())
+
+
+def content_disposition(name: str) -> str:
+    """An attachment header for any file name (RFC 6266): an ASCII fallback, and the name itself
+    UTF-8 and percent-encoded for every browser of the last decade."""
+    fallback = name.encode("ascii", "replace").decode("ascii").replace("?", "_").replace('"', "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def make_server(host: str, port: int, service: Service) -> ThreadingHTTPServer:

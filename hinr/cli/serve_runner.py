@@ -25,7 +25,8 @@ def run_serve(*, host: str, port: int, device: str, precision: str, max_upload_m
         raise UsageError(f"--port must be in 0..65535, got {port}")
     if max_upload_mb < 1:
         raise UsageError(f"--max-upload-mb must be at least 1, got {max_upload_mb}")
-    service = Service(device=device, precision=precision, max_upload_bytes=max_upload_mb * 2**20)
+    service = Service(device=device, precision=precision, max_upload_bytes=max_upload_mb * 2**20,
+                      host=host)
     try:
         try:
             server = make_server(host, port, service)
