@@ -203,3 +203,32 @@ def test_any_file_name_downloads(service):
         assert answer.status == 200 and answer.read()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "filename*=UTF-8''%E5%86%99%E7%9C%9F_64.png" in disposition
     assert content_disposition("a b.png").startswith('attachment; filename="a b.png"')
+
+
+def test_sigterm_mid_job_exits_143_and_leaves_nothing(tmp_path):
+    """SIGTERM while a job runs: the job is cancelled at its next chunk, the temp folder removed,
+    exit 143 — never an abort (134)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    hinr = Path(sys.executable).with_name("hinr")
+    proc = subprocess.Popen([str(hinr), "serve", "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().strip().rstrip("/")
+        code, job = _post(f"{url}/api/jobs?name=a.png&size=4000x4000&ensemble=8", ASTRONAUT.read_bytes())
+        assert code == 202, job
+        end = time.monotonic() + 60
+        while json.loads(_get(f"{url}/api/jobs/{job['id']}"))["state"] != "running" and time.monotonic() < end:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "terminate called" not in stderr
+    assert not list(tmp_path.glob("hinr-serve-*"))

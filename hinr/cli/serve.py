@@ -175,8 +175,14 @@ class Service:
                 job.state, job.message = "cancelled", "cancelled"
         return job
 
-    def close(self) -> None:
+    def close(self, *, wait: float = 60.0) -> None:
+        """Cancel every job, let the worker finish the chunk it is on (a thread killed inside
+        torch at exit aborts the process: exit 134), then remove the uploads and results."""
+        for job in list(self.jobs.values()):
+            job.cancel.set()
         self.queue.put(None)
+        if self.worker.is_alive() and threading.current_thread() is not self.worker:
+            self.worker.join(timeout=wait)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     # --- the worker ---------------------------------------------------------------------------
