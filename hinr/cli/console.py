@@ -47,9 +47,9 @@ def progress_bar(description: str, *, count: bool = False, delay: float | None =
 
     global _BARS_ON_SCREEN
     console = console or stderr_console()
-    if not console.is_terminal:
+    if not console.is_terminal:  # a log gets its first line once the task has run LINE_EVERY_S
         with progress_lines(description, count=count, console=console,
-                            delay=DELAY_S if delay is None else delay) as update:
+                            delay=max(LINE_EVERY_S, DELAY_S if delay is None else delay)) as update:
             yield update
         return
     columns = [TextColumn("{task.description}"), BarColumn(),
