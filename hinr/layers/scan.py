@@ -66,6 +66,15 @@ def _prepare_delta(delta: Tensor, delta_bias: Tensor | None, delta_softplus: boo
     return delta
 
 
+def _inputs(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, delta_bias: Tensor | None,
+            delta_softplus: bool) -> tuple[Tensor, ...]:
+    """Every scan's prelude: shapes checked, cast to the compute dtype, delta biased and softplused."""
+    _check_shapes(u, delta, A, B, C)
+    dtype = _compute_dtype(u.dtype)
+    u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
+    return u, _prepare_delta(delta, delta_bias, delta_softplus), A, B, C
+
+
 def _finish(y: Tensor, u: Tensor, D: Tensor | None, z: Tensor | None, dtype: torch.dtype) -> Tensor:
     """Add the skip term D * u and the silu(z) gate, then return in the caller's dtype."""
     if D is not None:
@@ -102,11 +111,8 @@ def selective_scan_ref(
     Returns:
         y: (B, D_in, L) in u's dtype; computed in float32 (float64 when u is float64).
     """
-    _check_shapes(u, delta, A, B, C)
     out_dtype = u.dtype
-    dtype = _compute_dtype(u.dtype)
-    u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
-    delta = _prepare_delta(delta, delta_bias, delta_softplus)
+    u, delta, A, B, C = _inputs(u, delta, A, B, C, delta_bias, delta_softplus)
 
     decay = torch.exp(torch.einsum("bdl,dn->bdln", delta, A))
     drive = torch.einsum("bdl,bnl,bdl->bdln", delta, B, u)
@@ -260,11 +266,8 @@ def selective_scan_fast(
     Args and shapes as in `selective_scan_ref`; returns y (B, D_in, L) in u's dtype. Memory: two
     (L, B, D_in, N) buffers in the forward (one kept for backward), three in the backward.
     """
-    _check_shapes(u, delta, A, B, C)
     out_dtype = u.dtype
-    dtype = _compute_dtype(u.dtype)
-    u, delta, A, B, C = (t.to(dtype) for t in (u, delta, A, B, C))
-    delta = _prepare_delta(delta, delta_bias, delta_softplus)
+    u, delta, A, B, C = _inputs(u, delta, A, B, C, delta_bias, delta_softplus)
 
     def to_lb(t: Tensor, pattern: str) -> Tensor:
         return rearrange(t, pattern).contiguous()

@@ -41,11 +41,7 @@ class LainrDecoder(AttentionReadout):
                 base: torch.Tensor | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2); context from ``prepare``; base (B, Q, 3), the
         bicubic value at each query (for the pixel taps) → RGB (B, Q, 3)."""
-        kv, extras = self.query_extras(coords, cell, context, base)
-        q = self.query_fourier(coords)
-        if extras is not None:
-            q = torch.cat([q, extras.to(q.dtype)], dim=-1)
-        bias = self.locality(coords) if self.locality is not None else None
+        kv, q, bias = self.query_inputs(self.query_fourier, coords, cell, context, base)
         modulation = self.cross_attn(F.relu(self.query_in(q)), kv=kv, bias=bias)
         out, h = 0.0, None
         for i, fourier in enumerate(self.band_fourier):

@@ -99,3 +99,15 @@ class AttentionReadout(nn.Module):
             return kv, None
         with torch.autocast(coords.device.type, enabled=False):
             return kv, self.extras(coords, cell, images, base)
+
+    def query_inputs(self, fourier: nn.Module, coords: torch.Tensor, cell: torch.Tensor, context,
+                     base: torch.Tensor | None) -> tuple:
+        """What every attention read-out starts from: (keys and values; the query's encoding,
+        ``fourier(coords)`` ⊕ the extras, (B, Q, F'); the locality bias or None). A subclass
+        sets ``locality`` too."""
+        kv, extras = self.query_extras(coords, cell, context, base)
+        q = fourier(coords)
+        if extras is not None:
+            q = torch.cat([q, extras.to(q.dtype)], dim=-1)
+        bias = self.locality(coords) if self.locality is not None else None
+        return kv, q, bias

@@ -52,12 +52,8 @@ class ScentDecoder(AttentionReadout):
                 base: torch.Tensor | None = None) -> torch.Tensor:
         """coords (B, Q, 2); cell (B, Q, 2); context from ``prepare``; base (B, Q, 3), the
         bicubic value at each query (for the pixel taps) → RGB (B, Q, 3)."""
-        kv, extras = self.query_extras(coords, cell, context, base)
-        q = self.fourier(coords)
-        if extras is not None:
-            q = torch.cat([q, extras.to(q.dtype)], dim=-1)
+        kv, q, bias = self.query_inputs(self.fourier, coords, cell, context, base)
         q = self.query_proj(q)
-        bias = self.locality(coords) if self.locality is not None else None
         h = self.cross_attn(self.query_norm(q), kv=kv, bias=bias)
         for block in self.self_attn:
             h = block(h)
