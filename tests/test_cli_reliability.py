@@ -267,3 +267,28 @@ def test_sizes_that_cannot_fit_are_refused_before_work(tmp_path, capsys, monkeyp
     assert len(err.strip().splitlines()) == 1
     assert "100000x90000 needs about" in err and "GiB" in err and "smaller --size" in err
     assert files(tmp_path) == before
+
+
+def test_the_memory_check_honours_process_and_cgroup_limits(tmp_path, monkeypatch):
+    """Under `ulimit -v` or a container's memory.max the check must see the limit, not the
+    machine's free memory (it passed, then the work died of 'out of memory' after a minute)."""
+    import subprocess
+    import sys
+
+    import hinr.inference.memory as memory
+
+    code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, resource.RLIM_INFINITY));"
+            "from hinr.inference.memory import available_bytes; print(available_bytes())")
+    left = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 0 < left < 3 * 2**30
+    group = tmp_path / "cg" / "job"
+    group.mkdir(parents=True)
+    (group / "memory.max").write_text(f"{2**30}\n")
+    (group / "memory.current").write_text(f"{2**28}\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(
+        tmp_path / "self_cgroup" if path == "/proc/self/cgroup" else path, *a, **k))
+    (tmp_path / "self_cgroup").write_text("0::/job\n")
+    assert memory._cgroup_left(str(tmp_path / "cg")) == 2**30 - 2**28
+    (group / "memory.max").write_text("max\n")
+    assert memory._cgroup_left(str(tmp_path / "cg")) is None

@@ -67,7 +67,14 @@ def render_bytes(config: ModelConfig, height: int, width: int, *, chunk: int, ba
 
 
 def available_bytes() -> int | None:
-    """Memory available to a new allocation here (Linux MemAvailable), or None if unknown."""
+    """Memory a new allocation here may take: the least of the machine's available memory (Linux
+    MemAvailable), what this process's address-space limit leaves (RLIMIT_AS, ``ulimit -v``) and
+    what its cgroup's limit leaves (``memory.max``, a container's); None if none is known."""
+    limits = [bound for bound in (_machine_available(), _rlimit_left(), _cgroup_left()) if bound is not None]
+    return min(limits) if limits else None
+
+
+def _machine_available() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -78,6 +85,40 @@ def available_bytes() -> int | None:
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _rlimit_left() -> int | None:
+    """RLIMIT_AS minus the address space in use (VmSize), or None when unlimited."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as status:
+            used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+        return max(0, soft - used)
+    except (ImportError, OSError, ValueError, StopIteration):
+        return None
+
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def _cgroup_left(root: str = CGROUP_ROOT) -> int | None:
+    """The cgroup (v2) memory.max of this process minus its memory.current, or None."""
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as cgroup:
+            path = next(line.split(":", 2)[2].strip() for line in cgroup if line.startswith("0::"))
+        folder = os.path.join(root, path.lstrip("/"))
+        with open(os.path.join(folder, "memory.max"), encoding="ascii") as limit:
+            text = limit.read().strip()
+        if text == "max":
+            return None
+        with open(os.path.join(folder, "memory.current"), encoding="ascii") as current:
+            return max(0, int(text) - int(current.read().strip()))
+    except (OSError, ValueError, StopIteration, IndexError):
         return None
 
 
