@@ -203,3 +203,12 @@ def test_models_lists_the_shipped_weights_first(capsys, monkeypatch):
         assert f"│ {name}" in shipped
     assert "M │" in shipped and "31.31 / 28.02" in shipped  # size and the standard-table figure
     assert "hybrid-v3" in architectures
+
+
+@pytest.mark.parametrize("command", ["", "upscale", "encode", "render", "models", "average", "serve"])
+def test_help_fits_a_screen(capsys, monkeypatch, command):
+    """Under 60 lines on an 80-column terminal: the options that say what is made first, speed
+    and memory in a panel of their own, details in docs/cli.md."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, monkeypatch, *command.split(), "--help")
+    assert code == 0 and len(out.splitlines()) < 60, out

@@ -167,10 +167,8 @@ def train(
 
 # --- inference: upscale, encode, render ------------------------------------------------------
 
-_WEIGHTS_HELP = ("Weights: 'default' (the model shipped with hinr), 'jpeg' (the shipped model tuned "
-                 "for JPEG-compressed inputs), 'hybrid' (the hybrid design, v2: a little sharper, several times slower), "
-                 "a .safetensors file, a training run folder, or "
-                 "hf:owner/name[@rev] (HF_HUB_OFFLINE=1 uses the cache only). Default: 'default'.")
+_WEIGHTS_HELP = ("default | jpeg | hybrid, a .safetensors file, a run folder or "
+                 "hf:owner/name[@rev]. Default: 'default'.")
 # the rule of hinr.io.weights.weights_for_input, from its own numbers (that module imports neither
 # torch nor Pillow, so `hinr --help` stays fast)
 _BELOW = JPEG_WEIGHTS_BELOW
@@ -178,82 +176,63 @@ _LOSSY_RULE = (f"a JPEG file saved below quality {_BELOW['4:2:0']} (read from th
                f"{_BELOW['4:2:2']} for 4:2:2 colour, {_BELOW['4:4:4']} for 4:4:4"
                + (f", {_BELOW['grey']} for grey" if _BELOW['grey'] != _BELOW['4:4:4'] else " or grey")
                + ") or a lossy WebP file")
-_DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (auto: the first CUDA device if any, else cpu)."
-_CHUNK_HELP = ("Queries decoded at once: bounds memory whatever the output size (capped so one "
-               "chunk stays under 512 MiB).")
-_OVERWRITE_HELP = ("Replace existing output files (without it, a file that exists, or appears "
-                   "while hinr runs, is never replaced).")
-_FORCE_HELP = (f"Allow outputs over {MAX_SIDE} px on a side (a size that needs more memory than is "
-               "available is still refused).")
-_ENSEMBLE_HELP = ("Average N flipped/rotated passes (1, 2, 4 or 8), at N times the time (the README "
-                  "has what it gains).")
-_PRECISION_HELP = ("auto | fp32 | bf16: the decoder's arithmetic. auto = bf16 where the CPU or GPU "
-                   "has native bf16 (same PSNR, faster), else fp32.")
+_DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps."
+_CHUNK_HELP = "Pixels decoded at once (bounds memory)."
+_OVERWRITE_HELP = "Replace existing outputs (never without it)."
+_FORCE_HELP = f"Allow outputs over {MAX_SIDE} px on a side."
+_ENSEMBLE_HELP = "Average N flipped/turned passes (1, 2, 4, 8): better, N× slower."
+_PRECISION_HELP = "auto | fp32 | bf16 (auto: bf16 where native)."
 
-# The options several commands take, each declared once (its default beside its use)
-Device = Annotated[str, typer.Option(help=_DEVICE_HELP)]
-Chunk = Annotated[int, typer.Option(help=_CHUNK_HELP)]
-Precision = Annotated[str, typer.Option(help=_PRECISION_HELP)]
-Ensemble = Annotated[int, typer.Option(help=_ENSEMBLE_HELP)]
+# The options several commands take, each declared once (its default beside its use); the ones
+# for speed and memory in a panel of their own, below the ones that say what is made
+SPEED = "Speed and memory"
+Device = Annotated[str, typer.Option(help=_DEVICE_HELP, rich_help_panel=SPEED)]
+Chunk = Annotated[int, typer.Option(help=_CHUNK_HELP, rich_help_panel=SPEED)]
+Precision = Annotated[str, typer.Option(help=_PRECISION_HELP, rich_help_panel=SPEED)]
+Ensemble = Annotated[int, typer.Option(help=_ENSEMBLE_HELP, show_default=False)]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help=_OVERWRITE_HELP)]
-Force = Annotated[bool, typer.Option("--force", help=_FORCE_HELP)]
+Force = Annotated[bool, typer.Option("--force", help=_FORCE_HELP, rich_help_panel=SPEED)]
 
 
 @app.command(epilog="Examples:\n\n"
-             "  hinr upscale photo.png --size 256   (writes photo_256.png beside it)\n\n"
-             "  hinr upscale photo.jpg --scale 4 -o big.webp\n\n"
-             "  hinr upscale a.png b.jpg --size 1920x1080 -o out/   (writes out/a.png, out/b.png)\n\n"
-             "The default model encodes the whole image at once; a fixed-size model (--weights "
-             "hybrid) cuts larger ones into overlapping 32×32 tiles blended seamlessly; images "
-             "under 32 px are first enlarged (bicubic) to 32 px on the short side. Alpha is resized "
-             "by bicubic; greyscale and 16-bit PNG stay so; the colour profile, EXIF and XMP are "
-             "kept (GPS only with --keep-gps).")
+             "  hinr upscale photo.jpg --scale 4   (writes photo_<W>x<H>.jpg beside it)\n\n"
+             "  hinr upscale photos/ --size 1920x1080 -o big/   (the folder's tree, in big/)\n\n"
+             "Alpha, greyscale, 16-bit PNG, the colour profile, EXIF and XMP are kept (GPS only "
+             "with --keep-gps). More: docs/cli.md.")
 def upscale(
-    images: list[Path] = typer.Argument(..., help="Images to upscale (png, jpg, webp, tiff, bmp, …), "
-                                        "or folders of them (recursive, with -o OUT/: the tree is "
-                                        "kept; other files are skipped).", show_default=False),
+    images: list[Path] = typer.Argument(..., help="Images, or folders of them (recursive, with "
+                                        "-o OUT/).", show_default=False),
     output: Optional[str] = typer.Option(
         None, "--output", "-o", metavar="PATH",
-        help="Output file (one input; format from its extension) or folder (several inputs, an "
-             "existing folder or a path ending in /: FOLDER/<stem>.<ext>; a stem two inputs share gets "
-             "-2, -3, … in command-line order). Default: beside each input, <stem>_<W>x<H>.<ext> "
-             "(the size written; <stem>_<N>.<ext> when square)."),
+        help="A file (one input) or a folder (FOLDER/<stem>.<ext>). Default: beside each input, "
+             "<stem>_<W>x<H>.<ext>."),
     size: Optional[str] = typer.Option(None, "--size", metavar="N|WxH",
                                        help="N (longer side, aspect kept) or WxH (see --fit)."),
-    fit: Optional[str] = typer.Option(None, "--fit", metavar="contain|cover|stretch",
-                                      show_default="contain",
-                                      help="With --size WxH: contain fits the picture inside, its "
-                                           "shape kept; cover fills WxH and crops the middle; "
-                                           "stretch distorts it to WxH. A change of shape is warned "
-                                           "about."),
+    fit: Optional[str] = typer.Option(None, "--fit", metavar="MODE", show_default=False,
+                                      help="With WxH: contain (the default: fit inside) | cover "
+                                           "(fill, crop) | stretch."),
     scale: Optional[float] = typer.Option(None, "--scale", metavar="K",
                                           help="Instead of --size: K times the input."),
-    format: str = typer.Option("keep", "--format", metavar="keep|png|jpeg|webp|tiff",
-                               help="What to write: keep writes each input's own format (a JPEG "
-                                    "stays a JPEG), PNG for what hinr cannot write. -o FILE's "
-                                    "extension decides for one file."),
-    quality: Optional[int] = typer.Option(None, "--quality", metavar="1-100", show_default="95",
-                                          help="JPEG and WebP quality."),
+    format: str = typer.Option("keep", "--format", metavar="FMT", show_default=False,
+                               help="keep (the default: each input's own) | png | jpeg | webp | tiff."),
+    quality: Optional[int] = typer.Option(None, "--quality", metavar="Q", show_default=False,
+                                          help="JPEG / WebP quality, 1–100 (95)."),
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w", show_default=False,
         help=_WEIGHTS_HELP[:_WEIGHTS_HELP.rindex("Default:")] + f"Default: 'jpeg' for {_LOSSY_RULE}; "
              "else 'default'."),
     device: Device = "auto",
-    batch_size: int = typer.Option(16, help="Tiles encoded at once."),
+    batch_size: int = typer.Option(16, help="Tiles encoded at once.", rich_help_panel=SPEED),
     chunk: Chunk = DEFAULT_CHUNK,
     precision: Precision = "auto",
     ensemble: Ensemble = 1,
-    stride: int = typer.Option(24, help="Tile stride in input pixels (1..24) for inputs over 32×32: "
-                               "smaller decodes more overlap (slower; README has the trade-off)."),
+    stride: int = typer.Option(24, help="Tile stride (1..24) of tiled models.", rich_help_panel=SPEED),
     overwrite: Overwrite = False,
     force: Force = False,
-    strip_metadata: bool = typer.Option(False, "--strip-metadata", help="Write no metadata. By "
-                                        "default the input's colour profile, EXIF (orientation "
-                                        "reset, new size) and XMP are kept where the output format "
-                                        "holds them (not BMP)."),
-    keep_gps: bool = typer.Option(False, "--keep-gps", help="Keep the EXIF GPS position. It is "
-                                  "dropped by default: upscaled photos are often shared, and the "
-                                  "position says where they were taken."),
+    strip_metadata: bool = typer.Option(False, "--strip-metadata",
+                                        help="Write no colour profile, EXIF or XMP."),
+    keep_gps: bool = typer.Option(False, "--keep-gps",
+                                  help="Keep the GPS position (dropped by default)."),
 ) -> None:
     """Upscale (or resize) images of any size to any size."""
     options = dict(locals())
