@@ -205,7 +205,8 @@ def test_models_lists_the_shipped_weights_first(capsys, monkeypatch):
     assert "hybrid-v3" in architectures
 
 
-@pytest.mark.parametrize("command", ["", "upscale", "encode", "render", "models", "average", "serve"])
+@pytest.mark.parametrize("command", ["", "upscale", "encode", "render", "models", "average", "serve",
+                                     "eval", "train"])
 def test_help_fits_a_screen(capsys, monkeypatch, command):
     """Under 60 lines on an 80-column terminal: the options that say what is made first, speed
     and memory in a panel of their own, details in docs/cli.md."""

@@ -44,7 +44,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
-_ARCH_HELP = " | ".join(REGISTRY) + " (hinr models lists them; liif: EDSR-baseline + LIIF's local MLP)."
+_ARCH_HELP = " | ".join(REGISTRY) + "."
 
 
 @app.command()
@@ -100,59 +100,49 @@ def _count(shape) -> int:
 # --- training --------------------------------------------------------------------------------
 
 @app.command(epilog="Examples:\n\n"
-             "  hinr train --data ../shared/photos --hr-size 256 --out runs/sr\n\n"
-             "  hinr train --data cifar10 --preset small --steps 20000\n\n"
-             "  hinr train --preset base --data cifar10   (the design as written: options off)\n\n"
+             "  hinr train --data photos/ --hr-size 256 --out runs/sr\n\n"
              "  hinr train --resume runs/sr --steps 40000\n\n"
-             "Defaults are the best measured recipe for the hybrid, the shipped 'hybrid' weights' "
-             "(weights/README.md): LP tokens interleaved, --residual, --locality, --cell-input, "
-             "--local-pixels 8. With --preset base they default off, so base stays the design as "
-             "written; --arch liif is LIIF as published (the default weights' architecture; their "
-             "command is in weights/README.md); any option given on the command line wins.")
+             "More options (read-out, augmentations, precision): docs/training.md.")
 def train(
-    data: Optional[str] = typer.Option(None, show_default="cifar10", help="'cifar10' or a folder of images (recursive; a MANIFEST.tsv split is honoured)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Where cifar-10-python.tar.gz or cifar-10-batches-py/ is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
+    data: Optional[str] = typer.Option(None, show_default="cifar10", help="'cifar10' or a folder of images (a MANIFEST.tsv split is honoured)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where cifar-10-python.tar.gz or cifar-10-batches-py/ is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets).", hidden=True),
     arch: Optional[str] = typer.Option(None, show_default="hybrid", help=_ARCH_HELP),
-    preset: Optional[str] = typer.Option(None, show_default="tiny", help="base | small | tiny. base is the design as written: the decoder options below default off."),
-    steps: Optional[int] = typer.Option(None, show_default="1000", help="Optimizer steps (at least 1)."),
-    epochs: Optional[float] = typer.Option(None, help="Instead of --steps: passes over the training set (> 0)."),
-    batch_size: Optional[int] = typer.Option(None, show_default="16", help="Images per step (per process under torchrun)."),
-    lr: Optional[float] = typer.Option(None, show_default="5e-4", help="Peak learning rate (AdamW, warm-up then cosine)."),
-    warmup: Optional[int] = typer.Option(None, show_default="100", help="Linear warm-up steps (a warning if longer than --steps)."),
-    queries: Optional[int] = typer.Option(None, show_default="1024", help="Random query points per image per step."),
-    hr_size: Optional[int] = typer.Option(None, help="Super-resolution training: HR crops up to this side; the 32×32 input is their antialiased reduction."),
-    recon_weight: Optional[float] = typer.Option(None, show_default="0", help="With --hr-size: weight of an added 32×32 reconstruction loss."),
-    residual: Optional[bool] = typer.Option(None, "--residual/--no-residual", show_default="on; off with --preset base", help="Decoder predicts a correction over PIL bicubic."),
-    base_skip: Optional[bool] = typer.Option(None, "--base-skip/--no-base-skip", show_default="off", help="Add PIL bicubic to the decoder's output through a learned per-channel weight (LTE's skip; exclusive with --residual)."),
-    locality: Optional[bool] = typer.Option(None, "--locality/--no-locality", show_default="on; off with --preset base", help="2D locality bias in cross-attention + query offset."),
-    cell_input: Optional[bool] = typer.Option(None, "--cell-input/--no-cell-input", show_default="on; off with --preset base", help="Decoder sees the output pixel size (LIIF cell)."),
-    local_pixels: Optional[int] = typer.Option(None, show_default="8; 0 with --preset base", help="Decoder sees the k×k input pixels around the query (0 = off; even, up to 12)."),
-    lp_placement: Optional[str] = typer.Option(None, show_default="interleave; append with --preset base", help="append | interleave (LP tokens among the patches, as MAMBA-GINR)."),
-    readout: Optional[str] = typer.Option(None, show_default="attention", help="attention (global cross-attention, the design) | local (LIIF's local ensemble on the latent grid: cost per pixel independent of the latents)."),
-    decoder_dim: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder width (the local read-out's hidden layers)."),
-    decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers)."),
-    degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too)."),
-    rot90: Optional[bool] = typer.Option(None, "--rot90/--no-rot90", show_default="off", help="With --hr-size: random quarter turns of the training crops besides the flips (+0.25 dB at ×4 on held-out photos when fine-tuning the default, +0.23 the hybrid; weights/README.md)."),
-    rgb_permute: Optional[bool] = typer.Option(None, "--rgb-permute/--no-rgb-permute", show_default="off", help="With --hr-size: put the training crops' R, G, B channels in a random order (more colours from few photos; CutBlur's RGB permute). +0.13 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md)."),
-    consistency: Optional[float] = typer.Option(None, show_default="0", help="> 0: each step also sees its batch turned or mirrored (one of the 7 other symmetries of the square), both views fit the target, and this weight pulls their outputs together (what --ensemble 8 averages at inference, learnt instead). A step costs 2×; +0.11 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md)."),
-    max_zoom: Optional[float] = typer.Option(None, show_default="1", help="With --hr-size: the largest zoom at which the photos are seen (1 = their own pixels; 0.5 = at most half size, where a JPEG photo's own compression artefacts are gone)."),
-    input_size: Optional[int] = typer.Option(None, show_default="32", help="With --hr-size and --arch liif or hybrid-v2 (models that encode any size; hybrid-v2: an even side): the side of the training input (LIIF trains on 48; the scales then reach --hr-size / this). +0.16 dB at ×4 on held-out photos over the same fine-tune of the default at 32 (weights/README.md); a step costs 1.9×. Inference is unchanged: liif encodes whole images, hybrid-v2 its 32×32 tiles."),
-    out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/<arch>-<preset>-<time>). One training per folder at a time."),
-    resume: Optional[Path] = typer.Option(None, help="Continue the run in this folder where its last checkpoint stopped (only --steps, --device, --val-every and --save-every can change). A training stopped with SIGTERM (kill PID) checkpoints the step it was on first."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from these weights (run folder or .safetensors); the model options come from them."),
+    preset: Optional[str] = typer.Option(None, show_default="tiny", help="base (the design) | small | tiny."),
+    steps: Optional[int] = typer.Option(None, show_default="1000", help="Optimizer steps."),
+    epochs: Optional[float] = typer.Option(None, help="Instead of --steps: passes over the training set (> 0).", hidden=True),
+    batch_size: Optional[int] = typer.Option(None, show_default="16", help="Images per step."),
+    lr: Optional[float] = typer.Option(None, show_default="5e-4", help="Peak learning rate (AdamW, cosine)."),
+    warmup: Optional[int] = typer.Option(None, show_default="100", help="Linear warm-up steps (a warning if longer than --steps).", hidden=True),
+    queries: Optional[int] = typer.Option(None, show_default="1024", help="Random query points per image per step.", hidden=True),
+    hr_size: Optional[int] = typer.Option(None, help="Super-resolution: HR crops up to this side."),
+    recon_weight: Optional[float] = typer.Option(None, show_default="0", help="With --hr-size: weight of an added 32×32 reconstruction loss.", hidden=True),
+    residual: Optional[bool] = typer.Option(None, "--residual/--no-residual", show_default="on; off with --preset base", help="Decoder predicts a correction over PIL bicubic.", hidden=True),
+    base_skip: Optional[bool] = typer.Option(None, "--base-skip/--no-base-skip", show_default="off", help="Add PIL bicubic to the decoder's output through a learned per-channel weight (LTE's skip; exclusive with --residual).", hidden=True),
+    locality: Optional[bool] = typer.Option(None, "--locality/--no-locality", show_default="on; off with --preset base", help="2D locality bias in cross-attention + query offset.", hidden=True),
+    cell_input: Optional[bool] = typer.Option(None, "--cell-input/--no-cell-input", show_default="on; off with --preset base", help="Decoder sees the output pixel size (LIIF cell).", hidden=True),
+    local_pixels: Optional[int] = typer.Option(None, show_default="8; 0 with --preset base", help="Decoder sees the k×k input pixels around the query (0 = off; even, up to 12).", hidden=True),
+    lp_placement: Optional[str] = typer.Option(None, show_default="interleave; append with --preset base", help="append | interleave (LP tokens among the patches, as MAMBA-GINR).", hidden=True),
+    readout: Optional[str] = typer.Option(None, show_default="attention", help="attention (global cross-attention, the design) | local (LIIF's local ensemble on the latent grid: cost per pixel independent of the latents).", hidden=True),
+    decoder_dim: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder width (the local read-out's hidden layers).", hidden=True),
+    decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers).", hidden=True),
+    degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too).", hidden=True),
+    rot90: Optional[bool] = typer.Option(None, "--rot90/--no-rot90", show_default="off", help="With --hr-size: quarter turns besides flips."),
+    rgb_permute: Optional[bool] = typer.Option(None, "--rgb-permute/--no-rgb-permute", show_default="off", help="With --hr-size: put the training crops' R, G, B channels in a random order (more colours from few photos; CutBlur's RGB permute). +0.13 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md).", hidden=True),
+    consistency: Optional[float] = typer.Option(None, show_default="0", help="> 0: each step also sees its batch turned or mirrored (one of the 7 other symmetries of the square), both views fit the target, and this weight pulls their outputs together (what --ensemble 8 averages at inference, learnt instead). A step costs 2×; +0.11 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md).", hidden=True),
+    max_zoom: Optional[float] = typer.Option(None, show_default="1", help="With --hr-size: the largest zoom at which the photos are seen (1 = their own pixels; 0.5 = at most half size, where a JPEG photo's own compression artefacts are gone).", hidden=True),
+    input_size: Optional[int] = typer.Option(None, show_default="32", help="With --hr-size and --arch liif or hybrid-v2 (models that encode any size; hybrid-v2: an even side): the side of the training input (LIIF trains on 48; the scales then reach --hr-size / this). +0.16 dB at ×4 on held-out photos over the same fine-tune of the default at 32 (weights/README.md); a step costs 1.9×. Inference is unchanged: liif encodes whole images, hybrid-v2 its 32×32 tiles.", hidden=True),
+    out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/…)."),
+    resume: Optional[Path] = typer.Option(None, help="Continue this run folder (SIGTERM checkpoints first)."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from these weights."),
     device: Optional[str] = typer.Option(None, show_default="auto", help="auto | cpu | cuda | cuda:N."),
-    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", show_default="off", help="bfloat16 autocast (always on CUDA); the scan stays fp32."),
-    ema: Optional[float] = typer.Option(None, show_default="0", help="EMA decay of the weights (0 = off), e.g. 0.999."),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default="off", help="torch.compile the decoder."),
-    val_every: Optional[int] = typer.Option(None, show_default="200", help="Validate every N steps (at least 1)."),
-    save_every: Optional[int] = typer.Option(None, show_default="200", help="Checkpoint every N steps (at least 1; atomic, consistent as a whole)."),
-    seed: Optional[int] = typer.Option(None, show_default="0", help="Seed for initialisation and data."),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", show_default="off", help="bfloat16 autocast (always on CUDA); the scan stays fp32.", hidden=True),
+    ema: Optional[float] = typer.Option(None, show_default="0", help="EMA decay of the weights (0 = off), e.g. 0.999.", hidden=True),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default="off", help="torch.compile the decoder.", hidden=True),
+    val_every: Optional[int] = typer.Option(None, show_default="200", help="Validate every N steps."),
+    save_every: Optional[int] = typer.Option(None, show_default="200", help="Checkpoint every N steps."),
+    seed: Optional[int] = typer.Option(None, show_default="0", help="Seed of initialisation and data."),
 ) -> None:
-    """Train a model on CIFAR-10 or a folder of photos; writes a run folder that --weights accepts.
-
-    Every option is checked before any data is loaded or any file is written. Training stops
-    (exit 1) if the loss becomes NaN or Inf, keeping the last good checkpoint.
-    """
+    """Train a model on a folder of photos or CIFAR-10; writes a run folder --weights accepts."""
     from .train_runner import TrainOptions, run_training
 
     run_training(TrainOptions(
@@ -337,40 +327,27 @@ def average(
 
 @app.command("eval", epilog="Examples:\n\n"
              "  hinr eval --data examples/val_photos --weights runs/a --weights runs/b --out eval/\n\n"
-             "  hinr eval --data cifar10 --weights runs/cifar --limit 1000\n\n"
              "  hinr eval --benchmark ../shared/benchmarks --scales 2,3,4 --out bench/\n\n"
-             "With --data, each HR image is reduced to 32×32 (PIL bicubic, antialiased) for the input and to 32·k "
-             "for the ground truth. Nearest, bilinear, bicubic and Lanczos are scored beside the "
-             "models. PSNR on RGB, SSIM on luma (Gaussian 11×11, σ 1.5). With --benchmark, the "
-             "standard sets are scored as the papers do (luma PSNR/SSIM, scale px shaved, the sets' "
-             "own LR images) with published results beside.")
+             "How each is scored: docs/cli.md and docs/results.md.")
 def eval_(
-    data: Optional[str] = typer.Option(None, help="A folder of photos (its MANIFEST.tsv split is used) or 'cifar10' (test set, scale 1 only)."),
-    benchmark: Optional[Path] = typer.Option(None, help="Instead of --data: a folder of standard test sets laid out as SET/xK/NAME_HR.png + NAME_LR.png (Set5, Set14, B100, Urban100 from the SelfExSR repository); scored as the papers do, whole images through hinr upscale's path (default --scales 2,3,4)."),
-    weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="A run folder, a .safetensors file, hf:owner/name or a shipped name (default, jpeg, hybrid); repeat to compare models. Default: the shipped weights upscale would pick for the inputs ('jpeg' with --jpeg, else 'default')."),
-    scales: Optional[str] = typer.Option(None, help="Integer scales, e.g. 1,2,4,8 (the default; 1 for cifar10)."),
+    data: Optional[str] = typer.Option(None, help="A folder of photos (its MANIFEST.tsv split) or 'cifar10'."),
+    benchmark: Optional[Path] = typer.Option(None, help="Instead: standard sets (SET/xK/NAME_HR.png + NAME_LR.png), scored as the papers do."),
+    weights: Optional[list[str]] = typer.Option(None, "--weights", "-w", help="Weights (as upscale's); repeat to compare. Default: what upscale would pick."),
+    scales: Optional[str] = typer.Option(None, help="e.g. 1,2,4,8 (the default; 1 for cifar10)."),
     split: Optional[str] = typer.Option(None, help="Manifest split of a photo folder (default val)."),
-    crops: Optional[int] = typer.Option(None, help="N deterministic square crops per photo (default: its centre square)."),
-    limit: Optional[int] = typer.Option(None, help="At most N photos, in manifest order (cifar10: N test images, default 500)."),
-    out: Optional[Path] = typer.Option(None, help="Folder for results.json, results.md and grid.png "
-                                       "(checked before any work; earlier results need --overwrite)."),
+    crops: Optional[int] = typer.Option(None, help="N square crops per photo (default: its centre)."),
+    limit: Optional[int] = typer.Option(None, help="At most N photos (cifar10: images, default 500)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for results.json, results.md, grid.png."),
     device: Device = "auto",
-    data_dir: Optional[Path] = typer.Option(None, help="Where CIFAR-10 is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets)."),
-    batch_size: int = typer.Option(8, help="Images encoded and rendered at once."),
-    chunk: int = typer.Option(DEFAULT_CHUNK, help="Queries decoded at once per image (bounds memory; "
-                              "capped so one chunk stays under 512 MiB)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Where CIFAR-10 is.", rich_help_panel=SPEED),
+    batch_size: int = typer.Option(8, help="Images at once.", rich_help_panel=SPEED),
+    chunk: Chunk = DEFAULT_CHUNK,
     precision: Precision = "auto",
     ensemble: Ensemble = 1,
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the results of an earlier "
-                                   "evaluation in --out."),
-    jpeg: Optional[int] = typer.Option(None, help="Score JPEG inputs: every method gets the 32×32 "
-                                       "input after a JPEG round trip at this quality (1–100)."),
-    jpeg_chroma: Optional[str] = typer.Option(None, show_default="4:2:0", help="With --jpeg: the "
-                                              "chroma subsampling of the JPEG inputs: 4:2:0 (phones, "
-                                              "the web) | 4:2:2 | 4:4:4."),
-    latent_gain: bool = typer.Option(True, "--latent-gain/--no-latent-gain", help="Also render each "
-                                     "image from the next image's latents and report the PSNR lost "
-                                     "(what the latents carry); doubles the model work."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace earlier results in --out."),
+    jpeg: Optional[int] = typer.Option(None, help="Score JPEG inputs of this quality (1–100)."),
+    jpeg_chroma: Optional[str] = typer.Option(None, show_default=False, help="With --jpeg: 4:2:0 (the default) | 4:2:2 | 4:4:4."),
+    latent_gain: bool = typer.Option(True, "--latent-gain/--no-latent-gain", show_default=False, help="Also report what the latents carry (on by default; 2× the work).", rich_help_panel=SPEED),
 ) -> None:
     """Score models against nearest, bilinear, bicubic and Lanczos: PSNR, SSIM, latent gain, grid
     score (1.0 = no pattern locked to the input pixels) and speed per scale."""
