@@ -222,7 +222,8 @@ class LocalAttentionDecoder(nn.Module):
         distance = offset.reshape(b * q, 4, 2).pow(2).sum(-1, keepdim=True)
         logits = logits - F.softplus(self.distance_slope.float()) * distance
         weight = torch.exp(logits - logits.amax(dim=1, keepdim=True)) * area.reshape(b * q, 4, 1)
-        weight = weight / weight.sum(dim=1, keepdim=True)  # the areas sum to 1, so never 0
+        # the areas sum to 1, so the sum is 0 only if exp() underflows for every corner with area
+        weight = weight / weight.sum(dim=1, keepdim=True).clamp_min(1e-30)
         attended = ((weight @ heads.t()) * v).sum(1).view(b, q, self.inner)  # (B, Q, H·d)
         x = x0 + self.to_out(attended.to(x0.dtype))
         if self.to_modulated is not None:
