@@ -232,3 +232,12 @@ def test_sigterm_mid_job_exits_143_and_leaves_nothing(tmp_path):
     assert proc.returncode == 143, stderr
     assert "terminate called" not in stderr
     assert not list(tmp_path.glob("hinr-serve-*"))
+
+
+def test_the_page_gets_the_models_from_the_one_table(service):
+    from hinr.io.weights import SHIPPED
+
+    config = json.loads(_get(f"{service.url}/api/config"))
+    assert [m["name"] for m in config["models"]] == list(SHIPPED)
+    page = _get(service.url + "/").decode()
+    assert "hybrid" not in page and "jpeg (for" not in page  # no second list of names in the page

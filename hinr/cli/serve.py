@@ -291,7 +291,11 @@ class Handler(BaseHTTPRequestHandler):
         if parts == [""]:
             return self._send(HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8")
         if parts == ["api", "config"]:
-            return self._json(HTTPStatus.OK, {"weights": list(WEIGHTS), "token": self.service.token,
+            from ..io.weights import SHIPPED
+
+            models = [{"name": name, "use": row.use} for name, row in SHIPPED.items()]
+            return self._json(HTTPStatus.OK, {"weights": list(WEIGHTS), "models": models,
+                                              "token": self.service.token,
                                               "max_upload_bytes": self.service.max_upload_bytes})
         if len(parts) >= 3 and parts[:2] == ["api", "jobs"]:
             job = self._job(parts)
