@@ -64,6 +64,10 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # and the keys / values unpacked per pixel from each latent (the query reads pixel-precise
     # detail, still from the latents alone): the second change
     "pilot-v3-px": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True), PILOT_STEPS),
+    # and the liif's 8 residual blocks at full resolution before the scan (4 in `small`): the
+    # third change, after pilot-v3-px still trailed pilot-liif by 0.55 dB (trainer val, step 1000)
+    "pilot-v3-px8": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True, stem_blocks=8),
+                     PILOT_STEPS),
     "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
     "pilot-v3-nomamba": ("hybrid-v3", "small", dict(encoder_depth=0, lp_tokens=False), PILOT_STEPS),
     "pilot-v3-nolp": ("hybrid-v3", "small", dict(lp_tokens=False), PILOT_STEPS),
