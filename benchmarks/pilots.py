@@ -78,10 +78,21 @@ def main() -> None:
     names = [p.name for p in runs]
     if args.full not in names:
         raise SystemExit(f"no weights for the full model {args.full} under {args.runs}")
+    # per-crop scores are kept beside the table, by run and step, so that pairing against another
+    # full model (or a run that moved on) re-scores only what changed
+    cache_path = args.out.with_suffix(".scores.json")
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     scores = {}
     for run in runs:
+        key = f"{run.name}@{step(run)}"
+        if key in cache and all(str(k) in cache[key] for k in args.scales):
+            scores[run.name] = {k: cache[key][str(k)] for k in args.scales}
+            continue
         print(f"scoring {run.name} (step {step(run)})", file=sys.stderr, flush=True)
         scores[run.name] = select_scores(load_model(run / "model.safetensors").eval(), args.data, args.scales)
+        cache[key] = {str(k): v for k, v in scores[run.name].items()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    cache_path.write_text(json.dumps(cache) + "\n")
     full = scores[args.full]
     rows, table = [], []
     for run in runs:
