@@ -55,7 +55,7 @@ def expand_inputs(paths: list[Path], output: str | None) -> Inputs:
                 else:
                     skipped += 1
         if not found:
-            raise UsageError(f"{path} holds no images ({', '.join(sorted(s[1:] for s in LOSSY | {'.png', '.tif'}))}, …)"
+            raise UsageError(f"{path} holds no images (png, jpg, webp, tiff, …)"
                              + (f"; its {skipped} other file(s) are not images" if skipped else ""))
         files.extend(found)
         relative.extend(f.relative_to(path) for f in found)
@@ -72,11 +72,13 @@ def output_suffixes(fmt: str, quality: int | None, output: str | None, inputs: l
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if quality is not None and not 1 <= quality <= 100:
         raise UsageError(f"--quality must be from 1 to 100, got {quality}")
+    from ..io.images import SAVE_FORMATS
+
     one_file = (output is not None and len(inputs) == 1 and not is_folder_spec(output)
                 and not Path(output).is_dir())
     if one_file:
         own = Path(output).suffix.lower()
-        if fmt != "keep" and _FORMAT_OF.get(own) != fmt:
+        if fmt != "keep" and SAVE_FORMATS.get(own) != SAVE_FORMATS[FORMATS[fmt]]:
             raise UsageError(f"--format {fmt} and -o {output} disagree: drop one")
         chosen = [own]
     else:
@@ -85,7 +87,3 @@ def output_suffixes(fmt: str, quality: int | None, output: str | None, inputs: l
         raise UsageError("--quality is for JPEG and WebP outputs: "
                          + ("pass --format jpeg or webp" if fmt == "keep" else f"{fmt} is lossless"))
     return chosen
-
-
-_FORMAT_OF = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".tif": "tiff",
-              ".tiff": "tiff"}

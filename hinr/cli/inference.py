@@ -114,7 +114,7 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
                 strip_metadata: bool = False, keep_gps: bool = False, fit: str | None = None,
                 format: str = "keep", quality: int | None = None) -> None:
     check_size_options(size, scale)  # bad sizes fail before anything is read
-    fit = check_fit(fit, size) if scale is None else _no_fit_with_scale(fit)
+    fit = check_fit(fit, size)
     check_counts(batch_size=batch_size, chunk=chunk, stride=stride)
     check_ensemble(ensemble)
     given = expand_inputs(images, output)  # a folder: its images, its tree kept under -o
@@ -159,12 +159,6 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
             upscaler.upscale(path, out, (width, height), weights=weights, overwrite=overwrite,
                              say=say, progress=progress, render=render)
         typer.echo(str(out))
-
-
-def _no_fit_with_scale(fit: str | None) -> str:
-    if fit is not None:
-        raise UsageError("--fit applies to --size WxH only: --scale keeps the picture's aspect already")
-    return "contain"
 
 
 def run_encode(*, images: list[Path], output: str | None, weights: str | None, device: str,

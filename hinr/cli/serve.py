@@ -136,7 +136,7 @@ class Service:
         check_ensemble(passes)  # the CLI's check: one of 1, 2, 4, 8
         size = size or None
         check_size_options(size, scale_value)
-        fit = check_fit(fit, size) if fit else "contain"
+        fit = check_fit(fit or None, size)
         job_id = uuid.uuid4().hex[:12]
         folder = self.folder / job_id
         folder.mkdir()

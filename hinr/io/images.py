@@ -40,13 +40,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from .atomic import WriteError, atomic_write
 from ..data.errors import HinrDataError
 from .coding import Coding, read_coding
 from .metadata import Metadata, png_chunk, png_chunks, read_metadata, save_options
-from .orientation import exif_of
+from .orientation import ROTATED, exif_of, transpose_upright
 
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
@@ -146,12 +146,6 @@ def _reduce_factor(size: tuple[int, int], at_least: tuple[int, int] | None) -> i
     return max(1, min(size[0] // max(1, 2 * at_least[0]), size[1] // max(1, 2 * at_least[1])))
 
 
-# EXIF orientation → the transpose that makes the picture upright (as ImageOps.exif_transpose)
-_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
-
-
 def _reduce_array(samples: np.ndarray, factor: int, *, rows: int = 256) -> np.ndarray:
     """(H, W, C) samples box-averaged over factor × factor blocks (Pillow's ``reduce``; the last
     partial row and column of blocks dropped), a band of blocks at a time so that memory stays
@@ -193,20 +187,16 @@ def _decode(path: Path, at_least: tuple[int, int] | None = None) -> LoadedImage:
         return loaded
     with Image.open(path) as opened:
         orientation = exif_of(opened).get(0x0112, 1)  # from EXIF only (hinr.io.orientation)
-        if at_least is not None and opened.format == "JPEG":
-            rotated = orientation in (5, 6, 7, 8)
-            need = (at_least[1], at_least[0]) if rotated else at_least
+        need = None if at_least is None else (at_least[1], at_least[0]) if orientation in ROTATED else at_least
+        if need is not None and opened.format == "JPEG":
             opened.draft(opened.mode, (2 * need[0], 2 * need[1]))  # DCT scaling: 1/2 … 1/8
         opened.load()
         exif_of(opened)  # loading may have reset the cached EXIF
-        rotated = orientation in (5, 6, 7, 8)
-        need = None if at_least is None else (at_least[1], at_least[0]) if rotated else at_least
         factor = _reduce_factor(opened.size, need)
         # reduce first, then turn: the same pixels (a turn moves whole blocks), without a
         # full-size copy of a large picture
         image = opened.reduce(factor) if factor > 1 else opened
-        turn = _TRANSPOSE.get(orientation)
-        image = image.transpose(turn) if turn is not None else image.copy()
+        image = transpose_upright(image, orientation)
         image.load()
         loaded = _from_pil(image)
         if shrink:

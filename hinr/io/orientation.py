@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 ORIENTATION_TAG = 0x0112
+ROTATED = (5, 6, 7, 8)  # the orientations that swap width and height
 XMP_KEYS = ("xmp", "XML:com.adobe.xmp")  # where Pillow's readers put an XMP packet
 
 
@@ -51,3 +52,15 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
         8: lambda a: np.rot90(a, k=1),
     }
     return np.ascontiguousarray(ops.get(orientation, ops[1])(array))
+
+
+def transpose_upright(image, orientation: int):
+    """A PIL image as stored → upright for EXIF orientation 1–8 (``ImageOps.exif_transpose``'s
+    turns, from the given orientation rather than the image's own tags); a copy either way."""
+    from PIL import Image
+
+    turns = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+             4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+             6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+    turn = turns.get(orientation)
+    return image.transpose(turn) if turn is not None else image.copy()

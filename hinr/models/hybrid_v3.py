@@ -262,7 +262,6 @@ def _checks(c: ModelConfig) -> None:
         raise ValueError("hybrid-v3 adds the bicubic base through base_skip, not residual: drop --residual")
     if c.image_size % PATCH:
         raise ValueError(f"hybrid-v3 reads 2×2 patches: image_size must be even, got {c.image_size}")
-    c.arch_options  # noqa: B018 — builds the options dataclass, which checks them
 
 
 def _decoder_macs(c: ModelConfig) -> int:
