@@ -17,6 +17,8 @@ def trained_looking(**overrides) -> hinr.HINR:
     model = hinr.HINR(preset("tiny", arch="hybrid-v3", **overrides)).eval()
     with torch.no_grad():
         torch.nn.init.normal_(model.decoder.to_rgb.weight, std=0.2)
+        if hasattr(model.decoder, "distance_slope"):  # far cells weigh in (at 0 they are damped)
+            model.decoder.distance_slope.fill_(-10.0)
     return model
 
 
@@ -51,11 +53,16 @@ def test_encodes_any_size_whole(size):
     assert out.shape == (1, 3, 2 * h, 2 * w) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("modulate, pixel_kv", [(False, False), (True, False), (True, True)])
-def test_the_picture_is_continuous_across_latent_cells(modulate, pixel_kv):
+@pytest.mark.parametrize("modulate, pixel_kv, neighbourhood",
+                         [(False, False, 2), (True, False, 2), (True, True, 2), (True, True, 4)])
+def test_the_picture_is_continuous_across_latent_cells(modulate, pixel_kv, neighbourhood):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
-    corners fade out where they are swapped, and the query's features are periodic in the cell."""
-    model = trained_looking(modulate=modulate, pixel_kv=pixel_kv)
+    cells fade out where they are swapped, and the query's features are periodic in the cell."""
+    # low offset frequencies and strong values: the picture varies slowly, so a jump stands out
+    model = trained_looking(modulate=modulate, pixel_kv=pixel_kv, neighbourhood=neighbourhood,
+                            fourier_scale=0.3)
+    with torch.no_grad():
+        model.decoder.to_kv.weight.mul_(5.0)
     latents = model.encode(torch.rand(1, 3, 32, 37))
     stride = 1 if pixel_kv else 2  # input px between key/value centres (the corners' switch points)
     borders_x = (torch.arange(2, 34 // stride) + 0.5) * stride / 37
@@ -94,7 +101,9 @@ def test_every_part_is_on_the_path_to_rgb():
                 p.copy_(s)
 
 
-@pytest.mark.parametrize("ablation", [dict(modulate=True, pixel_kv=True), dict(processor_depth=0),
+@pytest.mark.parametrize("ablation", [dict(modulate=True, pixel_kv=True),
+                                      dict(pixel_kv=True, neighbourhood=4, stem_dim=16),
+                                      dict(processor_depth=0),
                                       dict(encoder_depth=0, lp_tokens=False),
                                       dict(lp_tokens=False), dict(readout="local", decoder_depth=2)])
 def test_the_retrain_ablations_build_and_train(ablation):

@@ -68,10 +68,17 @@ class HybridV3Options:
     # shuffle in ``prepare``), and the query reads the 2×2 pixels' around it: the decoder places
     # detail at pixel precision, from the latents alone; off in the first pilots' weights
     pixel_kv: bool = False
+    # the query reads the k × k key/value cells around it (2: the bilinear corners; 4: as LIT reads
+    # a neighbourhood), each weighted by its softmax weight times a taper that reaches 0 where the
+    # cell leaves the neighbourhood, so the picture stays continuous
+    neighbourhood: int = 2
+    stem_dim: int = 0  # the stem's width (0: the latents' width, ``dim``)
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
             raise ValueError("stem_blocks must be ≥ 0; window, decoder_hidden, offset_frequencies ≥ 1")
+        if self.neighbourhood not in (2, 4) or self.stem_dim < 0:
+            raise ValueError(f"neighbourhood must be 2 or 4 (got {self.neighbourhood}); stem_dim ≥ 0")
 
 
 def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor:
@@ -87,15 +94,15 @@ def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor
 
 
 class HybridV3Encoder(nn.Module):
-    def __init__(self, *, dim: int, stem_blocks: int, depth: int, lp_tokens: bool, mlp_ratio: float,
-                 merge: str, d_state: int, d_conv: int, expand: int, processor_depth: int,
-                 heads: int, dim_head: int, ff_mult: int, window: int) -> None:
+    def __init__(self, *, dim: int, stem_dim: int, stem_blocks: int, depth: int, lp_tokens: bool,
+                 mlp_ratio: float, merge: str, d_state: int, d_conv: int, expand: int,
+                 processor_depth: int, heads: int, dim_head: int, ff_mult: int, window: int) -> None:
         super().__init__()
         if lp_tokens and depth < 1:
             raise ValueError("LP tokens are filled by the scan: lp_tokens needs encoder_depth ≥ 1")
-        self.head = nn.Conv2d(3, dim, 3, padding=1)
-        self.stem = nn.Sequential(*(ResBlock(dim=dim, res_scale=1.0) for _ in range(stem_blocks)))
-        self.to_tokens = nn.Linear(PATCH * PATCH * dim, dim)
+        self.head = nn.Conv2d(3, stem_dim, 3, padding=1)
+        self.stem = nn.Sequential(*(ResBlock(dim=stem_dim, res_scale=1.0) for _ in range(stem_blocks)))
+        self.to_tokens = nn.Linear(PATCH * PATCH * stem_dim, dim)
         # one learnable token, placed after every patch: the line's position gives it its place
         self.lp_token = nn.Parameter(torch.randn(dim)) if lp_tokens else None  # unit scale, as MAMBA-GINR
         self.blocks = nn.ModuleList(
@@ -139,9 +146,14 @@ class LocalAttentionDecoder(nn.Module):
     needs_base = False
 
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
-                 frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False) -> None:
+                 frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False,
+                 neighbourhood: int = 2) -> None:
         super().__init__()
         inner = heads * dim_head
+        # the k × k cells read around a query, (k², 2) as (x, y) steps from the top-left corner's
+        # top-left neighbour: k = 2 the bilinear corners, k = 4 one more ring
+        steps = torch.arange(neighbourhood, dtype=torch.float32) - (neighbourhood // 2 - 1)
+        self.register_buffer("corners", torch.cartesian_prod(steps, steps).flip(-1), persistent=False)
         self.heads, self.dim_head, self.inner = heads, dim_head, inner
         # (H·d, H): 1 where channel i belongs to head h
         self.register_buffer("head_of", torch.eye(heads).repeat_interleave(dim_head, dim=0),
@@ -197,14 +209,17 @@ class LocalAttentionDecoder(nn.Module):
         p = coords.float() * pixels / self.stride - 0.5  # in key/value cells, their centres at integers
         low = torch.floor(p)
         t = p - low  # (B, Q, 2) in [0, 1): the offset from the top-left corner
-        corner = torch.tensor([[0, 0], [1, 0], [0, 1], [1, 1]], device=p.device, dtype=p.dtype)
-        at = low.unsqueeze(-2) + corner  # (B, Q, 4, 2) the corners, (x, y)
+        cells = self.corners.shape[0]  # k²
+        at = low.unsqueeze(-2) + self.corners  # (B, Q, k², 2) the cells read, (x, y)
         limit = torch.tensor([cols - 1, rows - 1], device=p.device, dtype=p.dtype)
         at_clamped = torch.minimum(at.clamp_min(0), limit)
         index = (at_clamped[..., 1] * cols + at_clamped[..., 0]).long()
         index = index + torch.arange(b, device=p.device).view(b, 1, 1) * (rows * cols)
-        offset = at - p.unsqueeze(-2)  # (B, Q, 4, 2) from the query to each corner, in cells
-        area = (1.0 - offset.abs()).clamp_min(0).prod(-1)  # bilinear weights, sum to 1
+        offset = at - p.unsqueeze(-2)  # (B, Q, k², 2) from the query to each cell, in cells
+        if cells == 4:  # bilinear weights, sum to 1
+            area = (1.0 - offset.abs()).clamp_min(0).prod(-1)
+        else:  # cos² taper, 0 where a cell leaves the 4 × 4 neighbourhood (|offset| = 2)
+            area = torch.cos(offset.clamp(-2.0, 2.0) * (math.pi / 4)).pow(2).prod(-1)
         # the query: Fourier features of its offset (periodic in the cell) and its pixel size
         with torch.autocast(coords.device.type, enabled=False):
             angle = (2.0 * math.pi) * (t @ self.frequencies.float())
@@ -212,17 +227,17 @@ class LocalAttentionDecoder(nn.Module):
         x0 = self.query_in(encoding)  # (B, Q, dim)
         query = self.to_q(self.query_norm(x0))  # (B, Q, H·d)
         # each corner's keys and values: rows of the per-latent table, viewed without a copy
-        kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, 4, 2 * self.inner)
-        k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, 4, H·d), N = B·Q
+        kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 2 * self.inner)
+        k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, k², H·d), N = B·Q
         # per-head dot products as one product and a matmul with the (H·d, H) head indicator:
         # contiguous rows, where an einsum over (N, 4, H, d) runs as thousands of tiny matmuls
         heads = self.head_of.float()
         qf = query.float().reshape(b * q, 1, self.inner)
-        logits = (qf * k) @ heads / math.sqrt(self.dim_head)  # (N, 4, H)
-        distance = offset.reshape(b * q, 4, 2).pow(2).sum(-1, keepdim=True)
+        logits = (qf * k) @ heads / math.sqrt(self.dim_head)  # (N, k², H)
+        distance = offset.reshape(b * q, cells, 2).pow(2).sum(-1, keepdim=True)
         logits = logits - F.softplus(self.distance_slope.float()) * distance
-        weight = torch.exp(logits - logits.amax(dim=1, keepdim=True)) * area.reshape(b * q, 4, 1)
-        # the areas sum to 1, so the sum is 0 only if exp() underflows for every corner with area
+        weight = torch.exp(logits - logits.amax(dim=1, keepdim=True)) * area.reshape(b * q, cells, 1)
+        # the nearest cell's taper is ≥ 1/4, so the sum is 0 only if exp() underflows for all
         weight = weight / weight.sum(dim=1, keepdim=True).clamp_min(1e-30)
         attended = ((weight @ heads.t()) * v).sum(1).view(b, q, self.inner)  # (B, Q, H·d)
         x = x0 + self.to_out(attended.to(x0.dtype))
@@ -243,7 +258,7 @@ def _parts(c: ModelConfig) -> Parts:
 def _encoder(c: ModelConfig) -> nn.Module:
     o = c.arch_options
     return HybridV3Encoder(
-        dim=c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth, lp_tokens=o.lp_tokens,
+        dim=c.dim, stem_dim=o.stem_dim or c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth, lp_tokens=o.lp_tokens,
         mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
         expand=c.expand, processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head,
         ff_mult=c.ff_mult, window=o.window)
@@ -254,7 +269,7 @@ def _decoder(c: ModelConfig) -> nn.Module:
     return LocalAttentionDecoder(
         context_dim=c.dim, dim=c.decoder_dim, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
-        modulate=o.modulate, pixel_kv=o.pixel_kv)
+        modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood)
 
 
 def _checks(c: ModelConfig) -> None:
@@ -270,7 +285,7 @@ def _decoder_macs(c: ModelConfig) -> int:
     d = c.decoder_dim
     query_in = (2 * o.offset_frequencies + 2) * d
     return (query_in + d * inner  # the query's encoding in, to_q
-            + 2 * 4 * inner  # logits and the weighted values over 4 corners
+            + 2 * o.neighbourhood ** 2 * inner  # logits and the weighted values over k² cells
             + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3
             + (2 * (inner // 2) * d if o.modulate else 0))
 
@@ -297,7 +312,7 @@ register_architecture(Architecture(
     derive=lambda f: {**f, "num_latents": (f.get("image_size", INPUT_SIZE) // PATCH) ** 2},
     # the scans reach the whole input; tiles of a photo too large for memory overlap by this much
     receptive_radius=lambda c: 48,
-    bytes_per_query=lambda c: 4 * (4 * 2 * c.decoder_heads * c.decoder_dim_head
+    bytes_per_query=lambda c: 4 * (c.arch_options.neighbourhood ** 2 * 2 * c.decoder_heads * c.decoder_dim_head
                                    + 6 * c.decoder_dim + 2 * c.arch_options.decoder_hidden + 64),
     describe=lambda c: (f"stem ×{c.arch_options.stem_blocks} + BiMamba ×{c.encoder_depth} + "
                         f"window SCENT ×{c.processor_depth}",
