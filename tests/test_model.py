@@ -49,7 +49,9 @@ def model(request) -> HINR:
 def test_shapes(model):
     images = torch.rand(2, 3, 32, 32)
     latents = model.encode(images)
-    assert latents.tokens.shape == (2, model.config.num_tokens, model.config.dim)
+    c = model.config  # hybrid-v2's tokens: its local map (one per pixel), then its latents
+    tokens = c.image_size ** 2 + c.num_latents if c.arch == "hybrid-v2" else c.num_latents
+    assert latents.tokens.shape == (2, tokens, c.dim)
     assert model.decode(latents, torch.rand(7, 2)).shape == (2, 7, 3)
     assert model.decode(latents, torch.rand(2, 5, 2)).shape == (2, 5, 3)
     assert model.render(latents, 17, 45).shape == (2, 3, 17, 45)

@@ -44,7 +44,8 @@ def toy():
 def test_a_toy_architecture_runs_end_to_end(toy, tmp_path, capsys, monkeypatch):
     torch.manual_seed(0)
     model = hinr.HINR(preset("tiny", arch="toy"))
-    assert model.config.num_tokens == 1024 and not model.config.whole_image
+    assert model.encode(torch.rand(1, 3, 32, 32)).tokens.shape == (1, 1024, 8)
+    assert not model.config.whole_image
     images, coords = torch.rand(2, 3, 32, 32), torch.rand(2, 50, 2)
     loss = (model(images, coords) - 0.5).pow(2).mean()
     loss.backward()

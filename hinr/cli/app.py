@@ -15,10 +15,11 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from ..config import DEFAULT_CHUNK, REGISTRY
+from ..config import DEFAULT_CHUNK
 from ..inference.sizes import MAX_SIDE
 from ..io.weights import JPEG_WEIGHTS_BELOW
 from .errors import Interrupted, UsageError, report
+from .train_options import TrainOptions, train_signature
 
 app = typer.Typer(
     name="hinr",
@@ -42,9 +43,6 @@ def _version(value: bool) -> None:
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                        help="Show the version and exit.")) -> None:
     pass
-
-
-_ARCH_HELP = " | ".join(REGISTRY) + "."
 
 
 @app.command()
@@ -99,60 +97,19 @@ def _count(shape) -> int:
 
 # --- training --------------------------------------------------------------------------------
 
-@app.command(epilog="Examples:\n\n"
-             "  hinr train --data photos/ --hr-size 256 --out runs/sr\n\n"
-             "  hinr train --resume runs/sr --steps 40000\n\n"
-             "More options (read-out, augmentations, precision): docs/training.md.")
-def train(
-    data: Optional[str] = typer.Option(None, show_default="cifar10", help="'cifar10' or a folder of images (a MANIFEST.tsv split is honoured)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Where cifar-10-python.tar.gz or cifar-10-batches-py/ is (else $HINR_DATA_DIR, then ~/.cache/hinr/datasets).", hidden=True),
-    arch: Optional[str] = typer.Option(None, show_default="hybrid", help=_ARCH_HELP),
-    preset: Optional[str] = typer.Option(None, show_default="tiny", help="base (the design) | small | tiny."),
-    steps: Optional[int] = typer.Option(None, show_default="1000", help="Optimizer steps."),
-    epochs: Optional[float] = typer.Option(None, help="Instead of --steps: passes over the training set (> 0).", hidden=True),
-    batch_size: Optional[int] = typer.Option(None, show_default="16", help="Images per step."),
-    lr: Optional[float] = typer.Option(None, show_default="5e-4", help="Peak learning rate (AdamW, cosine)."),
-    warmup: Optional[int] = typer.Option(None, show_default="100", help="Linear warm-up steps (a warning if longer than --steps).", hidden=True),
-    queries: Optional[int] = typer.Option(None, show_default="1024", help="Random query points per image per step.", hidden=True),
-    hr_size: Optional[int] = typer.Option(None, help="Super-resolution: HR crops up to this side."),
-    recon_weight: Optional[float] = typer.Option(None, show_default="0", help="With --hr-size: weight of an added 32×32 reconstruction loss.", hidden=True),
-    residual: Optional[bool] = typer.Option(None, "--residual/--no-residual", show_default="on; off with --preset base", help="Decoder predicts a correction over PIL bicubic.", hidden=True),
-    base_skip: Optional[bool] = typer.Option(None, "--base-skip/--no-base-skip", show_default="off", help="Add PIL bicubic to the decoder's output through a learned per-channel weight (LTE's skip; exclusive with --residual).", hidden=True),
-    locality: Optional[bool] = typer.Option(None, "--locality/--no-locality", show_default="on; off with --preset base", help="2D locality bias in cross-attention + query offset.", hidden=True),
-    cell_input: Optional[bool] = typer.Option(None, "--cell-input/--no-cell-input", show_default="on; off with --preset base", help="Decoder sees the output pixel size (LIIF cell).", hidden=True),
-    local_pixels: Optional[int] = typer.Option(None, show_default="8; 0 with --preset base", help="Decoder sees the k×k input pixels around the query (0 = off; even, up to 12).", hidden=True),
-    lp_placement: Optional[str] = typer.Option(None, show_default="interleave; append with --preset base", help="append | interleave (LP tokens among the patches, as MAMBA-GINR).", hidden=True),
-    readout: Optional[str] = typer.Option(None, show_default="attention", help="attention (global cross-attention, the design) | local (LIIF's local ensemble on the latent grid: cost per pixel independent of the latents).", hidden=True),
-    decoder_dim: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder width (the local read-out's hidden layers).", hidden=True),
-    decoder_depth: Optional[int] = typer.Option(None, show_default="the preset's", help="Decoder depth (the local read-out's hidden layers).", hidden=True),
-    degrade: Optional[str] = typer.Option(None, show_default="none", help="With --hr-size, degrade the 32×32 input as real images are: none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too).", hidden=True),
-    rot90: Optional[bool] = typer.Option(None, "--rot90/--no-rot90", show_default="off", help="With --hr-size: quarter turns besides flips."),
-    rgb_permute: Optional[bool] = typer.Option(None, "--rgb-permute/--no-rgb-permute", show_default="off", help="With --hr-size: put the training crops' R, G, B channels in a random order (more colours from few photos; CutBlur's RGB permute). +0.13 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md).", hidden=True),
-    consistency: Optional[float] = typer.Option(None, show_default="0", help="> 0: each step also sees its batch turned or mirrored (one of the 7 other symmetries of the square), both views fit the target, and this weight pulls their outputs together (what --ensemble 8 averages at inference, learnt instead). A step costs 2×; +0.11 dB at ×4 on held-out photos over the same fine-tune of the default without it (weights/README.md).", hidden=True),
-    max_zoom: Optional[float] = typer.Option(None, show_default="1", help="With --hr-size: the largest zoom at which the photos are seen (1 = their own pixels; 0.5 = at most half size, where a JPEG photo's own compression artefacts are gone).", hidden=True),
-    input_size: Optional[int] = typer.Option(None, show_default="32", help="With --hr-size and --arch liif or hybrid-v2 (models that encode any size; hybrid-v2: an even side): the side of the training input (LIIF trains on 48; the scales then reach --hr-size / this). +0.16 dB at ×4 on held-out photos over the same fine-tune of the default at 32 (weights/README.md); a step costs 1.9×. Inference is unchanged: liif encodes whole images, hybrid-v2 its 32×32 tiles.", hidden=True),
-    out: Optional[Path] = typer.Option(None, help="Run folder, new or empty (default runs/…)."),
-    resume: Optional[Path] = typer.Option(None, help="Continue this run folder (SIGTERM checkpoints first)."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from these weights."),
-    device: Optional[str] = typer.Option(None, show_default="auto", help="auto | cpu | cuda | cuda:N."),
-    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", show_default="off", help="bfloat16 autocast (always on CUDA); the scan stays fp32.", hidden=True),
-    ema: Optional[float] = typer.Option(None, show_default="0", help="EMA decay of the weights (0 = off), e.g. 0.999.", hidden=True),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", show_default="off", help="torch.compile the decoder.", hidden=True),
-    val_every: Optional[int] = typer.Option(None, show_default="200", help="Validate every N steps."),
-    save_every: Optional[int] = typer.Option(None, show_default="200", help="Checkpoint every N steps."),
-    seed: Optional[int] = typer.Option(None, show_default="0", help="Seed of initialisation and data."),
-) -> None:
+_TRAIN_EPILOG = ("Examples:\n\n"
+                 "  hinr train --data photos/ --hr-size 256 --out runs/sr\n\n"
+                 "  hinr train --resume runs/sr --steps 40000\n\n"
+                 "More options (read-out, augmentations, precision): docs/training.md.")
+def train(**options) -> None:
     """Train a model on a folder of photos or CIFAR-10; writes a run folder --weights accepts."""
-    from .train_runner import TrainOptions, run_training
+    from .train_runner import run_training
 
-    run_training(TrainOptions(
-        data=data, data_dir=data_dir, arch=arch, preset=preset, steps=steps, epochs=epochs,
-        batch_size=batch_size, lr=lr, warmup=warmup, queries=queries, hr_size=hr_size,
-        recon_weight=recon_weight, residual=residual, base_skip=base_skip, locality=locality, cell_input=cell_input,
-        local_pixels=local_pixels, lp_placement=lp_placement, readout=readout,
-        decoder_dim=decoder_dim, decoder_depth=decoder_depth, degrade=degrade, rot90=rot90, rgb_permute=rgb_permute, consistency=consistency, max_zoom=max_zoom, input_size=input_size, out=out, resume=resume,
-        init_from=init_from, device=device, bf16=bf16, ema=ema, compile=compile,
-        val_every=val_every, save_every=save_every, seed=seed))
+    run_training(TrainOptions(**options))
+
+
+train.__signature__ = train_signature()  # the options: TrainConfig's fields (cli/train_options.py)
+app.command(epilog=_TRAIN_EPILOG)(train)
 
 
 # --- inference: upscale, encode, render ------------------------------------------------------

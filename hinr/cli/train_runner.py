@@ -13,61 +13,13 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import Interrupted, UsageError
+from .train_options import MODEL_FLAGS, TrainOptions
 
-MODEL_FLAGS = ("residual", "base_skip", "locality", "cell_input", "local_pixels", "lp_placement",
-               "readout", "decoder_dim", "decoder_depth")
 RESUMABLE = ("steps", "device", "val_every", "save_every")  # what --resume may change
 PLAIN_EVERY_STEPS, PLAIN_EVERY_S = 50, 30.0
-
-
-@dataclass
-class TrainOptions:
-    """The options of ``hinr train`` as given: None means "not given"."""
-
-    data: str | None = None
-    data_dir: Path | None = None
-    arch: str | None = None
-    preset: str | None = None
-    steps: int | None = None
-    epochs: float | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    warmup: int | None = None
-    queries: int | None = None
-    hr_size: int | None = None
-    recon_weight: float | None = None
-    residual: bool | None = None
-    base_skip: bool | None = None
-    locality: bool | None = None
-    cell_input: bool | None = None
-    local_pixels: int | None = None
-    lp_placement: str | None = None
-    readout: str | None = None
-    decoder_dim: int | None = None
-    decoder_depth: int | None = None
-    degrade: str | None = None
-    rot90: bool | None = None
-    rgb_permute: bool | None = None
-    consistency: float | None = None
-    max_zoom: float | None = None
-    input_size: int | None = None
-    out: Path | None = None
-    resume: Path | None = None
-    init_from: Path | None = None
-    device: str | None = None
-    bf16: bool | None = None
-    ema: float | None = None
-    compile: bool | None = None
-    val_every: int | None = None
-    save_every: int | None = None
-    seed: int | None = None
-
-    def given(self, *names: str) -> list[str]:
-        return [n for n in names if getattr(self, n) is not None]
 
 
 def _flags(names: list[str]) -> str:

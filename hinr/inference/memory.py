@@ -1,11 +1,13 @@
 """What a render needs in memory, estimated before it starts, so that a size that cannot fit is
 refused in one clear line instead of failing in the allocator (or swapping) halfway.
 
-Two parts grow with the job:
+Three parts grow with the job:
 
 - the decoder's working set: ``bytes_per_query(config)`` per query decoded at once (attention
-  scores and feed-forward activations; for the local read-out, four corners' hidden layers). The hybrid attention model (``--weights hybrid``) measured 7–10 KB a query on the CPU
-  (fp32, 4 096–65 536 queries a chunk); the estimate is about 1.5× that, to stay on the safe side.
+  scores and feed-forward activations; for the local read-out, four corners' hidden layers; an
+  architecture may give its own, ``Architecture.bytes_per_query``). The first hybrid's attention
+  decoder measured 7–10 KB a query on the CPU (fp32, 4 096–65 536 queries a chunk); the estimate
+  is about 1.5× that, to stay on the safe side.
   ``cap_chunk`` keeps one chunk under ``CHUNK_BUDGET`` whatever ``--chunk`` asks.
 - for a model that encodes whole images, one core of at most ``WHOLE_TILE``² input pixels and
   its halo: a few encoder activations and the read-out's context per input pixel;
@@ -32,16 +34,15 @@ WHOLE_TILE = 768
 
 def bytes_per_query(config: ModelConfig) -> int:
     """Estimated decoder working set per query, in bytes (float32)."""
-    if config.architecture.bytes_per_query is not None:  # the architecture's own model
-        return config.architecture.bytes_per_query(config)
+    own = config.architecture.bytes_per_query  # the architecture's own model (None: as below)
+    estimate = own(config) if own is not None else None
+    if estimate is not None:
+        return estimate
     if config.readout == "local":  # four corners through the MLP, whatever the number of latents
         return 4 * (4 * 3 * config.decoder_dim + 32)
-    if config.arch == "mamba-ginr":
-        heads, width, mult = config.lainr_heads, config.lainr_hidden, 1
-    else:
-        heads, width, mult = config.decoder_heads, config.decoder_dim, config.decoder_ff_mult
-    floats = (2 * heads * config.num_latents  # attention scores and their softmax
-              + 2 * width * mult + 4 * width  # GEGLU hidden and the residual stream
+    width = config.decoder_dim  # the SCENT decoder
+    floats = (2 * config.decoder_heads * config.num_latents  # attention scores and their softmax
+              + 2 * width * config.decoder_ff_mult + 4 * width  # GEGLU hidden and the residual stream
               + 2 * config.fourier_features + 6 * config.local_pixels ** 2)
     return 4 * floats
 

@@ -23,14 +23,15 @@ from safetensors.torch import load_file, save_file
 from .. import __version__
 from .atomic import atomic_write
 from .weights import WEIGHTS_NAME, resolve_weights
-from ..config import ModelConfig
+from ..config import REGISTRY, ModelConfig
 from ..errors import CheckpointError, HinrError, first_line
 from ..models.hinr import HINR
 
 CONFIG_KEY = "hinr_config"
 VERSION_KEY = "hinr_version"
-_DEPTH_FIELDS = ("encoder_depth", "processor_depth", "decoder_depth", "perceiver_blocks",
-                 "decoder_self_attn")
+# fields that count stacked blocks (an architecture's own count too: its options ending so)
+_DEPTH_FIELDS = ("encoder_depth", "processor_depth", "decoder_depth", "decoder_self_attn")
+_DEPTH_ENDINGS = ("_depth", "_blocks")
 
 
 def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], *,
@@ -126,13 +127,21 @@ def config_from_metadata(metadata: dict[str, str], *, source: str | Path) -> Mod
         raise CheckpointError(f"{source}: its hinr config is not JSON ({err}); re-save it") from err
     if not isinstance(data, dict):
         raise CheckpointError(f"{source}: its hinr config is not a JSON object; re-save it")
-    for field in dataclasses.fields(ModelConfig):
-        if field.name in data:
-            problem = _type_problem(data[field.name], field.default)
-            if problem:
-                raise CheckpointError(f"{source}: config field {field.name} is {data[field.name]!r}, "
-                                      f"expected {problem}; re-save the weights with hinr")
     try:
+        data = ModelConfig.upgrade(data)  # flat fields of older files moved into options
+        options = data.get("options", {})
+        if not isinstance(options, dict):
+            raise ValueError("its options are not a JSON object")
+        own = data.get("arch") in REGISTRY and REGISTRY[data["arch"]].options
+        fields = [(f, data) for f in dataclasses.fields(ModelConfig)]
+        fields += [(f, options) for f in dataclasses.fields(own)] if own else []
+        for field, values in fields:
+            if field.name in values and field.name != "options":
+                problem = _type_problem(values[field.name], field.default)
+                if problem:
+                    raise CheckpointError(f"{source}: config field {field.name} is "
+                                          f"{values[field.name]!r}, expected {problem}; re-save the "
+                                          "weights with hinr")
         return ModelConfig.from_dict(data)
     except (ValueError, TypeError) as err:
         raise CheckpointError(f"{source}: invalid hinr config ({first_line(err)})") from err
@@ -161,19 +170,21 @@ def check_config_fits_file(config: ModelConfig, shapes: dict[str, tuple[int, ...
     """Refuse a config that does not describe the file's tensors, building nothing real: sizes are
     first bounded by what the file holds, then the model is built on the meta device."""
     held = sum(math.prod(shape) for shape in shapes.values())
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
+    values = {**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, **config.options}
+    for name, value in values.items():
         if isinstance(value, int) and not isinstance(value, bool) and value > max(held, 1):
-            raise CheckpointError(f"{source}: config {field.name}={value} describes a model larger "
+            raise CheckpointError(f"{source}: config {name}={value} describes a model larger "
                                   f"than the {held:,} values the file holds; the file is damaged or "
                                   "not hinr's")
     if config.num_patches > max(held, 1):
         raise CheckpointError(f"{source}: config image_size={config.image_size}, patch_size="
                               f"{config.patch_size} makes {config.num_patches:,} patches, more than "
                               f"the {held:,} values the file holds; the file is damaged or not hinr's")
-    for name in _DEPTH_FIELDS:
-        if getattr(config, name) > len(shapes):
-            raise CheckpointError(f"{source}: config {name}={getattr(config, name)} needs more "
+    depths = [name for name in values if name in _DEPTH_FIELDS
+              or (name in config.options and name.endswith(_DEPTH_ENDINGS))]
+    for name in depths:
+        if values[name] > len(shapes):
+            raise CheckpointError(f"{source}: config {name}={values[name]} needs more "
                                   f"tensors than the file's {len(shapes)}; the file is damaged or "
                                   "not hinr's")
     with torch.device("meta"):

@@ -21,23 +21,51 @@ kept only where training finds it pays. ``global_start="output"`` (the default) 
 decoder's RGB layer at zero with the gate open, so that layer learns from the first step (a zero
 layer's gradient is its input); ``"gate"`` starts the gate at zero, where the gate's gradient and
 every global weight's are zero together — the first runs' gate never left ±0.001.
+
+Its own fields (``HybridV2Options``), its modules and its registry row are all in this file:
+``dim`` is the stem, token and latent width; ``encoder_depth`` the BiMamba blocks;
+``decoder_dim`` / ``decoder_depth`` the local MLP (liif's); the global SCENT decoder is
+``fourier_features`` / ``decoder_heads`` × ``decoder_dim_head`` wide at ``dim``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 from torch import nn
 
-from ..config import GLOBAL_STARTS
+from ..config import Architecture, ModelConfig, register_architecture
 from .edsr_encoder import ResBlock
 from .latents import Latents
 from .local_decoder import LocalDecoder
 from .mamba_encoder import BiMambaBlock, interleave_positions
+from .parts import Parts
 from .processor import Processor
 from .scent_decoder import ScentDecoder
 
 SCAN_ORDERS = ("row", "alternate")
+GLOBAL_STARTS = ("output", "gate")
+
+
+@dataclass
+class HybridV2Options:
+    """hybrid-v2's own fields (``ModelConfig.options``)."""
+
+    stem_depth: int = 4  # residual conv blocks at full resolution before the scan
+    scan_order: str = "alternate"  # patch order per BiMamba block: row | alternate (row, column, …)
+    # how the global path starts silent (an initialisation only; loading ignores it). "output":
+    # its RGB layer at zero and its gate open at 1, so the layer's gradient is the global
+    # features from the first step; "gate": the gate at 0 (the first runs: the gate and every
+    # global gradient start at exactly zero, and the gate stayed within ±0.001 in 6k steps)
+    global_start: str = "output"
+
+    def __post_init__(self) -> None:
+        if self.scan_order not in SCAN_ORDERS:
+            raise ValueError(f"scan_order must be one of {SCAN_ORDERS}, got {self.scan_order!r}")
+        if self.global_start not in GLOBAL_STARTS:
+            raise ValueError(f"global_start must be one of {GLOBAL_STARTS}, got {self.global_start!r}")
 ORDER_NAMES = ("lp_positions", "patch_positions", "column_order", "column_inverse")
 
 
@@ -157,3 +185,58 @@ class HybridV2Decoder(nn.Module):
         local, globe = context
         out = self.local(coords, cell, local, base)
         return out + self.global_gate * self.globe(coords, cell, globe).float()
+
+
+# --- the registry row ------------------------------------------------------------------------------
+def _encoder(c: ModelConfig) -> nn.Module:
+    o = c.arch_options
+    return HybridV2Encoder(
+        image_size=c.image_size, dim=c.dim, stem_depth=o.stem_depth, num_latents=c.num_latents,
+        depth=c.encoder_depth, mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge,
+        d_state=c.d_state, d_conv=c.d_conv, expand=c.expand, scan_order=o.scan_order,
+        processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head, ff_mult=c.ff_mult)
+
+
+def _decoder(c: ModelConfig) -> nn.Module:
+    return HybridV2Decoder(
+        dim=c.dim, image_size=c.image_size, hidden=c.decoder_dim, depth=c.decoder_depth,
+        cell_input=c.cell_input, global_dim=c.dim, heads=c.decoder_heads,
+        dim_head=c.decoder_dim_head, ff_mult=c.decoder_ff_mult,
+        fourier_features=c.fourier_features, fourier_scale=c.fourier_scale,
+        global_start=c.arch_options.global_start)
+
+
+def _parts(c: ModelConfig) -> Parts:
+    # its processor runs inside its encoder, over the LP latents only
+    return Parts(_encoder, False, _decoder, reads_locally=True)
+
+
+def _checks(c: ModelConfig) -> None:
+    if c.readout != "local" or c.residual:
+        raise ValueError("hybrid-v2 reads out locally (readout='local') and has no residual: "
+                         "drop --residual (--base-skip adds the bicubic base)")
+
+
+register_architecture(Architecture(
+    "hybrid-v2", "conv stem → BiMamba (row/column scans) + LP tokens → SCENT processor → LIIF "
+    "read-out + gated SCENT decoder", _parts,
+    sizes={
+        "base": dict(dim=256, encoder_depth=6, num_latents=256, processor_depth=4,
+                     heads=8, dim_head=64, decoder_dim=256, decoder_depth=4, decoder_heads=8,
+                     decoder_dim_head=64, fourier_features=128, options=dict(stem_depth=8)),
+        "small": dict(dim=64, encoder_depth=4, encoder_mlp_ratio=2.0, num_latents=64,
+                      processor_depth=2, heads=4, dim_head=16, ff_mult=2, decoder_dim=128,
+                      decoder_depth=3, decoder_heads=2, decoder_dim_head=16, fourier_features=32,
+                      options=dict(stem_depth=8)),
+        "tiny": dict(dim=32, encoder_depth=2, encoder_mlp_ratio=2.0, num_latents=64,
+                     processor_depth=1, heads=2, dim_head=16, ff_mult=2, decoder_dim=128,
+                     decoder_depth=2, decoder_heads=2, decoder_dim_head=16, fourier_features=16,
+                     options=dict(stem_depth=4))},
+    fixed=dict(readout="local", unfold=True, cell_input=True, patch_size=2, lp_placement="interleave"),
+    validate=_checks, train_recipe=False,
+    trains_any_size=True,  # the stem is convolutional, the scan as long as the input
+    bytes_per_query=lambda c: 4 * (4 * 3 * c.decoder_dim + 32) + 4 * (
+        2 * c.decoder_heads * c.num_latents + 8 * c.dim + 2 * c.fourier_features),
+    describe=lambda c: (f"stem ×{c.arch_options.stem_depth} + BiMamba ×{c.encoder_depth}",
+                        f"local MLP {c.decoder_dim} × {c.decoder_depth} + gated SCENT"),
+    options=HybridV2Options))

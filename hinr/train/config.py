@@ -46,42 +46,66 @@ class TrainConfigError(HinrError):
     """A train_config.json that cannot be read back (damaged, or from another hinr)."""
 
 
+def option(default, help: str, *, shown: bool = False, show_default: str | None = None, **kw):
+    """A TrainConfig field that is also a ``hinr train`` option, ``--name-with-dashes``: its help,
+    whether ``hinr train --help`` lists it (the others are in docs/training.md) and the default
+    it shows (else the field's own). The CLI is derived from these fields, so a new training
+    option is one field here and its use."""
+    metadata = {"help": help, "shown": shown, "show_default": show_default}
+    return field(default=default, metadata=metadata, **kw)
+
+
 @dataclass
 class TrainConfig:
-    data: str = "cifar10"  # "cifar10" or a folder of images
-    data_dir: str | None = None  # where CIFAR-10 lives (else $HINR_DATA_DIR, then the cache)
+    data: str = option("cifar10", "'cifar10' or a folder of images (a MANIFEST.tsv split is "
+                       "honoured).", shown=True)
+    data_dir: str | None = option(None, "Where cifar-10-python.tar.gz or cifar-10-batches-py/ is "
+                                  "(else $HINR_DATA_DIR, then ~/.cache/hinr/datasets).")
     split: str | None = "train"  # a folder's manifest split to train on (None: every image)
-    arch: str = "hybrid"
-    preset: str = "tiny"
+    arch: str = option("hybrid", " | ".join(REGISTRY) + ".", shown=True)
+    preset: str = option("tiny", "base (the design) | small | tiny.", shown=True)
     model_overrides: dict = field(default_factory=dict)  # ModelConfig fields, e.g. {"residual": true}
-    init_from: str | None = None  # start from these weights (a run folder or .safetensors)
-    steps: int = 1000
-    epochs: float | None = None  # set: steps = ⌈epochs · training images / (batch · processes)⌉
-    batch_size: int = 16
-    lr: float = 5e-4
+    init_from: str | None = option(None, "Start from these weights.", shown=True)
+    steps: int = option(1000, "Optimizer steps.", shown=True)
+    epochs: float | None = option(None, "Instead of --steps: passes over the training set (> 0): "
+                                  "steps = ⌈epochs · images / batch⌉.")
+    batch_size: int = option(16, "Images per step.", shown=True)
+    lr: float = option(5e-4, "Peak learning rate (AdamW, cosine).", shown=True)
     min_lr_ratio: float = 0.05  # cosine decays to lr · this
-    warmup: int = 100
+    warmup: int = option(100, "Linear warm-up steps (a warning if longer than --steps).")
     weight_decay: float = 0.01
     clip: float = 1.0
-    queries: int = 1024  # query points per image per step
-    hr_size: int | None = None  # set: super-resolution training with HR crops up to this side
-    degrade: str = "none"  # with hr_size: input degradations (none, jpeg, mixed; hinr/data/degrade.py)
-    recon_weight: float = 0.0  # with hr_size: weight of an added 32×32 reconstruction loss
-    rot90: bool = False  # with hr_size: random quarter turns of the HR crops (besides the flips)
-    rgb_permute: bool = False  # with hr_size: random order of the HR crops' R, G, B channels
-    consistency: float = 0.0  # > 0: a second, turned or mirrored view of each batch, and this
-    # weight on the squared difference of the two views' outputs (each view also fits the target)
-    max_zoom: float = 1.0  # with hr_size: photos are seen at zoom ≤ this (1 = their own pixels)
-    input_size: int = INPUT_SIZE  # with hr_size: the training input's side (other sides: liif, hybrid-v2)
+    queries: int = option(1024, "Random query points per image per step.")
+    hr_size: int | None = option(None, "Super-resolution: HR crops up to this side.", shown=True)
+    degrade: str = option("none", "With --hr-size, degrade the 32×32 input as real images are: "
+                          "none | jpeg (half the inputs JPEG q40–95) | mixed (jpeg + mild noise and "
+                          "blur) | jpeg-all (mixed with every input JPEG, for JPEG-only weights) | "
+                          "jpeg-any (jpeg-all with 4:2:2 and 4:4:4 chroma too).")
+    recon_weight: float = option(0.0, "With --hr-size: weight of an added 32×32 reconstruction loss.")
+    rot90: bool = option(False, "With --hr-size: quarter turns besides flips.", shown=True)
+    rgb_permute: bool = option(False, "With --hr-size: put the training crops' R, G, B channels in "
+                               "a random order (more colours from few photos; CutBlur's RGB "
+                               "permute).")
+    consistency: float = option(0.0, "> 0: each step also sees its batch turned or mirrored (one "
+                                "of the 7 other symmetries of the square), both views fit the "
+                                "target, and this weight pulls their outputs together (what "
+                                "--ensemble 8 averages at inference, learnt instead). A step costs 2×.")
+    max_zoom: float = option(1.0, "With --hr-size: the largest zoom at which the photos are seen "
+                             "(1 = their own pixels; 0.5 = at most half size, where a JPEG photo's "
+                             "own compression artefacts are gone).")
+    input_size: int = option(INPUT_SIZE, "With --hr-size and a model that encodes any size (liif, "
+                             "the hybrids; an even side for those): the side of the training input "
+                             "(LIIF trains on 48; the scales then reach --hr-size / this).")
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
-    val_every: int = 200
+    val_every: int = option(200, "Validate every N steps.", shown=True)
     val_images: int = 64
-    save_every: int = 200
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool = False  # autocast to bfloat16 (the scan stays in fp32)
-    ema: float = 0.0  # > 0: keep an EMA of the weights with this decay and save it as the model
-    compile: bool = False  # torch.compile the decoder
+    save_every: int = option(200, "Checkpoint every N steps.", shown=True)
+    seed: int = option(0, "Seed of initialisation and data.", shown=True)
+    device: str = option("auto", "auto | cpu | cuda | cuda:N.", shown=True)
+    bf16: bool = option(False, "bfloat16 autocast (always on CUDA); the scan stays fp32.")
+    ema: float = option(0.0, "EMA decay of the weights (0 = off), e.g. 0.999: the EMA is saved "
+                        "as the model.")
+    compile: bool = option(False, "torch.compile the decoder.")
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "queries", "val_every", "val_images", "save_every"):
