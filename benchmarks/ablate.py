@@ -74,11 +74,11 @@ def heldout_scores(model, photos: Path, scale: int) -> dict[str, float]:
 
 
 def benchmark_scores(model, root: Path, scale: int, sets: list[str]) -> dict[str, float]:
-    from hinr.evaluation import benchmark
+    from hinr.evaluation import standard_sets
     from hinr.inference.upscale import upscale_image
 
-    pairs = [p for p in benchmark.find_pairs(root, [scale]) if p.set in sets]
-    result = benchmark.run_benchmark(pairs, {"m": lambda lr, size: upscale_image(model, lr, size)})
+    pairs = [p for p in standard_sets.find_pairs(root, [scale]) if p.set in sets]
+    result = standard_sets.run_benchmark(pairs, {"m": lambda lr, size: upscale_image(model, lr, size)})
     return {f"{s}/{n}": v for (s, k, m), sc in result.scores.items() if m == "m"
             for n, v in zip(sc.names, sc.psnr)}
 

@@ -97,9 +97,9 @@ def worker(spec: dict) -> dict:
     import torch
 
     import hinr
-    from hinr.io.checkpoint import load_model
+    from hinr.store.checkpoint import load_model
     from hinr.inference.upscale import render_latents
-    from hinr.io.weights import resolve_weights
+    from hinr.store.shipped import resolve_weights
 
     torch.set_num_threads(spec["threads"])
     name = spec["variant"]

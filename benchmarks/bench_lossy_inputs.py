@@ -1,6 +1,6 @@
 """Which weights serve a lossy input better: ×k PSNR of each model on inputs saved as JPEG (per
 chroma subsampling) or lossy WebP at a range of qualities — the measurements behind
-``hinr.io.weights.JPEG_WEIGHTS_BELOW`` and the WebP rule (weights/README.md, "Which inputs get it").
+``hinr.store.shipped.JPEG_WEIGHTS_BELOW`` and the WebP rule (weights/README.md, "Which inputs get it").
 
 A script run by hand, not a test. Choose rules on photos held out from training, never on val:
 

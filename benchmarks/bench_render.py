@@ -28,11 +28,11 @@ EXAMPLE = ROOT / "examples" / "astronaut_32.png"
 RENDER = r"""
 import json, resource, sys, time
 import torch
-from hinr.io.checkpoint import load_model
+from hinr.store.checkpoint import load_model
 from hinr.io.images import load_image
 from hinr.precision import resolve_precision
 from hinr.inference.upscale import DEFAULT_CHUNK, encode_images, render_latents
-from hinr.io.weights import resolve_weights
+from hinr.store.shipped import resolve_weights
 
 weights, res, example = sys.argv[1] or None, int(sys.argv[2]), sys.argv[3]
 model = load_model(resolve_weights(weights))
@@ -54,11 +54,11 @@ import json, sys, time
 t0 = time.perf_counter()
 import torch
 from hinr.cli.app import app
-from hinr.io.checkpoint import load_model
+from hinr.store.checkpoint import load_model
 from hinr.io.images import load_image, save_image
 from hinr.precision import resolve_precision
 from hinr.inference.upscale import upscale_image
-from hinr.io.weights import resolve_weights
+from hinr.store.shipped import resolve_weights
 t1 = time.perf_counter()
 weights, example, out = sys.argv[1] or None, sys.argv[2], sys.argv[3]
 model = load_model(resolve_weights(weights))

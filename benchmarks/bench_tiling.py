@@ -66,12 +66,12 @@ def main() -> None:
 
     from PIL import Image
 
-    from hinr.io.checkpoint import load_model
+    from hinr.store.checkpoint import load_model
     from hinr.data.folder import image_to_tensor
     from hinr.io.images import to_pil
     from hinr.evaluation.metrics import psnr
     from hinr.inference.upscale import upscale_image
-    from hinr.io.weights import resolve_weights
+    from hinr.store.shipped import resolve_weights
 
     if args.quick:
         args.limit, args.hr_side, args.strides, args.precisions = 2, 128, [16], ["fp32"]

@@ -86,7 +86,7 @@ def plot(runs: list[dict], path: Path) -> None:
 
 def report(args) -> None:
     from hinr.evaluation import evaluate
-    from hinr.io.checkpoint import load_model
+    from hinr.store.checkpoint import load_model
     from hinr.data.folder import select_images
 
     torch.set_num_threads(2)

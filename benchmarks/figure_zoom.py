@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from hinr.io.checkpoint import load_model
+    from hinr.store.checkpoint import load_model
     from hinr.data.degrade import jpeg
     from hinr.data.folder import image_to_tensor, load_rgb, select_images
     from hinr.data.sr import make_eval_pair

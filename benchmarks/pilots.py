@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from hinr.io.checkpoint import load_model
+    from hinr.store.checkpoint import load_model
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     runs = sorted(p for p in args.runs.glob("pilot-*") if (p / "model.safetensors").is_file())

@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("weights", type=Path)
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
-    from hinr.io.checkpoint import load_model, save_model
+    from hinr.store.checkpoint import load_model, save_model
 
     model = load_model(args.weights)
     reopen(model)

@@ -30,8 +30,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _EXPORTS = {
     "ARCHITECTURES": "hinr.config", "PRESETS": "hinr.config", "ModelConfig": "hinr.config",
     "preset": "hinr.config", "HINR": "hinr.models.hinr", "Latents": "hinr.models.latents",
-    "CheckpointError": "hinr.errors", "load_model": "hinr.io.checkpoint",
-    "save_model": "hinr.io.checkpoint", "upscale_image": "hinr.inference.upscale",
+    "CheckpointError": "hinr.errors", "load_model": "hinr.store.checkpoint",
+    "save_model": "hinr.store.checkpoint", "upscale_image": "hinr.inference.upscale",
     "render_latents": "hinr.models.render", "HinrError": "hinr.errors",
 }
 __all__ = [*_EXPORTS, "__version__"]

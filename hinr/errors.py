@@ -34,3 +34,25 @@ class OutputExistsError(HinrError, FileExistsError):
 
 class CheckpointError(HinrError):
     """A weights file that cannot be used; the message says why and what to do."""
+
+
+class NotEnoughMemoryError(HinrError):
+    """A job that cannot fit in this machine's (or this process's) memory, refused before it
+    starts; the message says what to make smaller."""
+
+
+# --- data: datasets and image files --------------------------------------------------------------
+class HinrDataError(HinrError):
+    """Base class of every data error hinr raises on purpose (a dataset or an image file)."""
+
+
+class DatasetNotFoundError(HinrDataError, FileNotFoundError):
+    """A dataset (or a file it lists) is not where it was looked for."""
+
+
+class DatasetCorruptError(HinrDataError):
+    """A dataset file exists but is damaged or not what it claims to be (bad md5, bad format)."""
+
+
+class EmptyDatasetError(HinrDataError):
+    """A dataset folder or split exists but holds no usable images."""

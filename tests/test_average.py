@@ -1,4 +1,4 @@
-"""Weight averaging (`hinr average`, hinr.io.average): the mean of each weight, one architecture only."""
+"""Weight averaging (`hinr average`, hinr.store.average): the mean of each weight, one architecture only."""
 
 import json
 
@@ -7,8 +7,8 @@ import torch
 
 from hinr import HINR, load_model, preset, save_model
 from hinr.errors import HinrUsageError
-from hinr.io.average import AVERAGED_KEY, average_models
-from hinr.io.checkpoint import read_metadata, weights_fingerprint
+from hinr.store.average import AVERAGED_KEY, average_models
+from hinr.store.checkpoint import read_metadata, weights_fingerprint
 
 
 def _liif(path, seed):

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hinr import ARCHITECTURES, HINR, CheckpointError, ModelConfig, load_model, preset, save_model
-from hinr.io.checkpoint import read_metadata, weights_fingerprint
+from hinr.store.checkpoint import read_metadata, weights_fingerprint
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)

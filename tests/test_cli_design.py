@@ -154,7 +154,7 @@ def test_errors_reported_by_kind(tmp_path, capsys, monkeypatch, weights, error, 
 
 
 def test_known_library_errors_stay_user_errors(tmp_path, capsys, monkeypatch, weights):
-    from hinr.io.checkpoint import CheckpointError
+    from hinr.store.checkpoint import CheckpointError
     import hinr.inference.upscale
 
     def fail(*args, **kwargs):

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from hinr import HINR, preset, save_model
-from hinr.io.checkpoint import weights_fingerprint
-from hinr.io.latents import load_latents
+from hinr.store.checkpoint import weights_fingerprint
+from hinr.store.latents import load_latents
 
 from cli_helpers import run
 
@@ -167,7 +167,7 @@ def test_render_one_latent_to_a_file(tmp_path, capsys, monkeypatch, weights):
 
 
 def test_default_weights_are_shipped():
-    from hinr.io.weights import resolve_weights, shipped_weights
+    from hinr.store.shipped import resolve_weights, shipped_weights
 
     assert shipped_weights().is_file()
     assert resolve_weights(None) == shipped_weights()

@@ -232,9 +232,9 @@ def test_huge_chunk_is_capped_by_memory(tmp_path, capsys, monkeypatch, weights):
     chunks = []
     real = hinr.inference.upscale.upscale_image
 
-    def spy(*args, options, **kwargs):  # the CLI passes its render options as one value
-        chunks.append(options.chunk)
-        return real(*args, options=options, **kwargs)
+    def spy(*args, chunk, **kwargs):
+        chunks.append(chunk)
+        return real(*args, chunk=chunk, **kwargs)
 
     monkeypatch.setattr(hinr.inference.upscale, "upscale_image", spy)
     code, _, err = run(capsys, monkeypatch, "upscale", photo(tmp_path / "a.png"), "--size", 64,

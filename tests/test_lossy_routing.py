@@ -11,7 +11,7 @@ from PIL import Image
 
 from hinr.io.images import load_image
 from hinr.io.coding import Coding, estimate_quality, scaled_table, webp_is_lossy
-from hinr.io.weights import JPEG_WEIGHTS_BELOW, weights_for_input
+from hinr.store.shipped import JPEG_WEIGHTS_BELOW, weights_for_input
 
 from cli_helpers import run
 

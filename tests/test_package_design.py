@@ -1,6 +1,7 @@
 """The package's shape, checked: no import circle anywhere in hinr (imports inside functions and
 under TYPE_CHECKING counted), and few loose modules at its top (the rest live in packages that
-show the architecture: models, layers, io, inference, evaluation, data, train, cli)."""
+show the architecture: models, layers, io, store, inference, evaluation, data, train, cli), and
+no import from a lower layer to a higher one."""
 
 from __future__ import annotations
 
@@ -75,9 +76,29 @@ def test_the_cycle_finder_finds_one():
 
 def test_no_import_cycle_in_hinr():
     graph = import_graph()
-    assert "hinr.io.checkpoint" in graph["hinr.cli.loading"]  # an import inside a function is seen
-    assert "hinr.io.weights" in graph["hinr.io.checkpoint"]
+    assert "hinr.store.checkpoint" in graph["hinr.inference.upscaler"]  # an import inside a function is seen
+    assert "hinr.store.shipped" in graph["hinr.store.checkpoint"]
     assert cycles(graph) == []
+
+
+# hinr's layers, top to bottom: a module imports from its own layer or from those below it only
+LAYERS = (("cli",), ("train",), ("evaluation",), ("inference",), ("store",), ("data",), ("io",),
+          ("models",), ("layers",),
+          ("config", "errors", "atomic", "precision", "coords", "device", ""))
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else ""
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_no_import_runs_back_up_a_layer():
+    graph = import_graph()
+    assert {m.split(".")[1] for m in graph if "." in m} <= {n for names in LAYERS for n in names} | {
+        f.stem for f in PACKAGE.glob("*.py")}, "a new package: give it its place in LAYERS"
+    upward = sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets
+                    if _layer(b) < _layer(a))
+    assert upward == []
 
 
 def test_few_loose_modules_at_the_top():

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from cli_helpers import files, photo, run
-from hinr.io.atomic import WriteError, atomic_write, sweep_stale
+from hinr.atomic import WriteError, atomic_write, sweep_stale
 from hinr.io.images import ImageReadError, _write_png16, load_image
 
 

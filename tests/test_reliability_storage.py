@@ -19,10 +19,10 @@ from safetensors.torch import load_file, save_file
 
 import hinr
 from hinr import HINR, CheckpointError, load_model, preset, save_model
-from hinr.io.checkpoint import CONFIG_KEY, read_metadata
+from hinr.store.checkpoint import CONFIG_KEY, read_metadata
 from hinr.errors import HinrError, OutputExistsError
 from hinr.io.images import ImageReadError, load_image, save_image
-from hinr.io.latents import LatentsError, load_latents, save_latents
+from hinr.store.latents import LatentsError, load_latents, save_latents
 
 DATA = Path(__file__).parent / "data"
 
@@ -106,8 +106,8 @@ def test_no_writer_bypasses_atomic_write():
 
 
 def test_library_errors_are_hinr_errors():
-    from hinr.io.atomic import WriteError
-    from hinr.data.errors import (DatasetCorruptError, DatasetNotFoundError, EmptyDatasetError,
+    from hinr.atomic import WriteError
+    from hinr.errors import (DatasetCorruptError, DatasetNotFoundError, EmptyDatasetError,
                                   HinrDataError)
     from hinr.io.images import ImageWriteError, UnsupportedFormatError
     from hinr.train.state import TrainStateError
@@ -205,7 +205,7 @@ def test_float_where_an_int_belongs_is_named(tmp_path, tiny_model):
 
 def test_huge_config_in_a_small_file_is_refused_before_reading_or_building(tmp_path, tiny_model,
                                                                             monkeypatch):
-    import hinr.io.checkpoint as checkpoint
+    import hinr.store.checkpoint as checkpoint
 
     path = save_model(tiny_model, tmp_path / "m.safetensors")
     config = json.loads(read_metadata(path)[CONFIG_KEY])
@@ -312,7 +312,7 @@ def test_no_overwrite_holds_without_hard_links(tmp_path, monkeypatch):
     """File systems without link(2): the name is reserved exclusively, still never clobbered."""
     import errno
 
-    from hinr.io.atomic import atomic_write
+    from hinr.atomic import atomic_write
 
     def no_links(*args, **kwargs):
         raise OSError(errno.EPERM, "Operation not permitted")

@@ -235,7 +235,7 @@ def test_sigterm_mid_job_exits_143_and_leaves_nothing(tmp_path):
 
 
 def test_the_page_gets_the_models_from_the_one_table(service):
-    from hinr.io.weights import SHIPPED
+    from hinr.store.shipped import SHIPPED
 
     config = json.loads(_get(f"{service.url}/api/config"))
     assert [m["name"] for m in config["models"]] == list(SHIPPED)

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import hinr
-from hinr.io.checkpoint import weights_fingerprint
+from hinr.store.checkpoint import weights_fingerprint
 from hinr.errors import HinrError
-from hinr.io.weights import resolve_weights
+from hinr.store.shipped import resolve_weights
 
 
 def test_named_shipped_weights_load_from_any_folder(tmp_path, monkeypatch):

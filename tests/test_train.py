@@ -13,7 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from hinr import load_model
-from hinr.io.checkpoint import read_metadata
+from hinr.store.checkpoint import read_metadata
 from hinr.train import TrainConfig, Trainer
 
 TINY = dict(preset="tiny", batch_size=2, queries=64, val_images=2, val_every=1000, save_every=1000)

@@ -17,7 +17,7 @@ import typer
 from .. import __version__
 from ..config import DEFAULT_CHUNK
 from ..inference.sizes import MAX_SIDE
-from ..io.weights import JPEG_WEIGHTS_BELOW
+from ..store.shipped import JPEG_WEIGHTS_BELOW
 from .errors import Interrupted, UsageError, report
 from .train_options import TrainOptions, train_signature
 
@@ -55,8 +55,8 @@ def models() -> None:
     from safetensors import safe_open
 
     from ..config import PRESETS, REGISTRY, preset
-    from ..io.checkpoint import read_config
-    from ..io.weights import SHIPPED, shipped_weights
+    from ..store.checkpoint import read_config
+    from ..store.shipped import SHIPPED, shipped_weights
     from ..models.hinr import HINR
 
     shipped = Table(title="shipped weights (--weights NAME)")
@@ -116,7 +116,7 @@ app.command(epilog=_TRAIN_EPILOG)(train)
 
 _WEIGHTS_HELP = ("default | jpeg | hybrid, a .safetensors file, a run folder or "
                  "hf:owner/name[@rev]. Default: 'default'.")
-# the rule of hinr.io.weights.weights_for_input, from its own numbers (that module imports neither
+# the rule of hinr.store.shipped.weights_for_input, from its own numbers (that module imports neither
 # torch nor Pillow, so `hinr --help` stays fast)
 _BELOW = JPEG_WEIGHTS_BELOW
 _LOSSY_RULE = (f"a JPEG file saved below quality {_BELOW['4:2:0']} (read from the file; "
@@ -183,7 +183,7 @@ def upscale(
 ) -> None:
     """Upscale (or resize) images of any size to any size."""
     options = dict(locals())
-    from .inference import run_upscale
+    from .inference_runner import run_upscale
 
     run_upscale(**options)
 
@@ -208,7 +208,7 @@ def encode(
 ) -> None:
     """Encode images into latents (N, tokens, width) that `hinr render` draws at any size."""
     options = dict(locals())
-    from .inference import run_encode
+    from .inference_runner import run_encode
 
     run_encode(**options)
 
@@ -246,7 +246,7 @@ def render(
 ) -> None:
     """Render latents at any resolution, chunked so memory does not grow with it."""
     options = dict(locals())
-    from .inference import run_render
+    from .inference_runner import run_render
 
     run_render(**options)
 
@@ -267,8 +267,8 @@ def average(
     overwrite: Overwrite = False,
 ) -> None:
     """Average the weights of several checkpoints into one model (a uniform model soup)."""
-    from ..io.average import save_average
-    from ..io.checkpoint import weights_output
+    from ..store.average import save_average
+    from ..store.checkpoint import weights_output
     from .outputs import check_outputs
 
     if output.suffix and output.suffix != ".safetensors" and not output.is_dir():
@@ -392,7 +392,7 @@ _MAIN_PID = os.getpid()
 
 def _stop(signum: int, frame) -> None:
     """SIGTERM/SIGHUP: delete pending temporary files and unwind (each writer removes its own)."""
-    from ..io.atomic import remove_pending
+    from ..atomic import remove_pending
 
     if os.getpid() != _MAIN_PID:  # a forked child (a data worker) just dies as it would have
         signal.signal(signum, signal.SIG_DFL)
@@ -410,7 +410,7 @@ def main() -> None:
     bug: one "internal error" line, exit 1. Nothing heavy is imported here, so ``hinr --help``
     stays fast.
     """
-    from ..io.atomic import remove_pending
+    from ..atomic import remove_pending
 
     global _MAIN_PID
     _MAIN_PID = os.getpid()

@@ -52,7 +52,7 @@ WRITE_ERRNOS = {errno.ENOSPC: "free some space", errno.EROFS: "choose a writable
 
 def _write_failure(err: BaseException) -> str | None:
     """One line for a file or folder that could not be made (disk full, read-only file system,
-    no permission) outside ``hinr.io.atomic`` (which words its own): the user's environment, not a
+    no permission) outside ``hinr.atomic`` (which words its own): the user's environment, not a
     bug."""
     if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
         where = f" {err.filename}" if err.filename else ""

@@ -33,7 +33,7 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
     from ..data.folder import select_images
     from ..inference.memory import cap_chunk
     from .console import progress_bar
-    from .inference import check_ensemble, check_precision, pick_device
+    from .inference_runner import check_ensemble, check_precision, pick_device
 
     cifar = data == "cifar10"
     try:
@@ -56,7 +56,7 @@ def run_eval(*, data: str, weights: Optional[list[str]], scales: Optional[str], 
     dev = pick_device(device)
     precision = check_precision(precision, dev)
     from ..io.coding import Coding
-    from ..io.weights import weights_for_input
+    from ..store.shipped import weights_for_input
 
     # no --weights: the shipped weights hinr upscale would pick for these inputs
     jpeg_chroma = jpeg_chroma or "4:2:0"

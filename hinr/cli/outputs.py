@@ -8,7 +8,7 @@ deterministically: the first input in command-line order keeps it, each later on
 free ``-2``, ``-3``, … suffix (a name some other input produces naturally is never taken), so a
 run always writes one file per input.
 
-Publishing is the library writers' (``save_image``, ``save_latents``, through ``hinr.io.atomic``):
+Publishing is the library writers' (``save_image``, ``save_latents``, through ``hinr.atomic``):
 a complete temporary file is linked to the target name, which fails if the target exists (even
 one that appeared during the run) unless --overwrite was given; a signal or failure leaves no
 temporary file.

@@ -3,7 +3,7 @@
 A small HTTP server from Python's standard library (nothing to install beyond hinr; the page is
 one static file, ``serve_page.html``) in front of the same code as ``hinr upscale``: uploads go
 through the CLI's checks (``hinr.inference.sizes``, the pixel limit, the memory check) and
-:class:`hinr.cli.upscaler.Upscaler` (the JPEG routing, ``hinr.upscale_image``, metadata), so the
+:class:`hinr.inference.upscaler.Upscaler` (the JPEG routing, ``hinr.upscale_image``, metadata), so the
 PNG a user downloads is the one ``hinr upscale`` writes. Each model is loaded once; jobs run one
 at a time in a worker thread (a queue) and can be cancelled.
 
@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, urlparse
 
 PAGE = Path(__file__).with_name("serve_page.html")
 def _weights_choices() -> tuple[str, ...]:
-    from ..io.weights import SHIPPED
+    from ..store.shipped import SHIPPED
 
     return ("auto", *SHIPPED)  # auto: as hinr upscale picks for the input
 
@@ -91,8 +91,8 @@ class Service:
 
     def __init__(self, *, device: str = "auto", precision: str = "auto",
                  max_upload_bytes: int = MAX_UPLOAD_BYTES, host: str = "127.0.0.1") -> None:
-        from .inference import check_precision, pick_device
-        from .upscaler import Upscaler
+        from .inference_runner import check_precision, pick_device
+        from ..inference.upscaler import Upscaler
 
         torch_device = pick_device(device)
         from ..inference.options import RenderOptions
@@ -119,7 +119,7 @@ class Service:
         from ..errors import HinrUsageError
         from ..io.images import check_image_file, check_pixel_limit
         from ..inference.sizes import aspect_warning, check_fit, check_size_options, render_size, target_size
-        from .inference import image_size
+        from .inference_runner import image_size
 
         if weights not in WEIGHTS:
             raise HinrUsageError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
@@ -127,7 +127,7 @@ class Service:
             scale_value = float(scale) if scale not in (None, "") else None
         except ValueError:
             raise HinrUsageError(f"scale must be a number, got {scale!r}") from None
-        from .inference import check_ensemble
+        from .inference_runner import check_ensemble
 
         try:
             passes = int(ensemble or 1)
@@ -291,7 +291,7 @@ class Handler(BaseHTTPRequestHandler):
         if parts == [""]:
             return self._send(HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8")
         if parts == ["api", "config"]:
-            from ..io.weights import SHIPPED
+            from ..store.shipped import SHIPPED
 
             models = [{"name": name, "use": row.use} for name, row in SHIPPED.items()]
             return self._json(HTTPStatus.OK, {"weights": list(WEIGHTS), "models": models,

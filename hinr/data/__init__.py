@@ -1,7 +1,7 @@
 """Data for hinr: CIFAR-10, folders of photos, and super-resolution samples drawn from them."""
 
 from hinr.data.cifar import CIFAR10_MD5, CIFAR10_URL, Cifar10Dataset, cache_dir, find_cifar10, load_cifar10
-from hinr.data.errors import DatasetCorruptError, DatasetNotFoundError, EmptyDatasetError, HinrDataError
+from hinr.errors import DatasetCorruptError, DatasetNotFoundError, EmptyDatasetError, HinrDataError
 from hinr.data.folder import (
     ImageFolderDataset,
     image_to_tensor,

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hinr.io.atomic import WriteError, atomic_write
-from hinr.data.errors import DatasetCorruptError, DatasetNotFoundError
+from hinr.atomic import WriteError, atomic_write
+from hinr.errors import DatasetCorruptError, DatasetNotFoundError
 from hinr.errors import OutputExistsError
 
 logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def _located_in(directory: Path) -> Path | None:
 
 
 def _download(url: str, destination: Path, *, expected_md5: str, timeout: float) -> None:
-    """Download ``url`` to ``destination`` through :func:`hinr.io.atomic.atomic_write` (temp file,
+    """Download ``url`` to ``destination`` through :func:`hinr.atomic.atomic_write` (temp file,
     md5 checked, fsync, then published); a network failure is a DatasetNotFoundError."""
 
     def fetch(tmp: str) -> None:

@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from hinr.data.errors import DatasetCorruptError, DatasetNotFoundError, EmptyDatasetError
+from hinr.errors import DatasetCorruptError, DatasetNotFoundError, EmptyDatasetError
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 
 from hinr.coords import cell_size, index_centre, to_grid_sample
 from hinr.data.degrade import degradation
-from hinr.data.errors import EmptyDatasetError
+from hinr.errors import EmptyDatasetError
 from hinr.data.folder import image_to_tensor, item_rng, load_rgb, to_rgb
 
 logger = logging.getLogger(__name__)

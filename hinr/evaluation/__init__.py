@@ -1,2 +1,3 @@
-"""Evaluation: the standard super-resolution benchmark protocol (``benchmark``, ``protocol``,
-``published``, ``benchmark_report``)."""
+"""Evaluation: PSNR / SSIM on held-out images (``evaluate``, ``report``, ``metrics``), the grid
+score of a render (``grid_score``) and the standard super-resolution tables (``standard_sets``,
+``protocol``, ``published``, ``standard_sets_report``)."""

@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 
 from ..config import DEFAULT_CHUNK
-from ..io.checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_model, read_metadata,
+from ..store.checkpoint import (CONFIG_KEY, WEIGHTS_NAME, CheckpointError, load_model, read_metadata,
                          weights_fingerprint)
 from ..data.folder import image_to_tensor, load_rgb
 from ..data.sr import eval_crops, make_eval_pair
@@ -44,7 +44,7 @@ from ..io.images import to_pil
 from .metrics import psnr, ssim
 from ..models.hinr import HINR, Latents
 from ..precision import precision_name, resolve_precision
-from ..io.weights import resolve_weights
+from ..store.shipped import resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ def model_label(spec: str | None, path: Path) -> str:
     """A short label: the run folder's name, the file's stem, or the hf: spec."""
     if spec is not None and str(spec).startswith("hf:"):
         return str(spec)[3:]
-    from ..io.weights import shipped_name  # the rule resolve_weights follows
+    from ..store.shipped import shipped_name  # the rule resolve_weights follows
 
     name = shipped_name(spec)
     if name is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from ..io.atomic import atomic_write
+from ..atomic import atomic_write
 from ..errors import OutputExistsError
 from .evaluate import SSIM_NOTE, EvalResult, MethodResult
 
@@ -195,7 +195,7 @@ def check_no_results(out_dir: str | Path, names: tuple[str, ...] = RESULT_FILES)
 
 def write_results(result: EvalResult, out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
     """Write results.json, results.md and grid.png into ``out_dir`` (each through
-    :func:`hinr.io.atomic.atomic_write`). Without ``overwrite``, refuse before writing anything if
+    :func:`hinr.atomic.atomic_write`). Without ``overwrite``, refuse before writing anything if
     any of them exists."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 
 from ..config import ModelConfig
+from ..errors import NotEnoughMemoryError
 
 CHUNK_BUDGET = 512 * 2**20  # bytes one chunk of queries may take
 BYTES_PER_PIXEL = 64  # output buffers and the file being written, per output pixel
@@ -125,3 +126,20 @@ def _cgroup_left(root: str = CGROUP_ROOT) -> int | None:
 
 def gib(n: int) -> str:
     return f"{n / 2**30:.1f} GiB"
+
+
+def fit_memory(model, sizes: list[tuple[int, int]], *, chunk: int, batch: int = 1,
+               ensemble: int = 1) -> int:
+    """``chunk`` capped by memory for rendering the largest of ``sizes`` ((width, height));
+    NotEnoughMemoryError if that output cannot fit."""
+    chunk = cap_chunk(chunk, model.config, batch=batch)
+    available = available_bytes()
+    if available is None or not sizes:
+        return chunk
+    width, height = max(sizes, key=lambda s: s[0] * s[1])
+    need = render_bytes(model.config, height, width, chunk=chunk, batch=batch, ensemble=ensemble)
+    if need > available:
+        raise NotEnoughMemoryError(f"{width}x{height} needs about {gib(need)} of memory and "
+                                   f"{gib(available)} is available: choose a smaller --size (or "
+                                   "fewer at once)")
+    return chunk

@@ -1,11 +1,11 @@
 """How to render, as one value: the queries decoded at once, the tiles encoded at once, the tile
 stride, the decoder's precision and the self-ensemble. The CLI builds it once from its options
-(``hinr upscale``, ``hinr serve``, ``hinr eval --benchmark``) and hands it on whole;
-``upscale_image(..., options=RenderOptions(...))`` takes it too."""
+(``hinr upscale``, ``hinr serve``, ``hinr eval --benchmark``), hands it on whole, and gives it to
+``upscale_image`` as its keyword arguments (``**options.kwargs()``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -31,3 +31,7 @@ class RenderOptions:
     def with_chunk(self, chunk: int) -> "RenderOptions":
         """The same options with another chunk (the memory check may lower it)."""
         return replace(self, chunk=chunk)
+
+    def kwargs(self) -> dict:
+        """The options as ``upscale_image``'s keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -35,7 +35,6 @@ from PIL import Image
 
 from ..coords import axis_centres, cell_size
 from .ensemble import self_ensemble, transforms
-from .options import RenderOptions
 from ..precision import autocast, resolve_precision
 from .memory import WHOLE_TILE
 from ..layers.bicubic import bicubic_grid
@@ -114,18 +113,15 @@ def encode_images(model: HINR, images: torch.Tensor, *, batch_size: int = 16,
 def upscale_image(model: HINR, image: torch.Tensor, size: tuple[int, int], *,
                   chunk: int = DEFAULT_CHUNK, batch_size: int = 16, stride: int = DEFAULT_STRIDE,
                   precision: str | torch.dtype = "fp32", ensemble: int = 1, whole: bool | None = None,
-                  progress: Progress | None = None, options: RenderOptions | None = None) -> torch.Tensor:
+                  progress: Progress | None = None) -> torch.Tensor:
     """image (3, h, w) in [0, 1], any h × w → (3, H, W) in [0, 1] on the CPU, size = (H, W).
 
     See the module docstring for how inputs of each size are handled. ``batch_size`` tiles are
     encoded at once; ``stride`` is the tile stride in input pixels; ``ensemble`` (1, 2, 4 or 8)
     averages that many flipped/rotated passes (``hinr.inference.ensemble``); ``whole`` (default: where the
-    model allows) encodes the whole input at once instead of in S×S tiles. ``options`` (a
-    ``RenderOptions``), when given, supplies chunk, batch_size, stride, precision and ensemble.
+    model allows) encodes the whole input at once instead of in S×S tiles. The CLI keeps these
+    settings as one ``RenderOptions`` and passes ``**options.kwargs()``.
     """
-    if options is not None:
-        chunk, batch_size, stride = options.chunk, options.batch_size, options.stride
-        precision, ensemble = options.precision, options.ensemble
     precision = resolve_precision(precision, next(model.parameters()).device)  # once, here
     if whole is None:
         whole = model.config.whole_image

@@ -1,1 +1,3 @@
-"""Files: checks on what an image file holds beyond its pixels (damage, orientation, metadata)."""
+"""Image files: reading and writing them (``images``), what they hold beyond their pixels (colour
+profile, EXIF and XMP: ``metadata``, ``xmp``; orientation; damage), how they were coded
+(``coding``). Model files are in ``hinr.store``."""

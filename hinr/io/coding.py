@@ -117,3 +117,10 @@ def estimate_quality(tables: Mapping[int, Sequence[int]]) -> int | None:
         return error
 
     return min(range(1, 101), key=lambda q: (distance(q), -q))
+
+
+def describe_coding(coding: Coding) -> str:
+    """'a JPEG file (quality 75, 4:2:0)' or 'a lossy WebP file'."""
+    if coding.format == "WEBP":
+        return "a lossy WebP file"
+    return f"a JPEG file (quality {coding.quality}, {coding.subsampling})"

@@ -17,14 +17,14 @@ Loading policy of :func:`load_image` (the inference side; training uses ``hinr.d
   and an image over Pillow's safety limit become ``notes`` for the caller to show;
 - how a lossy file was coded is read from it (``coding``: a JPEG file's quality and chroma
   subsampling, or lossy WebP), so a caller can pick weights trained for such inputs
-  (``hinr.io.weights.weights_for_input``).
+  (``hinr.store.shipped.weights_for_input``).
 
 Every failure to read raises :class:`ImageReadError` naming the file and what to do.
 
 :func:`save_image` picks the format from the extension (png, jpg/jpeg, webp, tif/tiff, bmp), keeps
 alpha where the format has it (png, webp, tiff; otherwise flattened onto white, and the CLI
 says so), writes 16-bit PNG when asked, and writes through
-:func:`hinr.io.atomic.atomic_write`, so a failure never leaves a partial file and an existing file is
+:func:`hinr.atomic.atomic_write`, so a failure never leaves a partial file and an existing file is
 replaced only with ``overwrite=True``.
 """
 
@@ -42,8 +42,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .atomic import WriteError, atomic_write
-from ..data.errors import HinrDataError
+from ..atomic import WriteError, atomic_write
+from ..errors import HinrDataError
 from .coding import Coding, read_coding
 from .metadata import Metadata, png_chunk, png_chunks, read_metadata, save_options
 from .orientation import ROTATED, exif_of, transpose_upright

@@ -1,14 +1,17 @@
 """The hinr model: encode a 32×32 image once into latent tokens, then decode RGB at any continuous
 (x, y) coordinates (LIIF's encode / decode split).
 
-``HINR(config)`` assembles the architecture named by ``config.arch`` from the shared parts:
+``HINR(config)`` assembles the architecture named by ``config.arch`` from its parts, as that
+architecture's module says (``hinr/models/<arch>.py``, its registry row):
 
-    hybrid      MambaEncoder     → Processor → ScentDecoder
-    mamba-ginr  MambaEncoder                 → LainrDecoder
-    scent       PerceiverEncoder → Processor → ScentDecoder
-    liif        EdsrEncoder                  → LocalDecoder
+    hybrid      MambaEncoder      → Processor → ScentDecoder
+    hybrid-v3   HybridV3Encoder (stem, BiMamba, window processor) → LocalAttentionDecoder
+    hybrid-v2   HybridV2Encoder (stem, BiMamba, processor)        → HybridV2Decoder
+    mamba-ginr  MambaEncoder                  → LainrDecoder
+    scent       PerceiverEncoder  → Processor → ScentDecoder
+    liif        EdsrEncoder                   → LocalDecoder
 
-(the table is ``models/parts.py``; ``readout="local"`` puts the LocalDecoder after any encoder).
+(``readout="local"`` puts the LocalDecoder after any encoder; ``hinr models`` lists them.)
 
 With ``config.residual`` the output is the PIL-exact bicubic interpolation of the input plus the
 decoder's correction, scaled by a learnable per-channel gate that starts at zero, so an untrained

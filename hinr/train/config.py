@@ -178,7 +178,7 @@ class TrainConfig:
             raise HinrUsageError("--hr-size needs high-resolution photos: CIFAR-10 has none; pass --data FOLDER")
 
     def save(self, path: Path) -> None:
-        from ..io.atomic import atomic_write
+        from ..atomic import atomic_write
 
         text = json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
         atomic_write(path, lambda tmp: Path(tmp).write_text(text), overwrite=True,

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.atomic import atomic_write
+from ..atomic import atomic_write
 from ..errors import HinrError
 
 MANIFEST_NAME = "checkpoint.json"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from ..io.atomic import atomic_write
+from ..atomic import atomic_write
 
 
 def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], points: list[tuple[float, float]],

@@ -19,7 +19,7 @@ from ..config import INPUT_SIZE
 from ..coords import cell_size, pixel_centres
 from ..data import (Cifar10Dataset, ImageFolderDataset, SRCropDataset, SRSampleConfig,
                     eval_crops, item_rng, load_rgb, make_eval_pair, select_images)
-from ..data.errors import EmptyDatasetError
+from ..errors import EmptyDatasetError
 from .config import TrainConfig
 
 

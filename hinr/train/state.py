@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
-from ..io.checkpoint import CheckpointError, atomic_save_file, check_finite
+from ..store.checkpoint import CheckpointError, atomic_save_file, check_finite
 from ..errors import first_line
 
 STATE_NAME = "trainer_state.safetensors"

@@ -25,8 +25,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from ..io.atomic import atomic_write
-from ..io.checkpoint import WEIGHTS_NAME, load_model, read_config, save_model
+from ..atomic import atomic_write
+from ..store.checkpoint import WEIGHTS_NAME, load_model, read_config, save_model
 from ..config import ModelConfig, preset
 from ..coords import cell_size, index_centre
 from ..device import resolve_device

@@ -24,7 +24,7 @@ from .checkpoint import (CONFIG_KEY, VERSION_KEY, CheckpointError, atomic_save_f
                          weights_fingerprint)
 from ..models.hinr import HINR, Latents
 from ..errors import first_line
-from .metadata import from_record, to_record
+from ..io.metadata import from_record, to_record
 
 FORMAT_KEY = "hinr_latents"
 FORMAT_VERSION = "1"
@@ -144,3 +144,17 @@ def check_latents_match(found: LatentsFile, model: HINR, *, source: str | Path) 
                            f"model (N, 3, {s}, {s}): encode the images again")
 
 
+def shipped_encoder(found: "LatentsFile", device) -> HINR:
+    """The shipped model whose weights encoded the latents ``found`` (the default when none did,
+    so that the check that follows names the mismatch)."""
+    from .checkpoint import load_model, weights_fingerprint
+    from .shipped import SHIPPED, shipped_weights
+
+    first = None
+    for name in SHIPPED:
+        if shipped_weights(name).is_file():
+            model = load_model(name, device=device)
+            first = first or model
+            if weights_fingerprint(model) == found.weights_hash:
+                return model
+    return first if first is not None else load_model(None, device=device)

@@ -21,8 +21,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
-from .atomic import atomic_write
-from .weights import WEIGHTS_NAME, resolve_weights
+from ..atomic import atomic_write
+from .shipped import WEIGHTS_NAME, resolve_weights
 from ..config import REGISTRY, ModelConfig
 from ..errors import CheckpointError, HinrError, first_line
 from ..models.hinr import HINR
@@ -36,7 +36,7 @@ _DEPTH_ENDINGS = ("_depth", "_blocks")
 
 def atomic_save_file(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str], *,
                      overwrite: bool = False, what: str = "weights") -> Path:
-    """Write safetensors through :func:`hinr.io.atomic.atomic_write`: never a half-written file, and
+    """Write safetensors through :func:`hinr.atomic.atomic_write`: never a half-written file, and
     an existing file is replaced only with ``overwrite=True``."""
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata),
                         overwrite=overwrite, what=what)
@@ -99,7 +99,7 @@ def load_model(path: str | Path | None = None, *, device: str | torch.device = "
     ``path``: None (or "default") for the weights shipped with hinr, "jpeg" for the shipped model
     tuned for JPEG inputs, "hybrid" for the shipped hybrid-design model, a ``.safetensors`` file,
     a folder holding ``model.safetensors`` (a training run), or ``hf:owner/name[@revision][:file]``
-    (Hugging Face Hub; see :mod:`hinr.io.weights`).
+    (Hugging Face Hub; see :mod:`hinr.store.shipped`).
     """
 
     path = resolve_weights(path)

@@ -4,17 +4,17 @@
   the package ``hinr._weights``; the source checkout's ``weights/`` is the fallback);
 - nothing: ``default`` — except that ``hinr upscale`` gives JPEG files (all but high-quality
   ones) and lossy WebP files to ``jpeg`` (:func:`weights_for_input`);
-- ``jpeg``: the shipped model fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs,
-  for photos that went through JPEG; ``hybrid``: the hybrid design (BiMamba encoder, SCENT
-  processor and decoder) trained for photos, the default until the ``liif`` model overtook it
-  (see weights/README.md); a file or folder of such a name in the working directory wins;
+- the other names of ``SHIPPED`` (the one table of shipped weights, below): ``jpeg``, the default
+  fine-tuned on JPEG-compressed (and mildly noisy or blurred) inputs, for photos that went through
+  JPEG; ``hybrid``, the best model of hinr's hybrid design (weights/README.md says which and how
+  it was trained); a file or folder of such a name in the working directory wins;
 - a ``.safetensors`` file, or a folder (a training run) holding ``model.safetensors``;
 - ``hf:owner/name[@revision][:file]``: a Hugging Face Hub repository, downloaded once into the hub
   cache by ``huggingface_hub``; with ``HF_HUB_OFFLINE=1``, or when the Hub cannot be reached within
   a couple of seconds (checked once, before huggingface_hub starts retrying), only the cache is
   used, and a miss is one line at once.
 
-Only the path is resolved here; ``hinr.io.checkpoint.load_model`` reads it (strictly, no pickle).
+Only the path is resolved here; ``hinr.store.checkpoint.load_model`` reads it (strictly, no pickle).
 ``huggingface_hub`` is imported only on the ``hf:`` path.
 """
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from ..errors import CheckpointError
 
 if TYPE_CHECKING:  # annotations only: importing it would load Pillow for `hinr --help`
-    from .coding import Coding
+    from ..io.coding import Coding
 
 WEIGHTS_NAME = "model.safetensors"  # the weights file of a run folder
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..io.atomic import atomic_write
+from ..atomic import atomic_write
 from . import report
-from .benchmark import BenchmarkResult
+from .standard_sets import BenchmarkResult
 from .published import PUBLISHED
 
 RESULT_FILES = ("results.json", "results.md")

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from cli_helpers import REPO, files, run
-from hinr.evaluation import benchmark
+from hinr.evaluation import standard_sets
 from hinr.evaluation.protocol import shave, y_channel, y_psnr, y_ssim
 
 SHARED_BENCHMARKS = REPO.parent / "shared" / "benchmarks"
@@ -86,48 +86,48 @@ def test_pairs_shipped_and_made(tmp_path):
     _pair(tmp_path / "SetA" / "x2", "img_001", 2)
     _pair(tmp_path / "SetA" / "x2", "img_002", 2, grey=True)
     _pair(tmp_path / "SetA" / "x4", "img_001", 4)
-    pairs = benchmark.find_pairs(tmp_path, [2, 8])
+    pairs = standard_sets.find_pairs(tmp_path, [2, 8])
     shipped = [p for p in pairs if p.scale == 2]
     assert [(p.name, p.lr is not None) for p in shipped] == [("img_001", True), ("img_002", True)]
     made = [p for p in pairs if p.scale == 8]  # from the x4 HR, which was cropped least
     assert [p.name for p in made] == ["img_001"] and made[0].lr is None
     assert made[0].hr.parent.name == "x4"
-    image = benchmark.load_pair(made[0])
+    image = standard_sets.load_pair(made[0])
     assert image.hr.shape == (3, 24, 24) and image.lr.shape == (3, 3, 3)
 
 
 def test_hr_only_set_folder(tmp_path):
     Image.new("RGB", (20, 18), (10, 200, 30)).save(tmp_path / "a.png")
-    pairs = benchmark.find_pairs(tmp_path, [3])  # DIR is itself a set of HR images
+    pairs = standard_sets.find_pairs(tmp_path, [3])  # DIR is itself a set of HR images
     assert len(pairs) == 1 and pairs[0].lr is None and pairs[0].set == tmp_path.name
-    image = benchmark.load_pair(pairs[0])
+    image = standard_sets.load_pair(pairs[0])
     assert image.hr.shape == (3, 18, 18) and image.lr.shape == (3, 6, 6)
 
 
 def test_no_pairs_is_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(benchmark.BenchmarkError, match="no test images"):
-        benchmark.find_pairs(tmp_path, [2])
+    with pytest.raises(standard_sets.BenchmarkError, match="no test images"):
+        standard_sets.find_pairs(tmp_path, [2])
 
 
 def test_sizes_not_k_apart_refused(tmp_path):
     _pair(tmp_path / "S" / "x2", "bad", 2, size=24, lr_size=11)
-    pairs = benchmark.find_pairs(tmp_path, [2])
-    with pytest.raises(benchmark.BenchmarkError, match="not 2× apart"):
-        benchmark.check_sizes(pairs)
+    pairs = standard_sets.find_pairs(tmp_path, [2])
+    with pytest.raises(standard_sets.BenchmarkError, match="not 2× apart"):
+        standard_sets.check_sizes(pairs)
 
 
 def test_scale_without_hr_refused(tmp_path):
     folder = tmp_path / "S" / "x2"
     folder.mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(folder / "img_SRF_2_LR.png")  # an LR with no HR anywhere
-    with pytest.raises(benchmark.BenchmarkError, match="no HR images"):
-        benchmark.find_pairs(tmp_path, [3])
+    with pytest.raises(standard_sets.BenchmarkError, match="no HR images"):
+        standard_sets.find_pairs(tmp_path, [3])
 
 
 def test_grey_images_are_scored_like_colour(tmp_path):
     _pair(tmp_path / "S" / "x2", "grey", 2, grey=True)
-    result = benchmark.run_benchmark(benchmark.find_pairs(tmp_path, [2]), {})
+    result = standard_sets.run_benchmark(standard_sets.find_pairs(tmp_path, [2]), {})
     scores = result.scores[("S", 2, "bicubic")]
     assert scores.names == ["grey"] and 10 < scores.psnr[0] < 60
 
@@ -184,9 +184,9 @@ def test_cli_needs_data_or_benchmark(capsys, monkeypatch):
 
 @pytest.mark.skipif(not (SHARED_BENCHMARKS / "Set5").is_dir(), reason="needs ../shared/benchmarks")
 def test_bicubic_on_set5_matches_published_protocol():
-    pairs = benchmark.find_pairs(SHARED_BENCHMARKS / "Set5", [2, 4])
+    pairs = standard_sets.find_pairs(SHARED_BENCHMARKS / "Set5", [2, 4])
     assert len(pairs) == 10 and all(p.lr is not None for p in pairs)
-    result = benchmark.run_benchmark(pairs, {})
+    result = standard_sets.run_benchmark(pairs, {})
     assert round(result.scores[("Set5", 2, "bicubic")].mean_psnr, 2) == 33.67
     assert round(result.scores[("Set5", 4, "bicubic")].mean_psnr, 2) == 28.43
 
@@ -195,5 +195,5 @@ def test_lr_only_folder_names_the_missing_ground_truth(tmp_path):
     folder = tmp_path / "S" / "x2"
     folder.mkdir(parents=True)
     Image.new("RGB", (8, 8)).save(folder / "img_SRF_2_LR.png")  # the LR of the asked scale, no HR
-    with pytest.raises(benchmark.BenchmarkError, match="holds only LR images.*NAME_HR"):
-        benchmark.find_pairs(tmp_path, [2])
+    with pytest.raises(standard_sets.BenchmarkError, match="holds only LR images.*NAME_HR"):
+        standard_sets.find_pairs(tmp_path, [2])

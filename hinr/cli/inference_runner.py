@@ -1,6 +1,6 @@
 """``hinr upscale``, ``hinr encode`` and ``hinr render``: option checking, output naming, progress
 bars and the loop over inputs; the work itself is in ``hinr.inference.upscale``, ``hinr.io.images`` and
-``hinr.io.latents``.
+``hinr.store.latents``.
 
 Every check that can fail runs before any compute: sizes, devices, output paths (an existing file
 needs --overwrite; the folder must be writable), the memory the largest output needs, so a mistake
@@ -19,7 +19,6 @@ from ..inference.sizes import (aspect_warning, check_fit, check_limit, check_siz
                                render_size, target_size)
 from .console import progress_bar
 from .errors import UsageError
-from .loading import fit_memory, load_weights, shipped_encoder
 from .outputs import (check_not_inputs, check_outputs, default_image_outputs, default_latents_output,
                       is_folder_spec, latents_stem, plan_outputs)
 
@@ -137,7 +136,7 @@ def run_upscale(*, images: list[Path], output: str | None, size: str | None, sca
     precision = check_precision(precision, torch_device)
 
     from ..inference.options import RenderOptions
-    from .upscaler import Upscaler
+    from ..inference.upscaler import Upscaler
 
     options = RenderOptions(chunk=chunk, batch_size=batch_size, stride=stride, precision=precision,
                             ensemble=ensemble)  # the one value every upscale below gets
@@ -181,9 +180,10 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
     import torch
 
     from ..io.images import load_image
-    from ..io.latents import save_latents
+    from ..store.checkpoint import load_model
+    from ..store.latents import save_latents
     from ..inference.upscale import encode_images, model_input
-    from ..io.weights import weights_for_input
+    from ..store.shipped import weights_for_input
 
     loaded = [load_image(path) for path in images]
     for image in loaded:
@@ -191,7 +191,7 @@ def run_encode(*, images: list[Path], output: str | None, weights: str | None, d
     if weights is None:  # the shipped weights upscale would use, when they agree on every input
         chosen = {weights_for_input(image.coding) for image in loaded}
         weights = chosen.pop() if len(chosen) == 1 else "default"
-    model = load_weights(weights, torch_device)
+    model = load_model(weights, device=torch_device)
     side = model.config.image_size
     inputs = [model_input(image.rgb, side=side) for image in loaded]
     sizes = [(image.width, image.height) for image in loaded]
@@ -223,8 +223,10 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
     precision = check_precision(precision, torch_device)
 
     from ..io.images import save_image
-    from ..io.latents import check_latents_match, load_latents
+    from ..inference.memory import fit_memory
     from ..inference.upscale import render_latents
+    from ..store.checkpoint import load_model
+    from ..store.latents import check_latents_match, load_latents, shipped_encoder
 
     found = load_latents(latents)  # a corrupt file fails before the model loads
     # N: the longer side, each source's shape kept; WxH: exactly that (as asked)
@@ -237,7 +239,8 @@ def run_render(*, latents: Path, output: str | None, res: int | None, size: str 
     else:
         outputs = plan_outputs(found.sources, output)
     check_outputs(outputs, overwrite=overwrite)
-    model = load_weights(weights, torch_device) if weights is not None else shipped_encoder(found, torch_device)
+    model = (load_model(weights, device=torch_device) if weights is not None
+             else shipped_encoder(found, torch_device))
     check_latents_match(found, model, source=latents)
     chunk = fit_memory(model, sizes, chunk=chunk, batch=min(batch_size, len(outputs)))
     first = 0

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..inference.options import RenderOptions
-from .loading import describe_coding, fit_memory, load_weights
+from .memory import fit_memory
+from .options import RenderOptions
 
 Say = Callable[[str], None]  # one line for the user (stderr in the CLI, the page in hinr serve)
 
@@ -26,8 +26,10 @@ class Upscaler:
 
     def model_for(self, spec: str, sizes: list[tuple[int, int]]) -> tuple:
         """(model, chunk) for the weights ``spec``; the chunk fits the largest of ``sizes``."""
+        from ..store.checkpoint import load_model
+
         if spec not in self.models:
-            model = load_weights(spec, self.device)
+            model = load_model(spec, device=self.device)
             self.models[spec] = model, fit_memory(model, sizes, chunk=self.options.chunk,
                                                   ensemble=self.options.ensemble)
         return self.models[spec]
@@ -46,10 +48,11 @@ class Upscaler:
         the size the picture is rendered at before its middle ``size`` is kept (``--fit cover``)."""
         from dataclasses import replace
 
+        from ..io.coding import describe_coding
         from ..io.images import ALPHA_FORMATS, load_image, output_format, save_image
         from ..io.metadata import FORMATS_WITH_METADATA, fit_for_format
-        from ..inference.upscale import resize_bicubic, upscale_image
-        from ..io.weights import weights_for_input
+        from .upscale import resize_bicubic, upscale_image
+        from ..store.shipped import weights_for_input
 
         out_width, out_height = size
         width, height = render or size
@@ -75,7 +78,7 @@ class Upscaler:
         if ensemble is not None and ensemble != options.ensemble:
             fit_memory(model, [(width, height)], chunk=chunk, ensemble=ensemble)  # refuses what cannot fit
             options = replace(options, ensemble=ensemble)
-        rgb = upscale_image(model, image.rgb, (height, width), options=options, progress=progress)
+        rgb = upscale_image(model, image.rgb, (height, width), progress=progress, **options.kwargs())
         alpha = None if image.alpha is None else resize_bicubic(image.alpha, height, width)
         if (width, height) != (out_width, out_height):  # --fit cover: keep the middle
             top, left = (height - out_height) // 2, (width - out_width) // 2

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from ..errors import HinrError, OutputExistsError
+from .errors import HinrError, OutputExistsError
 
 PENDING: set[str] = set()
 
