@@ -33,6 +33,7 @@ from typing import Callable, Iterator, Mapping
 
 INPUT_SIZE = 32  # the side of the images a model reads (ModelConfig.image_size's default)
 DEFAULT_CHUNK = 16384  # queries decoded per call and image when rendering (bounds memory)
+DEFAULT_STRIDE = 24  # input px between the starts of a tiled model's tiles (they overlap by 8 px)
 READOUTS = ("attention", "local")
 LP_PLACEMENTS = ("append", "interleave")
 LP_INTERLEAVES = ("mamba-ginr", "round")

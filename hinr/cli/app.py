@@ -15,9 +15,9 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from ..config import DEFAULT_CHUNK
+from ..config import DEFAULT_CHUNK, DEFAULT_STRIDE
 from ..inference.sizes import MAX_SIDE
-from ..store.shipped import JPEG_WEIGHTS_BELOW
+from ..store.shipped import JPEG_WEIGHTS_BELOW, SHIPPED
 from .errors import Interrupted, UsageError, report
 from .train_options import TrainOptions, train_signature
 
@@ -114,7 +114,7 @@ app.command(epilog=_TRAIN_EPILOG)(train)
 
 # --- inference: upscale, encode, render ------------------------------------------------------
 
-_WEIGHTS_HELP = ("default | jpeg | hybrid, a .safetensors file, a run folder or "
+_WEIGHTS_HELP = (" | ".join(SHIPPED) + ", a .safetensors file, a run folder or "
                  "hf:owner/name[@rev]. Default: 'default'.")
 # the rule of hinr.store.shipped.weights_for_input, from its own numbers (that module imports neither
 # torch nor Pillow, so `hinr --help` stays fast)
@@ -173,7 +173,8 @@ def upscale(
     chunk: Chunk = DEFAULT_CHUNK,
     precision: Precision = "auto",
     ensemble: Ensemble = 1,
-    stride: int = typer.Option(24, help="Tile stride (1..24) of tiled models.", rich_help_panel=SPEED),
+    stride: int = typer.Option(DEFAULT_STRIDE, help=f"Tile stride (1..{DEFAULT_STRIDE}) of tiled models.",
+                               rich_help_panel=SPEED),
     overwrite: Overwrite = False,
     force: Force = False,
     strip_metadata: bool = typer.Option(False, "--strip-metadata",

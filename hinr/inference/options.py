@@ -9,9 +9,9 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
-from ..models.render import DEFAULT_CHUNK
+from ..config import DEFAULT_CHUNK, DEFAULT_STRIDE, INPUT_SIZE
 from .ensemble import transforms
-from .tiling import DEFAULT_STRIDE, check_stride
+from .tiling import check_stride
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class RenderOptions:
     def __post_init__(self) -> None:
         if self.chunk < 1 or self.batch_size < 1:
             raise ValueError(f"chunk and batch_size must be positive, got {self.chunk}, {self.batch_size}")
-        check_stride(self.stride, tile=32)
+        check_stride(self.stride, tile=INPUT_SIZE)
         transforms(self.ensemble)
 
     def with_chunk(self, chunk: int) -> "RenderOptions":

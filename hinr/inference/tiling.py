@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import DEFAULT_STRIDE
+
 
 @dataclass(frozen=True)
 class AxisTile:
@@ -47,7 +49,6 @@ def tile_offsets(length: int, *, tile: int, stride: int) -> list[int]:
     return [min(i * stride, length - tile) for i in range(count)]
 
 
-DEFAULT_STRIDE = 24  # input px between tile starts (tiles overlap by 8 px)
 DEFAULT_BLEND = 4  # input px over which neighbouring tiles cross-fade
 
 

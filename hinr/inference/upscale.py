@@ -39,8 +39,9 @@ from ..precision import autocast, resolve_precision
 from .memory import WHOLE_TILE
 from ..layers.bicubic import bicubic_grid
 from ..models.hinr import HINR, Latents
-from ..models.render import DEFAULT_CHUNK, decode_grid, grid_blocks, render_latents
-from .tiling import DEFAULT_BLEND, DEFAULT_STRIDE, plan_tiles
+from ..config import DEFAULT_CHUNK, DEFAULT_STRIDE
+from ..models.render import decode_grid, grid_blocks, render_latents
+from .tiling import DEFAULT_BLEND, plan_tiles
 
 __all__ = ["DEFAULT_CHUNK", "encode_images", "render_latents", "upscale_image", "resize_bicubic"]
 Progress = Callable[[int, int], None]  # called with (queries done, queries in all)
