@@ -1,6 +1,7 @@
-"""The one base class of every error hinr raises on purpose, so the CLI can tell a user's problem
-(one actionable line, exit 1 or 2) from a bug in hinr (a "please report" line and, with
-HINR_DEBUG=1, the traceback).
+"""Every error hinr raises on purpose, all under one base class (``HinrError``), so the CLI can tell
+a user's problem (one actionable line, exit 1 or 2) from a bug in hinr (a "please report" line
+and, with HINR_DEBUG=1, the traceback). Its kinds: usage, an existing output, a checkpoint, not
+enough memory, and the data errors (a dataset or an image file).
 
 Library code raises a subclass of ``HinrError`` whenever the user can fix the cause (a bad file,
 a missing dataset, an option out of range); anything else that escapes is a bug.
