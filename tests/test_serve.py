@@ -5,7 +5,7 @@ path), jobs can be cancelled, and an upload's name never becomes a path."""
 from __future__ import annotations
 
 import json
-import threading
+import os
 import time
 import urllib.error
 import urllib.request
@@ -16,22 +16,24 @@ import pytest
 from PIL import Image
 
 from cli_helpers import REPO, run
-from hinr.cli.serve import Service, make_server
+from hinr.cli.serve import Service
+from hinr.cli.serve_app import Server
 from hinr.cli.serve_runner import _loopback
 
 ASTRONAUT = REPO / "examples" / "astronaut_32.png"
 
 
+IDLE_S = READ_S = 1.0  # the test server's timeouts (hinr serve's: 15 s and 30 s)
+
+
 @pytest.fixture(scope="module")
 def service():
     svc = Service(device="cpu", max_upload_bytes=2**20)
-    server = make_server("127.0.0.1", 0, svc)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    svc.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = Server(svc, "127.0.0.1", 0, idle_timeout=IDLE_S, read_timeout=READ_S)
+    server.start()
+    svc.url = f"http://127.0.0.1:{server.bound_port}"
     yield svc
-    server.shutdown()
-    server.server_close()
+    server.stop()
     svc.close()
     assert not svc.folder.exists()  # the uploads go with the server
 
@@ -193,7 +195,7 @@ def test_cross_origin_or_tokenless_changes_are_refused_and_queue_nothing(service
 
 
 def test_any_file_name_downloads(service):
-    from hinr.cli.serve import content_disposition
+    from hinr.cli.serve_app import content_disposition
 
     code, job = _post(f"{service.url}/api/jobs?name=%E5%86%99%E7%9C%9F.png&size=64", ASTRONAUT.read_bytes())
     assert code == 202, job
@@ -205,10 +207,10 @@ def test_any_file_name_downloads(service):
     assert content_disposition("a b.png").startswith('attachment; filename="a b.png"')
 
 
-def test_sigterm_mid_job_exits_143_and_leaves_nothing(tmp_path):
-    """SIGTERM while a job runs: the job is cancelled at its next chunk, the temp folder removed,
-    exit 143 — never an abort (134)."""
-    import os
+@pytest.mark.parametrize("signum, expected", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_mid_job_exits_cleanly_and_leaves_nothing(tmp_path, signum, expected):
+    """SIGTERM or Ctrl-C while a job runs: the job is cancelled at its next chunk, the temp
+    folder removed, exit 143 / 130 — never an abort (134)."""
     import signal
     import subprocess
     import sys
@@ -225,11 +227,11 @@ def test_sigterm_mid_job_exits_143_and_leaves_nothing(tmp_path):
         while json.loads(_get(f"{url}/api/jobs/{job['id']}"))["state"] != "running" and time.monotonic() < end:
             time.sleep(0.05)
         time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(getattr(signal, signum))
         _, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 143, stderr
+    assert proc.returncode == expected, stderr
     assert "terminate called" not in stderr
     assert not list(tmp_path.glob("hinr-serve-*"))
 
@@ -241,3 +243,142 @@ def test_the_page_gets_the_models_from_the_one_table(service):
     assert [m["name"] for m in config["models"]] == list(SHIPPED)
     page = _get(service.url + "/").decode()
     assert "hybrid" not in page and "jpeg (for" not in page  # no second list of names in the page
+
+
+# --- nothing held: streamed uploads, timeouts, full disk, forgotten jobs ------------------------
+
+def _job_folders(service) -> list[Path]:
+    return [p for p in service.folder.iterdir() if p.is_dir()]
+
+
+def test_twenty_simultaneous_uploads_are_all_answered(service):
+    """The page posts every dropped file at once: each gets its answer (none is reset)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    image = ASTRONAUT.read_bytes()
+    token = _token(service.url)
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda i: _post(f"{service.url}/api/jobs?name=p{i}.png&scale=2", image,
+                                                {"X-Hinr-Token": token}), range(20)))
+    assert [code for code, _ in answers] == [202] * 20
+    for _, job in answers:
+        _post(f"{service.url}/api/jobs/{job['id']}/cancel")
+    for _, job in answers:
+        assert _finish(service, job["id"])["state"] in ("done", "cancelled")
+
+
+def test_idle_and_stalled_connections_are_closed(service):
+    """Connections that send nothing, or a request whose body never comes, are closed after the
+    server's timeouts (hinr serve's: 15 s and 30 s; this server's: 1 s), holding nothing."""
+    import socket
+
+    port = int(service.url.rsplit(":", 1)[1])
+    token = _token(service.url)
+    stalled = (f"POST /api/jobs?name=a.png&scale=2 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+               f"X-Hinr-Token: {token}\r\nContent-Length: 1000\r\n\r\n").encode()
+    before = len(_job_folders(service))
+    sockets = []
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if i % 2:
+            s.sendall(stalled)
+        sockets.append(s)
+    start = time.monotonic()
+    for s in sockets:
+        while s.recv(65536):  # the 408 answer, then the end of the connection
+            pass
+        s.close()
+    assert time.monotonic() - start < 10 * IDLE_S
+    assert len(_job_folders(service)) == before  # the stalled uploads left no folder
+
+
+def _chunked(service, path: str, pieces) -> tuple[int, dict]:
+    """POST a body with no Content-Length (chunked), as a streaming client sends it."""
+    import http.client
+
+    port = int(service.url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", path, body=iter(pieces), encode_chunked=True,
+                 headers={"X-Hinr-Token": _token(service.url), "Transfer-Encoding": "chunked"})
+    answer = conn.getresponse()
+    return answer.status, json.loads(answer.read())
+
+
+def test_a_streamed_upload_is_stopped_at_the_limit_and_leaves_nothing(service):
+    before = len(_job_folders(service))
+    code, answer = _chunked(service, "/api/jobs?name=big.png&scale=2", [b"x" * 2**16] * 20)
+    assert code == 413 and "upload limit" in answer["error"]
+    assert len(_job_folders(service)) == before
+    code, job = _chunked(service, "/api/jobs?name=a.png&scale=2", [ASTRONAUT.read_bytes()])
+    assert code == 202 and _finish(service, job["id"])["state"] == "done"
+
+
+def test_a_full_disk_is_answered_507_and_the_partial_file_removed(service, monkeypatch):
+    import hinr.cli.serve_app
+
+    def full(file, piece):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hinr.cli.serve_app, "write_piece", full)
+    before = len(_job_folders(service))
+    code, answer = _post(f"{service.url}/api/jobs?name=a.png&scale=2", ASTRONAUT.read_bytes())
+    assert code == 507 and "disk is full" in answer["error"]
+    assert len(_job_folders(service)) == before
+
+
+def test_cancelled_and_old_jobs_are_forgotten_with_their_files(service):
+    from hinr.cli.serve import KEEP_JOBS
+
+    image = ASTRONAUT.read_bytes()
+    jobs = [_post(f"{service.url}/api/jobs?name=q{i}.png&scale=2", image)[1] for i in range(KEEP_JOBS + 8)]
+    for job in jobs:
+        _post(f"{service.url}/api/jobs/{job['id']}/cancel")
+    for job in jobs[-KEEP_JOBS:]:
+        state = _finish(service, job["id"])["state"]
+        folder = service.folder / job["id"]
+        assert state in ("done", "cancelled")
+        assert state == "done" or not any(folder.iterdir())  # a cancelled upload goes at once
+    _post(f"{service.url}/api/jobs?name=z.png&scale=2", image)  # each upload forgets the oldest
+    assert len(_job_folders(service)) <= KEEP_JOBS + 1
+    service.job_ttl = 0.0  # every finished job is past its time
+    try:
+        assert json.loads(_get_status(service, jobs[-1]["id"]))["error"].startswith("no such job")
+        assert not (service.folder / jobs[-1]["id"]).exists()
+    finally:
+        service.job_ttl = 3600.0
+
+
+def _get_status(service, job_id: str) -> bytes:
+    try:
+        return _get(f"{service.url}/api/jobs/{job_id}")
+    except urllib.error.HTTPError as err:
+        assert err.code == 404
+        return err.read()
+
+
+def test_a_job_that_cannot_fit_is_refused_before_it_runs(service, monkeypatch):
+    import hinr.inference.memory
+
+    monkeypatch.setattr(hinr.inference.memory, "available_bytes", lambda: 200 * 2**20)
+    before = len(service.jobs)
+    code, answer = _post(f"{service.url}/api/jobs?name=a.png&size=8000x8000", ASTRONAUT.read_bytes())
+    assert code == 400 and "needs about" in answer["error"] and len(service.jobs) == before
+
+
+def test_a_new_server_sweeps_the_folders_of_killed_ones(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f"hinr-serve-{dead}-abc"
+    (stale / "job").mkdir(parents=True)
+    (stale / "job" / "input.png").write_bytes(b"x")
+    alive = tmp_path / f"hinr-serve-{os.getpid()}-def"  # a running server's: kept
+    alive.mkdir()
+    svc = Service(device="cpu", root=tmp_path)
+    try:
+        assert not stale.exists() and alive.exists() and svc.swept == [stale]
+    finally:
+        svc.close()
+    assert not svc.folder.exists()

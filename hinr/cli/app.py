@@ -347,8 +347,8 @@ def serve(
     port: int = typer.Option(7860, help="Port to listen on (0: any free one)."),
     device: Device = "auto",
     precision: Precision = "auto",
-    max_upload_mb: int = typer.Option(64, help="Largest upload accepted, in MiB (checked before "
-                                      "reading it)."),
+    max_upload_mb: int = typer.Option(64, help="Largest upload accepted, in MiB (refused as soon "
+                                      "as it passes)."),
 ) -> None:
     """Upscale in a web page: drop images, compare with bicubic, download."""
     from .serve_runner import run_serve

@@ -1,21 +1,21 @@
-"""``hinr serve``: upscale in a web page, for people who do not use terminals.
+"""``hinr serve``'s jobs: the queue of uploads and its one worker, in front of the same code as
+``hinr upscale`` (the HTTP side is ``serve_app``). Uploads go through the CLI's checks
+(``hinr.inference.sizes``, the pixel limit, the memory check) and
+:class:`hinr.inference.upscaler.Upscaler` (the JPEG routing, ``hinr.upscale_image``, metadata), so
+the PNG a user downloads is the one ``hinr upscale`` writes. Each model is loaded once; jobs run
+one at a time in a worker thread and can be cancelled.
 
-A small HTTP server from Python's standard library (nothing to install beyond hinr; the page is
-one static file, ``serve_page.html``) in front of the same code as ``hinr upscale``: uploads go
-through the CLI's checks (``hinr.inference.sizes``, the pixel limit, the memory check) and
-:class:`hinr.inference.upscaler.Upscaler` (the JPEG routing, ``hinr.upscale_image``, metadata), so the
-PNG a user downloads is the one ``hinr upscale`` writes. Each model is loaded once; jobs run one
-at a time in a worker thread (a queue) and can be cancelled.
-
-Security: it listens on 127.0.0.1 unless ``--host`` says otherwise. No request names a path on
-disk: an upload's name is only used to name its download; uploads are bounded in bytes (checked
-on Content-Length before reading) and in pixels (from the header, before decoding), and live in a
-private temporary folder removed at exit. Weights are only the shipped names.
+Nothing is held: each job's files live in its own folder of a private temporary folder
+(``hinr-serve-<pid>-…``, mode 0700) removed at exit; a cancelled job's upload goes at once; a
+finished job is forgotten with its files after ``job_ttl`` seconds or when more than
+``KEEP_JOBS`` are kept; at most ``MAX_QUEUED`` wait; a new server sweeps the folders of servers
+that were killed. No request names a path on disk: an upload's name only names its download.
 """
 
 from __future__ import annotations
 
-import json
+import errno
+import os
 import queue
 import re
 import secrets
@@ -25,12 +25,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlparse
 
-PAGE = Path(__file__).with_name("serve_page.html")
+
 def _weights_choices() -> tuple[str, ...]:
     from ..store.shipped import SHIPPED
 
@@ -39,12 +36,47 @@ def _weights_choices() -> tuple[str, ...]:
 
 WEIGHTS = _weights_choices()
 MAX_UPLOAD_BYTES = 64 * 2**20
-KEEP_JOBS = 32  # finished jobs kept (and their files); older ones are removed
+KEEP_JOBS = 32  # finished or cancelled jobs kept (and their files); older ones are removed
+JOB_TTL_S = 3600.0  # a finished job is forgotten, its files removed, after this long
+MAX_QUEUED = 64  # jobs waiting at once; more are refused ("busy") until some are done
+FOLDER_PREFIX = "hinr-serve-"
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
 
 
 class Cancelled(Exception):
     """The user cancelled the job."""
+
+
+class Busy(Exception):
+    """Too many jobs wait already (``MAX_QUEUED``): the upload is refused, nothing is kept."""
+
+
+def sweep_stale_folders(root: Path) -> list[Path]:
+    """Remove the temporary folders of hinr servers that are no longer running (killed before
+    they could clean up: their pid, in the folder's name, is gone); returns what was removed."""
+    removed = []
+    for folder in root.glob(f"{FOLDER_PREFIX}*"):
+        pid = folder.name[len(FOLDER_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            if folder.stat().st_uid != os.getuid():  # only our own
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 @dataclass
@@ -62,7 +94,7 @@ class Job:
     message: str = ""
     notes: list[str] = field(default_factory=list)
     cancel: threading.Event = field(default_factory=threading.Event)
-    finished: float = 0.0
+    finished: float = 0.0  # time.monotonic() when it ended (done, error or cancelled); 0: not yet
 
     @property
     def download_name(self) -> str:
@@ -90,7 +122,8 @@ class Service:
     """The job queue and its one worker thread, around one Upscaler (models loaded once)."""
 
     def __init__(self, *, device: str = "auto", precision: str = "auto",
-                 max_upload_bytes: int = MAX_UPLOAD_BYTES, host: str = "127.0.0.1") -> None:
+                 max_upload_bytes: int = MAX_UPLOAD_BYTES, host: str = "127.0.0.1",
+                 root: Path | None = None, job_ttl: float = JOB_TTL_S) -> None:
         from .inference_runner import check_precision, pick_device
         from ..inference.upscaler import Upscaler
 
@@ -105,7 +138,10 @@ class Service:
         # page of another origin cannot read
         self.hosts = {"127.0.0.1", "localhost", "::1", host.strip("[]").lower()}
         self.token = secrets.token_urlsafe(24)
-        self.folder = Path(tempfile.mkdtemp(prefix="hinr-serve-"))  # private: mode 0700
+        root = Path(tempfile.gettempdir() if root is None else root)
+        self.swept = sweep_stale_folders(root)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-", dir=root))  # 0700
+        self.job_ttl = job_ttl
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
         self.queue: queue.Queue[Job | None] = queue.Queue()
@@ -113,13 +149,13 @@ class Service:
         self.worker.start()
 
     # --- requests ---------------------------------------------------------------------------
-    def submit(self, name: str, data: bytes, *, size: str | None, scale: str | None,
-               weights: str, ensemble: str | None = None, fit: str | None = None) -> Job:
-        """Check an upload as ``hinr upscale`` checks its input, then queue it (HinrError: refused)."""
+    def check_request(self, *, size: str | None, scale: str | None, weights: str,
+                      ensemble: str | None = None, fit: str | None = None) -> dict:
+        """An upload's options checked as ``hinr upscale`` checks its own, before its body is
+        read (HinrUsageError: refused); the checked values, for ``submit``."""
         from ..errors import HinrUsageError
-        from ..io.images import check_image_file, check_pixel_limit
-        from ..inference.sizes import aspect_warning, check_fit, check_size_options, render_size, target_size
-        from .inference_runner import image_size
+        from ..inference.sizes import check_fit, check_size_options
+        from .inference_runner import check_ensemble
 
         if weights not in WEIGHTS:
             raise HinrUsageError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
@@ -127,8 +163,6 @@ class Service:
             scale_value = float(scale) if scale not in (None, "") else None
         except ValueError:
             raise HinrUsageError(f"scale must be a number, got {scale!r}") from None
-        from .inference_runner import check_ensemble
-
         try:
             passes = int(ensemble or 1)
         except ValueError:
@@ -136,43 +170,82 @@ class Service:
         check_ensemble(passes)  # the CLI's check: one of 1, 2, 4, 8
         size = size or None
         check_size_options(size, scale_value)
-        fit = check_fit(fit or None, size)
-        job_id = uuid.uuid4().hex[:12]
-        folder = self.folder / job_id
+        return dict(size=size, scale=scale_value, weights=weights, ensemble=passes,
+                    fit=check_fit(fit or None, size))
+
+    def new_upload(self, name: str) -> Path:
+        """Where an upload named ``name`` is written: a new job folder's input file (Busy when
+        ``MAX_QUEUED`` jobs wait already)."""
+        with self.lock:
+            self._forget_old()
+            if sum(job.state == "queued" for job in self.jobs.values()) >= MAX_QUEUED:
+                raise Busy(f"{MAX_QUEUED} images are waiting already: send this one when some are done")
+        folder = self.folder / uuid.uuid4().hex[:12]
         folder.mkdir()
         suffix = Path(name).suffix.lower()
-        source = folder / f"input{suffix if suffix in SUFFIXES else '.img'}"
-        source.write_bytes(data)
+        return folder / f"input{suffix if suffix in SUFFIXES else '.img'}"
+
+    def submit(self, name: str, source: Path, options: dict) -> Job:
+        """Check a stored upload (``new_upload``'s path) as ``hinr upscale`` checks its input, then
+        queue it; refused (HinrError), its folder is removed."""
+        from ..io.images import ImageReadError, check_image_file, check_pixel_limit
+        from ..inference.sizes import aspect_warning, render_size, target_size
+        from .inference_runner import image_size
+
+        folder = source.parent
+        size, fit = options["size"], options["fit"]
         try:
             check_image_file(source)
             width, height = image_size(source)
             check_pixel_limit(source, width, height)
-            target = target_size(width, height, size=size, scale=scale_value, fit=fit)
+            target = target_size(width, height, size=size, scale=options["scale"], fit=fit)
             render = render_size(width, height, *target, fit)
+            self._check_memory(options["weights"], render or target, options["ensemble"])
         except BaseException as err:
             shutil.rmtree(folder, ignore_errors=True)
-            from ..io.images import ImageReadError
-
             if isinstance(err, ImageReadError):  # name the upload, not the private temp path
                 raise ImageReadError(str(err).replace(str(source), name)) from err
             raise
-        job = Job(id=job_id, name=name, folder=folder, source=source, size=target, weights=weights,
-                  ensemble=passes, render=render)
+        job = Job(id=folder.name, name=name, folder=folder, source=source, size=target,
+                  weights=options["weights"], ensemble=options["ensemble"], render=render)
         warning = aspect_warning(name, width, height, size, target, fit)
         if warning is not None:
             job.notes.append(f"warning: {warning}")
         with self.lock:
-            self.jobs[job_id] = job
-            self._forget_old()
+            self.jobs[job.id] = job
         self.queue.put(job)
         return job
 
+    def _check_memory(self, weights: str, size: tuple[int, int], ensemble: int) -> None:
+        """Refuse (NotEnoughMemoryError) a job whose output cannot fit, from the weights' config
+        alone, so that it never holds the worker ('auto': the default's, the larger decoder)."""
+        from ..inference.memory import available_bytes, gib, render_bytes
+        from ..errors import NotEnoughMemoryError
+        from ..store.checkpoint import read_config
+
+        available = available_bytes()
+        if available is None:
+            return
+        config = read_config("default" if weights == "auto" else weights)
+        width, height = size
+        need = render_bytes(config, height, width, chunk=self.upscaler.options.chunk, ensemble=ensemble)
+        if need > available:
+            raise NotEnoughMemoryError(f"{width}x{height} needs about {gib(need)} of memory and "
+                                       f"{gib(available)} is available: choose a smaller size")
+
+    def job(self, job_id: str) -> Job | None:
+        """The job of that id, if it is still kept (finished ones are forgotten in time)."""
+        with self.lock:
+            self._forget_old()
+            return self.jobs.get(job_id)
+
     def cancel(self, job_id: str) -> Job | None:
-        job = self.jobs.get(job_id)
+        job = self.job(job_id)
         if job is not None and job.state in ("queued", "running"):
             job.cancel.set()
-            if job.state == "queued":
-                job.state, job.message = "cancelled", "cancelled"
+            if job.state == "queued":  # its upload goes now; the worker will pass it over
+                job.state, job.message, job.finished = "cancelled", "cancelled", time.monotonic()
+                job.source.unlink(missing_ok=True)
         return job
 
     def close(self, *, wait: float = 60.0) -> None:
@@ -198,6 +271,12 @@ class Service:
                 job.state, job.message = "cancelled", "cancelled"
             except BaseException as err:  # noqa: BLE001 - shown in the page, the server goes on
                 job.state, job.message = "error", one_line(err)
+                if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+                    job.message = ("the server's disk is full (its temporary folder): free some "
+                                   "space, or choose a smaller size")
+            if job.state != "done":  # a cancelled or failed job keeps no partial file
+                for name in ("result.png", "bicubic.png", job.source.name):
+                    (job.folder / name).unlink(missing_ok=True)
             job.finished = time.monotonic()
 
     def _run(self, job: Job) -> None:
@@ -226,155 +305,11 @@ class Service:
                 (left, top, left + job.size[0], top + job.size[1])).save(job.folder / "bicubic.png")
 
     def _forget_old(self) -> None:
+        """Forget (and remove the files of) the finished jobs past their time or past the newest
+        ``KEEP_JOBS``. Called with the lock held."""
         done = sorted((j for j in self.jobs.values() if j.finished), key=lambda j: j.finished)
-        for job in done[:max(0, len(done) - KEEP_JOBS)]:
-            shutil.rmtree(job.folder, ignore_errors=True)
-            del self.jobs[job.id]
-
-
-class Handler(BaseHTTPRequestHandler):
-    service: Service  # set on the subclass made by make_server
-    server_version = "hinr-serve"
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - quiet: no access log
-        pass
-
-    def _send(self, status: int, body: bytes, kind: str, extra: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        for key, value in (extra or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, data: dict) -> None:
-        self._send(status, json.dumps(data).encode(), "application/json")
-
-    def _job(self, parts: list[str]) -> Job | None:
-        job = self.service.jobs.get(parts[2]) if len(parts) >= 3 else None
-        if job is None:
-            self._json(HTTPStatus.NOT_FOUND, {"error": "no such job (finished jobs are kept for a while)"})
-        return job
-
-    def _host_ok(self) -> bool:
-        """The Host header names the address served (a DNS-rebinding page names its own)."""
-        host = (self.headers.get("Host") or "").strip().lower()
-        name = host[1:host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
-        if name in self.service.hosts:
-            return True
-        self.close_connection = True
-        self._json(HTTPStatus.MISDIRECTED_REQUEST, {"error": f"this server answers to {', '.join(sorted(self.service.hosts))} only"})
-        return False
-
-    def _same_origin(self) -> bool:
-        """A change comes from the page itself: its Origin (when sent) is this server, its
-        Sec-Fetch-Site (when sent) same-origin, and it carries the token of /api/config."""
-        origin = self.headers.get("Origin")
-        site = self.headers.get("Sec-Fetch-Site")
-        host = self.headers.get("Host", "")
-        ok = (origin is None or origin in (f"http://{host}", f"https://{host}")) and \
-            site in (None, "same-origin", "none") and \
-            secrets.compare_digest(self.headers.get("X-Hinr-Token", ""), self.service.token)
-        if not ok:
-            self.close_connection = True  # the body is not read
-            self._json(HTTPStatus.FORBIDDEN, {"error": "refused: requests that change anything must "
-                                                       "come from hinr serve's own page"})
-        return ok
-
-    def do_GET(self) -> None:  # noqa: N802 - the http.server convention
-        if not self._host_ok():
-            return None
-        parts = urlparse(self.path).path.strip("/").split("/")
-        if parts == [""]:
-            return self._send(HTTPStatus.OK, PAGE.read_bytes(), "text/html; charset=utf-8")
-        if parts == ["api", "config"]:
-            from ..store.shipped import SHIPPED
-
-            models = [{"name": name, "use": row.use} for name, row in SHIPPED.items()]
-            return self._json(HTTPStatus.OK, {"weights": list(WEIGHTS), "models": models,
-                                              "token": self.service.token,
-                                              "max_upload_bytes": self.service.max_upload_bytes})
-        if len(parts) >= 3 and parts[:2] == ["api", "jobs"]:
-            job = self._job(parts)
-            if job is None:
-                return None
-            if len(parts) == 3:
-                return self._json(HTTPStatus.OK, job.status())
-            if len(parts) == 4 and parts[3] in ("result", "bicubic") and job.state == "done":
-                body = (job.folder / f"{parts[3]}.png").read_bytes()
-                extra = {"Content-Disposition": content_disposition(job.download_name)} \
-                    if parts[3] == "result" else {}
-                return self._send(HTTPStatus.OK, body, "image/png", extra)
-        return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-    def do_POST(self) -> None:  # noqa: N802
-        if not self._host_ok() or not self._same_origin():
-            return None
-        url = urlparse(self.path)
-        parts = url.path.strip("/").split("/")
-        if parts == ["api", "jobs"]:
-            return self._upload(parse_qs(url.query))
-        if len(parts) == 4 and parts[:2] == ["api", "jobs"] and parts[3] == "cancel":
-            job = self._job(parts)
-            if job is not None:
-                self.service.cancel(job.id)
-                self._json(HTTPStatus.OK, job.status())
-            return None
-        return self._json(HTTPStatus.NOT_FOUND, {"error": "not found"})
-
-    def _discard(self, length: int) -> None:
-        """Read an over-large body away in small pieces, keeping none of it (so the client can
-        read the refusal instead of a broken connection), then close the connection; a body past
-        four times the limit is not read to its end."""
-        self.close_connection = True
-        left = min(length, 4 * self.service.max_upload_bytes)
-        while left > 0:
-            piece = self.rfile.read(min(left, 1 << 16))
-            if not piece:
-                break
-            left -= len(piece)
-
-    def _upload(self, query: dict[str, list[str]]) -> None:
-        from ..errors import HinrError
-
-        def arg(key: str, default: str | None = None) -> str | None:
-            return query.get(key, [default])[0]
-
-        try:
-            length = int(self.headers.get("Content-Length", "-1"))
-        except ValueError:
-            length = -1
-        limit = self.service.max_upload_bytes
-        if length < 0:
-            return self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "send the file with a Content-Length"})
-        if length > limit:
-            self._discard(length)
-            return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {
-                "error": f"{arg('name', 'the file')} is {length / 2**20:.1f} MiB, over the "
-                         f"{limit / 2**20:.0f} MiB upload limit: reduce it first"})
-        data = self.rfile.read(length)
-        name = Path(arg("name") or "image.png").name or "image.png"
-        try:
-            job = self.service.submit(name, data, size=arg("size"), scale=arg("scale"), fit=arg("fit"),
-                                      weights=arg("weights", "auto") or "auto",
-                                      ensemble=arg("ensemble"))
-        except HinrError as err:
-            return self._json(HTTPStatus.BAD_REQUEST, {"error": one_line(err)})
-        self._json(HTTPStatus.ACCEPTED, job.status())
-
-
-def content_disposition(name: str) -> str:
-    """An attachment header for any file name (RFC 6266): an ASCII fallback, and the name itself
-    UTF-8 and percent-encoded for every browser of the last decade."""
-    fallback = name.encode("ascii", "replace").decode("ascii").replace("?", "_").replace('"', "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def make_server(host: str, port: int, service: Service) -> ThreadingHTTPServer:
-    handler = type("BoundHandler", (Handler,), {"service": service})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+        oldest = {j.id for j in done[:max(0, len(done) - KEEP_JOBS)]}
+        for job in done:
+            if job.id in oldest or time.monotonic() - job.finished > self.job_ttl:
+                shutil.rmtree(job.folder, ignore_errors=True)
+                del self.jobs[job.id]

@@ -1,5 +1,6 @@
-"""``hinr serve``: check the options, start the service and the server, print the address, serve
-until Ctrl-C or a signal, then remove the uploads."""
+"""``hinr serve``: check the options, start the job queue and the server, print the address, serve
+until Ctrl-C or SIGTERM (the running job is cancelled at its next chunk, the temporary folder
+removed; exit 130 or 143, never an abort)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def _loopback(host: str) -> bool:
 
 
 def run_serve(*, host: str, port: int, device: str, precision: str, max_upload_mb: int) -> None:
-    from .serve import Service, make_server
+    from .serve import Service
+    from .serve_app import Server
 
     if not 0 <= port <= 65535:
         raise UsageError(f"--port must be in 0..65535, got {port}")
@@ -28,21 +30,22 @@ def run_serve(*, host: str, port: int, device: str, precision: str, max_upload_m
     service = Service(device=device, precision=precision, max_upload_bytes=max_upload_mb * 2**20,
                       host=host)
     try:
+        server = Server(service, host, port)
         try:
-            server = make_server(host, port, service)
+            server.bind()
         except OSError as err:
             raise RuntimeFailure(f"cannot listen on {host}:{port} ({err.strerror or err}): choose "
                                  "another --port, or stop what uses it") from err
         shown = f"[{host}]" if ":" in host else host
-        address = f"http://{shown}:{server.server_address[1]}/"
+        address = f"http://{shown}:{server.bound_port}/"
         if not _loopback(host):
             print(f"hinr: WARNING: listening on {host}, not this computer only: anyone who can "
                   "reach this address can upload images and use this computer's CPU", file=sys.stderr)
+        if service.swept:
+            print(f"hinr serve: removed {len(service.swept)} temporary folder(s) left by a server "
+                  "that was stopped without cleaning up", file=sys.stderr)
         print(f"hinr serve: open {address} (Ctrl-C stops)", file=sys.stderr)
         print(address, flush=True)
-        try:
-            server.serve_forever(poll_interval=0.2)
-        finally:
-            server.server_close()
+        server.run()  # a signal ends it, then is raised again here: SIGTERM → 143, Ctrl-C → 130
     finally:
-        service.close()  # the uploads and results go with it
+        service.close()  # the running job cancelled, the uploads and results removed
