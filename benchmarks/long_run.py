@@ -76,6 +76,13 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
                     PILOT_STEPS),
     "pilot-v3-w128": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True, dim=128, stem_dim=64,
                                                  dim_head=32), PILOT_STEPS),
+    # k4 matched pilot-v3-px at step 500 (held out 24.685 against 24.697) and w128 barely passed
+    # it (24.727, at 1.5× the CPU): the read-out's per-pixel features are linear maps of one
+    # latent each, where liif's MLP reads 3×3 neighbourhoods of 64-wide features. The fourth
+    # change: conv blocks over the latents' pixel features (from the latents alone) before the
+    # keys and values
+    "pilot-v3-head": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True, pixel_head=2,
+                                                 pixel_dim=48), PILOT_STEPS),
     "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
     "pilot-v3-nomamba": ("hybrid-v3", "small", dict(encoder_depth=0, lp_tokens=False), PILOT_STEPS),
     "pilot-v3-nolp": ("hybrid-v3", "small", dict(lp_tokens=False), PILOT_STEPS),

@@ -53,14 +53,16 @@ def test_encodes_any_size_whole(size):
     assert out.shape == (1, 3, 2 * h, 2 * w) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("modulate, pixel_kv, neighbourhood",
-                         [(False, False, 2), (True, False, 2), (True, True, 2), (True, True, 4)])
-def test_the_picture_is_continuous_across_latent_cells(modulate, pixel_kv, neighbourhood):
+@pytest.mark.parametrize("options", [dict(), dict(modulate=True), dict(modulate=True, pixel_kv=True),
+                                     dict(modulate=True, pixel_kv=True, neighbourhood=4),
+                                     dict(modulate=True, pixel_kv=True, pixel_head=1, pixel_dim=8)],
+                         ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head"])
+def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     cells fade out where they are swapped, and the query's features are periodic in the cell."""
+    pixel_kv = options.get("pixel_kv", False)
     # low offset frequencies and strong values: the picture varies slowly, so a jump stands out
-    model = trained_looking(modulate=modulate, pixel_kv=pixel_kv, neighbourhood=neighbourhood,
-                            fourier_scale=0.3)
+    model = trained_looking(**options, fourier_scale=0.3)
     with torch.no_grad():
         model.decoder.to_kv.weight.mul_(5.0)
     latents = model.encode(torch.rand(1, 3, 32, 37))
@@ -103,6 +105,7 @@ def test_every_part_is_on_the_path_to_rgb():
 
 @pytest.mark.parametrize("ablation", [dict(modulate=True, pixel_kv=True),
                                       dict(pixel_kv=True, neighbourhood=4, stem_dim=16),
+                                      dict(pixel_kv=True, pixel_head=2, pixel_dim=8),
                                       dict(processor_depth=0),
                                       dict(encoder_depth=0, lp_tokens=False),
                                       dict(lp_tokens=False), dict(readout="local", decoder_depth=2)])

@@ -73,12 +73,20 @@ class HybridV3Options:
     # cell leaves the neighbourhood, so the picture stays continuous
     neighbourhood: int = 2
     stem_dim: int = 0  # the stem's width (0: the latents' width, ``dim``)
+    # with pixel_kv: each latent unpacked into its 2×2 pixels' features (this wide), then this
+    # many residual 3×3 conv blocks over those pixel features before the keys / values: the
+    # read-out's features mix neighbouring latents at pixel level (as LIIF's 3×3 unfolding does),
+    # from the latents alone, once per input pixel, not per query (0: off)
+    pixel_head: int = 0
+    pixel_dim: int = 32
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
             raise ValueError("stem_blocks must be ≥ 0; window, decoder_hidden, offset_frequencies ≥ 1")
         if self.neighbourhood not in (2, 4) or self.stem_dim < 0:
             raise ValueError(f"neighbourhood must be 2 or 4 (got {self.neighbourhood}); stem_dim ≥ 0")
+        if self.pixel_head < 0 or self.pixel_dim < 1 or (self.pixel_head and not self.pixel_kv):
+            raise ValueError("pixel_head (≥ 0) works on pixel features: it needs pixel_kv; pixel_dim ≥ 1")
 
 
 def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor:
@@ -147,7 +155,7 @@ class LocalAttentionDecoder(nn.Module):
 
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
                  frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False,
-                 neighbourhood: int = 2) -> None:
+                 neighbourhood: int = 2, pixel_head: int = 0, pixel_dim: int = 32) -> None:
         super().__init__()
         inner = heads * dim_head
         # the k × k cells read around a query, (k², 2) as (x, y) steps from the top-left corner's
@@ -162,7 +170,13 @@ class LocalAttentionDecoder(nn.Module):
         self.query_in = nn.Linear(2 * frequencies + 2, dim)  # Fourier features ⊕ cell size
         self.context_norm = nn.LayerNorm(context_dim)
         self.stride = 1 if pixel_kv else PATCH  # input pixels per key/value cell
-        self.to_kv = nn.Linear(context_dim, (PATCH * PATCH if pixel_kv else 1) * 2 * inner, bias=False)
+        self.to_pixels = self.pixel_blocks = None
+        if pixel_head:  # latents → their pixels' features → conv blocks → keys / values per pixel
+            self.to_pixels = nn.Linear(context_dim, PATCH * PATCH * pixel_dim)
+            self.pixel_blocks = nn.Sequential(*(ResBlock(dim=pixel_dim, res_scale=1.0) for _ in range(pixel_head)))
+            self.to_kv = nn.Linear(pixel_dim, 2 * inner, bias=False)
+        else:
+            self.to_kv = nn.Linear(context_dim, (PATCH * PATCH if pixel_kv else 1) * 2 * inner, bias=False)
         self.query_norm = nn.LayerNorm(dim)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_out = nn.Linear(inner, dim)
@@ -191,6 +205,12 @@ class LocalAttentionDecoder(nn.Module):
         values of every latent, (B·M, 2·heads·dim_head); (rows, cols, H, W))."""
         h, w = latents.images.shape[-2:]
         rows, cols = -(-h // PATCH), -(-w // PATCH)
+        if self.pixel_blocks is not None:
+            pixels = rearrange(self.to_pixels(self.context_norm(latents.tokens)),
+                               "b (h w) (p q e) -> b e (h p) (w q)", h=rows, p=PATCH, q=PATCH)
+            pixels = self.pixel_blocks(pixels.contiguous(memory_format=torch.channels_last))[:, :, :h, :w]
+            return rearrange(self.to_kv(rearrange(pixels, "b e h w -> b h w e")),
+                             "b h w e -> (b h w) e"), (h, w, h, w)
         kv = self.to_kv(self.context_norm(latents.tokens))
         if self.stride == 1:  # each latent's 2×2 pixels, the padding of an odd side cropped
             kv = rearrange(kv, "b (h w) (p q e) -> b (h p) (w q) e", h=rows, p=PATCH, q=PATCH)
@@ -269,7 +289,8 @@ def _decoder(c: ModelConfig) -> nn.Module:
     return LocalAttentionDecoder(
         context_dim=c.dim, dim=c.decoder_dim, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
-        modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood)
+        modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood,
+        pixel_head=o.pixel_head, pixel_dim=o.pixel_dim)
 
 
 def _checks(c: ModelConfig) -> None:
