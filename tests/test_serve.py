@@ -382,3 +382,26 @@ def test_a_new_server_sweeps_the_folders_of_killed_ones(tmp_path):
     finally:
         svc.close()
     assert not svc.folder.exists()
+
+
+def test_formats_quality_and_a_zip_of_the_results(service):
+    import io
+    import zipfile
+
+    image = ASTRONAUT.read_bytes()
+    code, answer = _post(f"{service.url}/api/jobs?name=a.png&scale=2&format=jpeg&quality=101", image)
+    assert code == 400 and "quality must be from 1 to 100" in answer["error"]
+    code, answer = _post(f"{service.url}/api/jobs?name=a.png&scale=2&format=gif", image)
+    assert code == 400 and "format must be one of" in answer["error"]
+    _, jpeg = _post(f"{service.url}/api/jobs?name=a.png&scale=2&format=jpeg&quality=70", image)
+    _, kept = _post(f"{service.url}/api/jobs?name=a.png&scale=2", image)  # keep: a PNG stays one
+    assert jpeg["download"] == "a_64.jpg" and kept["download"] == "a_64.png"
+    for job in (jpeg, kept):
+        assert _finish(service, job["id"])["state"] == "done"
+    assert _get(f"{service.url}/api/jobs/{jpeg['id']}/result")[:3] == b"\xff\xd8\xff"
+    archive = zipfile.ZipFile(io.BytesIO(_get(f"{service.url}/api/zip?ids={jpeg['id']},{kept['id']}")))
+    assert archive.namelist() == ["a_64.jpg", "a_64.png"]
+    end = time.monotonic() + 10  # the zip goes once it is sent (a task after the response)
+    while list(service.folder.glob("*.zip")) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not list(service.folder.glob("*.zip"))

@@ -159,3 +159,41 @@ def test_best_quality_box_asks_for_the_eight_pass_ensemble(server, browser, tmp_
                     "--scale", "2", "--ensemble", "8", "-o", str(reference)], check=True, capture_output=True)
     with Image.open(downloaded) as page, Image.open(reference) as cli:
         assert np.array_equal(np.asarray(page), np.asarray(cli))
+
+
+def test_format_compare_any_two_and_download_all(server, browser, tmp_path):
+    """JPEG out at the asked quality; the right side switched to the hybrid weights (made when
+    asked for), the left to jpeg's; "Download all" is a zip of the results."""
+    import zipfile
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for old in browser.downloads.iterdir():
+        old.unlink()
+    browser.set_window_size(1280, 900)
+    browser.get(server)
+    browser.find_element(By.ID, "files").send_keys(str(REPO / "examples" / "astronaut_32.png"))
+    Select(browser.find_element(By.ID, "format")).select_by_value("jpeg")
+    quality = browser.find_element(By.ID, "quality")
+    assert quality.is_displayed()
+    quality.clear()
+    quality.send_keys("80")
+    browser.find_element(By.ID, "go").click()
+    link = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "a.download"))[0]
+    assert link.get_attribute("download") == "astronaut_32_128.jpg"
+    Select(browser.find_element(By.CSS_SELECTOR, ".pick .right")).select_by_value("hybrid")
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, ".cr").text == "hinr hybrid, magnified")
+    Select(browser.find_element(By.CSS_SELECTOR, ".pick .left")).select_by_value("jpeg")
+    _wait(lambda: browser.find_element(By.CSS_SELECTOR, ".cl").text == "hinr jpeg, magnified")
+    sources = _wait(lambda: browser.execute_script(
+        "const i = [...document.querySelectorAll('.compare img')];"
+        "return i.every(x => x.complete && x.naturalWidth) && i.map(x => x.getAttribute('src'))"))
+    assert len(set(sources)) == 2 and all(s.endswith("/result") for s in sources)
+    _shot(browser, "serve_compare_two_models_laptop.png")
+    browser.find_element(By.CSS_SELECTOR, "#all a").click()
+    archive = _wait(lambda: [p for p in browser.downloads.glob("*.zip")])[0]
+    with zipfile.ZipFile(archive) as z:
+        assert z.namelist() == ["astronaut_32_128.jpg"]
+        data = z.read("astronaut_32_128.jpg")
+    assert data[:3] == b"\xff\xd8\xff"  # a JPEG

@@ -41,6 +41,10 @@ JOB_TTL_S = 3600.0  # a finished job is forgotten, its files removed, after this
 MAX_QUEUED = 64  # jobs waiting at once; more are refused ("busy") until some are done
 FOLDER_PREFIX = "hinr-serve-"
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+# what the page can save: formats a browser shows ("keep": the upload's own where it is one of
+# these, else PNG; the CLI's --format also writes TIFF)
+PAGE_FORMATS = {"keep": None, "png": ".png", "jpeg": ".jpg", "webp": ".webp"}
+SHOWN_SUFFIXES = {".png": ".png", ".jpg": ".jpg", ".jpeg": ".jpg", ".webp": ".webp"}
 
 
 class Cancelled(Exception):
@@ -89,6 +93,9 @@ class Job:
     weights: str
     render: tuple[int, int] | None = None  # fit=cover: rendered at this size, the middle kept
     ensemble: int = 1  # 8: "best quality", the mean of the 8 flipped and turned passes
+    suffix: str = ".png"  # the result's format
+    quality: int | None = None  # JPEG / WebP quality (None: hinr's)
+    used: str = ""  # the weights that made it (for "auto": the ones picked for the input)
     state: str = "queued"  # queued | running | done | error | cancelled
     progress: float = 0.0
     message: str = ""
@@ -101,13 +108,17 @@ class Job:
         from ..inference.sizes import size_tag
 
         stem = re.sub(r"[^\w.\-]+", "_", Path(self.name).stem)[:80] or "image"
-        return f"{stem}_{size_tag(*self.size)}.png"
+        return f"{stem}_{size_tag(*self.size)}{self.suffix}"
+
+    @property
+    def result(self) -> Path:
+        return self.folder / f"result{self.suffix}"
 
     def status(self) -> dict:
         return {"id": self.id, "name": self.name, "state": self.state,
                 "progress": round(self.progress, 4), "message": self.message, "notes": self.notes,
                 "width": self.size[0], "height": self.size[1], "ensemble": self.ensemble,
-                "download": self.download_name}
+                "weights": self.weights, "used": self.used, "download": self.download_name}
 
 
 def one_line(err: BaseException) -> str:
@@ -150,7 +161,8 @@ class Service:
 
     # --- requests ---------------------------------------------------------------------------
     def check_request(self, *, size: str | None, scale: str | None, weights: str,
-                      ensemble: str | None = None, fit: str | None = None) -> dict:
+                      ensemble: str | None = None, fit: str | None = None,
+                      format: str | None = None, quality: str | None = None) -> dict:  # noqa: A002
         """An upload's options checked as ``hinr upscale`` checks its own, before its body is
         read (HinrUsageError: refused); the checked values, for ``submit``."""
         from ..errors import HinrUsageError
@@ -170,8 +182,17 @@ class Service:
         check_ensemble(passes)  # the CLI's check: one of 1, 2, 4, 8
         size = size or None
         check_size_options(size, scale_value)
+        format = format or "keep"  # noqa: A001
+        if format not in PAGE_FORMATS:
+            raise HinrUsageError(f"format must be one of {', '.join(PAGE_FORMATS)}, not {format!r}")
+        try:
+            level = int(quality) if quality not in (None, "") else None
+        except ValueError:
+            raise HinrUsageError(f"quality must be a whole number, got {quality!r}") from None
+        if level is not None and not 1 <= level <= 100:
+            raise HinrUsageError(f"quality must be from 1 to 100, got {level}")
         return dict(size=size, scale=scale_value, weights=weights, ensemble=passes,
-                    fit=check_fit(fit or None, size))
+                    fit=check_fit(fit or None, size), format=format, quality=level)
 
     def new_upload(self, name: str) -> Path:
         """Where an upload named ``name`` is written: a new job folder's input file (Busy when
@@ -206,8 +227,10 @@ class Service:
             if isinstance(err, ImageReadError):  # name the upload, not the private temp path
                 raise ImageReadError(str(err).replace(str(source), name)) from err
             raise
+        suffix = PAGE_FORMATS[options["format"]] or SHOWN_SUFFIXES.get(Path(name).suffix.lower(), ".png")
         job = Job(id=folder.name, name=name, folder=folder, source=source, size=target,
-                  weights=options["weights"], ensemble=options["ensemble"], render=render)
+                  weights=options["weights"], ensemble=options["ensemble"], render=render,
+                  suffix=suffix, quality=options["quality"] if suffix in (".jpg", ".webp") else None)
         warning = aspect_warning(name, width, height, size, target, fit)
         if warning is not None:
             job.notes.append(f"warning: {warning}")
@@ -275,8 +298,8 @@ class Service:
                     job.message = ("the server's disk is full (its temporary folder): free some "
                                    "space, or choose a smaller size")
             if job.state != "done":  # a cancelled or failed job keeps no partial file
-                for name in ("result.png", "bicubic.png", job.source.name):
-                    (job.folder / name).unlink(missing_ok=True)
+                for path in (job.result, job.folder / "bicubic.png", job.source):
+                    path.unlink(missing_ok=True)
             job.finished = time.monotonic()
 
     def _run(self, job: Job) -> None:
@@ -293,9 +316,9 @@ class Service:
             job.notes.append(text.replace(str(job.source), job.name).replace(job.source.name, job.name))
 
         weights = None if job.weights == "auto" else job.weights
-        self.upscaler.upscale(job.source, job.folder / "result.png", job.size, weights=weights,
-                              overwrite=True, say=say, progress=progress, ensemble=job.ensemble,
-                              render=job.render)
+        job.used = self.upscaler.upscale(job.source, job.result, job.size, weights=weights,
+                                         overwrite=True, say=say, progress=progress,
+                                         ensemble=job.ensemble, render=job.render, quality=job.quality)
         with Image.open(job.source) as opened:  # the bicubic enlargement the page compares with
             exif_of(opened)  # the orientation from EXIF only, as the upscale reads it
             upright = ImageOps.exif_transpose(opened).convert("RGBA")
@@ -313,3 +336,25 @@ class Service:
             if job.id in oldest or time.monotonic() - job.finished > self.job_ttl:
                 shutil.rmtree(job.folder, ignore_errors=True)
                 del self.jobs[job.id]
+
+    def zip_results(self, ids: list[str]) -> Path:
+        """One zip of the finished results of ``ids`` (in that order, under their download
+        names, a repeated name numbered), in the service's folder; the caller removes it."""
+        import zipfile
+
+        jobs = [job for job in map(self.job, ids) if job is not None and job.state == "done"]
+        if not jobs:
+            from ..errors import HinrUsageError
+
+            raise HinrUsageError("none of these pictures is done yet")
+        path = self.folder / f"results-{uuid.uuid4().hex[:8]}.zip"
+        names: set[str] = set()
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:  # PNG / JPEG: compressed already
+            for job in jobs:
+                name, stem, n = job.download_name, Path(job.download_name).stem, 1
+                while name in names:
+                    n += 1
+                    name = f"{stem} ({n}){job.suffix}"
+                names.add(name)
+                archive.write(job.result, name)
+        return path

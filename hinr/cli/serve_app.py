@@ -3,8 +3,9 @@
 The API (the page's, and the tests'): ``GET /`` the page; ``GET /api/config`` the weights, the
 shipped models, the upload limit and the token; ``POST /api/jobs?name=…&scale=…|size=…[&fit=…]
 [&weights=…][&ensemble=…]`` with the file as the body (202 and the job); ``GET /api/jobs/ID``,
-``/api/jobs/ID/result`` (the PNG, named for download), ``/api/jobs/ID/bicubic``; ``POST
-/api/jobs/ID/cancel``.
+``/api/jobs/ID/result`` (the result in the format asked, named for download),
+``/api/jobs/ID/bicubic``; ``POST /api/jobs/ID/cancel``; ``GET /api/zip?ids=A,B,…`` the finished
+results in one zip. An upload may ask ``format=keep|png|jpeg|webp`` and ``quality=1..100``.
 
 No way in: every request must name a Host the server answers to (a DNS-rebinding page names its
 own: 421), and every request that changes anything must come from the page itself — a same-origin
@@ -36,10 +37,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .serve import WEIGHTS, Busy, Service, one_line
+from .serve import KEEP_JOBS, WEIGHTS, Busy, Service, one_line
 
 PAGE = Path(__file__).with_name("serve_page.html")
 IDLE_TIMEOUT_S = 15.0  # a connection that sends no whole request in this long is closed
@@ -47,7 +49,7 @@ READ_TIMEOUT_S = 30.0  # an upload whose body stalls this long is dropped
 LIMIT_CONCURRENCY = 128  # connections and requests served at once (more get 503)
 BACKLOG = 2048  # connections the kernel queues before the server accepts them
 SAFE_METHODS = ("GET", "HEAD")
-PIECE = 1 << 16
+MEDIA_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".webp": "image/webp"}
 
 
 class TooLarge(Exception):
@@ -136,9 +138,22 @@ def make_app(service: Service, *, read_timeout: float = READ_TIMEOUT_S) -> Guard
         if missing or job.state != "done":
             return missing or error(404, "not found: the job is not done")
         headers = _headers()
-        if kind == "result":
-            headers["Content-Disposition"] = content_disposition(job.download_name)
-        return FileResponse(job.folder / f"{kind}.png", media_type="image/png", headers=headers)
+        if kind == "bicubic":
+            return FileResponse(job.folder / "bicubic.png", media_type="image/png", headers=headers)
+        headers["Content-Disposition"] = content_disposition(job.download_name)
+        return FileResponse(job.result, media_type=MEDIA_TYPES[job.suffix], headers=headers)
+
+    async def zipped(request: Request) -> Response:
+        from ..errors import HinrError
+
+        ids = [i for i in request.query_params.get("ids", "").split(",") if i][:KEEP_JOBS]
+        try:
+            path = await run_in_threadpool(service.zip_results, ids)
+        except HinrError as err:
+            return error(400, one_line(err))
+        headers = {**_headers(), "Content-Disposition": content_disposition("hinr-results.zip")}
+        return FileResponse(path, media_type="application/zip", headers=headers,
+                            background=BackgroundTask(path.unlink, missing_ok=True))
 
     async def cancel(request: Request) -> Response:
         job, missing = job_or_404(request)
@@ -161,7 +176,8 @@ def make_app(service: Service, *, read_timeout: float = READ_TIMEOUT_S) -> Guard
         try:
             options = service.check_request(size=query.get("size"), scale=query.get("scale"),
                                             fit=query.get("fit"), ensemble=query.get("ensemble"),
-                                            weights=query.get("weights") or "auto")
+                                            weights=query.get("weights") or "auto",
+                                            format=query.get("format"), quality=query.get("quality"))
             source = service.new_upload(name)
         except Busy as err:
             return error(503, str(err), close=True)
@@ -195,7 +211,7 @@ def make_app(service: Service, *, read_timeout: float = READ_TIMEOUT_S) -> Guard
     async def not_found(request: Request, exc) -> Response:
         return error(getattr(exc, "status_code", 404), "not found")
 
-    routes = [Route("/", page), Route("/api/config", config),
+    routes = [Route("/", page), Route("/api/config", config), Route("/api/zip", zipped),
               Route("/api/jobs", upload, methods=["POST"]),
               Route("/api/jobs/{id}", status),
               Route("/api/jobs/{id}/cancel", cancel, methods=["POST"]),

@@ -41,11 +41,13 @@ class Upscaler:
 
     def upscale(self, path: Path, out: Path, size: tuple[int, int], *, weights: str | None,
                 overwrite: bool, say: Say, progress=None, ensemble: int | None = None,
-                render: tuple[int, int] | None = None) -> Path:
-        """Upscale ``path`` to ``size`` (width, height) and write ``out``; returns ``out``.
-        ``progress`` hears (done, total) queries; ``ensemble``, when given, replaces the options'
-        self-ensemble for this file; ``render`` (width, height), when larger than ``size``, is
-        the size the picture is rendered at before its middle ``size`` is kept (``--fit cover``)."""
+                render: tuple[int, int] | None = None, quality: int | None = None) -> str:
+        """Upscale ``path`` to ``size`` (width, height) and write ``out``; returns the weights it
+        used (``weights``, or the shipped ones picked for the input). ``progress`` hears (done,
+        total) queries; ``ensemble``, when given, replaces the options' self-ensemble for this
+        file; ``render`` (width, height), when larger than ``size``, is the size the picture is
+        rendered at before its middle ``size`` is kept (``--fit cover``); ``quality``, when
+        given, replaces the JPEG / WebP quality for this file."""
         from dataclasses import replace
 
         from ..io.coding import describe_coding
@@ -88,6 +90,7 @@ class Upscaler:
         if metadata and output_format(out) not in FORMATS_WITH_METADATA:
             self._once("bmp", f"warning: {Path(out).name}: BMP holds no metadata, so the colour "
                        "profile, EXIF and XMP are not kept (write .png, .jpg, .webp or .tif)", say)
-        return save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits,
-                          overwrite=overwrite, metadata=metadata, keep_gps=self.keep_gps,
-                          quality=self.quality)
+        save_image(out, rgb, alpha=alpha, grey=image.grey, bits=image.bits, overwrite=overwrite,
+                   metadata=metadata, keep_gps=self.keep_gps,
+                   quality=self.quality if quality is None else quality)
+        return spec
