@@ -83,6 +83,13 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # keys and values
     "pilot-v3-head": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True, pixel_head=2,
                                                  pixel_dim=48), PILOT_STEPS),
+    # the seed's own comparison: the pure designs with their best read-out on photos (LIIF's local
+    # MLP over their latent grid, docs/results.md "The four architectures"), 64 wide as the others
+    "pilot-mamba-ginr": ("mamba-ginr", "small", dict(dim=64, readout="local", base_skip=True,
+                                                     cell_input=True, decoder_dim=128, decoder_depth=3),
+                         PILOT_STEPS),
+    "pilot-scent": ("scent", "small", dict(dim=64, readout="local", base_skip=True, cell_input=True,
+                                           decoder_dim=128, decoder_depth=3), PILOT_STEPS),
     "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
     "pilot-v3-nomamba": ("hybrid-v3", "small", dict(encoder_depth=0, lp_tokens=False), PILOT_STEPS),
     "pilot-v3-nolp": ("hybrid-v3", "small", dict(lp_tokens=False), PILOT_STEPS),
