@@ -218,6 +218,11 @@ MACS_MODELS = {  # name → (arch, preset, overrides)
         decoder_dim_head=16, fourier_features=32, base_skip=True)),
     "hybrid-v3 small": ("hybrid-v3", "small", {}),
     "hybrid-v3 small, modulate": ("hybrid-v3", "small", dict(modulate=True)),
+    "hybrid-v3 small, modulate + pixel_kv": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True)),
+    "hybrid-v3 small, + neighbourhood 4": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True,
+                                                                      neighbourhood=4)),
+    "hybrid-v3 small, + pixel_head 2 × 48": ("hybrid-v3", "small", dict(
+        modulate=True, pixel_kv=True, pixel_head=2, pixel_dim=48)),
 }
 
 
