@@ -83,6 +83,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # keys and values
     "pilot-v3-head": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True, pixel_head=2,
                                                  pixel_dim=48), PILOT_STEPS),
+    # head trailed pilot-v3-px at step 500 (24.416 against 24.697); the training loss of every v3
+    # so far sits ~10 % above liif's at the same step (underfitting): the read-out blends the
+    # cells' values linearly, where LIIF's MLP meets content and offset non-linearly per corner.
+    # The fifth change: each cell's value through a GELU with its offset's Fourier features added
+    "pilot-v3-vpos": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True, value_position=8),
+                      PILOT_STEPS),
     # the seed's own comparison: the pure designs with their best read-out on photos (LIIF's local
     # MLP over their latent grid, docs/results.md "The four architectures"), 64 wide as the others
     "pilot-mamba-ginr": ("mamba-ginr", "small", dict(dim=64, readout="local", base_skip=True,

@@ -55,8 +55,9 @@ def test_encodes_any_size_whole(size):
 
 @pytest.mark.parametrize("options", [dict(), dict(modulate=True), dict(modulate=True, pixel_kv=True),
                                      dict(modulate=True, pixel_kv=True, neighbourhood=4),
-                                     dict(modulate=True, pixel_kv=True, pixel_head=1, pixel_dim=8)],
-                         ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head"])
+                                     dict(modulate=True, pixel_kv=True, pixel_head=1, pixel_dim=8),
+                                     dict(modulate=True, pixel_kv=True, value_position=8)],
+                         ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head", "value_position"])
 def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     cells fade out where they are swapped, and the query's features are periodic in the cell."""
@@ -106,6 +107,7 @@ def test_every_part_is_on_the_path_to_rgb():
 @pytest.mark.parametrize("ablation", [dict(modulate=True, pixel_kv=True),
                                       dict(pixel_kv=True, neighbourhood=4, stem_dim=16),
                                       dict(pixel_kv=True, pixel_head=2, pixel_dim=8),
+                                      dict(pixel_kv=True, value_position=4),
                                       dict(processor_depth=0),
                                       dict(encoder_depth=0, lp_tokens=False),
                                       dict(lp_tokens=False), dict(readout="local", decoder_depth=2)])

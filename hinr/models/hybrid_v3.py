@@ -79,12 +79,19 @@ class HybridV3Options:
     # from the latents alone, once per input pixel, not per query (0: off)
     pixel_head: int = 0
     pixel_dim: int = 32
+    # > 0: each cell's value is passed through a GELU with Fourier features (this many frequencies)
+    # of the query's offset to that cell added first, so content and position meet non-linearly
+    # per cell before the cells are blended (what LIIF's MLP does per corner); continuous, as a
+    # cell's weight is 0 where it is swapped (0: off)
+    value_position: int = 0
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
             raise ValueError("stem_blocks must be ≥ 0; window, decoder_hidden, offset_frequencies ≥ 1")
         if self.neighbourhood not in (2, 4) or self.stem_dim < 0:
             raise ValueError(f"neighbourhood must be 2 or 4 (got {self.neighbourhood}); stem_dim ≥ 0")
+        if self.value_position < 0:
+            raise ValueError("value_position must be ≥ 0 (0: off)")
         if self.pixel_head < 0 or self.pixel_dim < 1 or (self.pixel_head and not self.pixel_kv):
             raise ValueError("pixel_head (≥ 0) works on pixel features: it needs pixel_kv; pixel_dim ≥ 1")
 
@@ -155,7 +162,8 @@ class LocalAttentionDecoder(nn.Module):
 
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
                  frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False,
-                 neighbourhood: int = 2, pixel_head: int = 0, pixel_dim: int = 32) -> None:
+                 neighbourhood: int = 2, pixel_head: int = 0, pixel_dim: int = 32,
+                 value_position: int = 0) -> None:
         super().__init__()
         inner = heads * dim_head
         # the k × k cells read around a query, (k², 2) as (x, y) steps from the top-left corner's
@@ -186,6 +194,12 @@ class LocalAttentionDecoder(nn.Module):
         if modulate:
             self.register_buffer("value_frequencies", lattice_frequencies(inner // 2, scale, seed=1))
             self.to_modulated = nn.Linear(2 * (inner // 2), dim, bias=False)
+        # value_position: the offset to each cell, in Gaussian Fourier features (cycles per cell)
+        self.to_value_position = None
+        if value_position:
+            gen = torch.Generator().manual_seed(2)
+            self.register_buffer("position_frequencies", torch.randn(2, value_position, generator=gen))
+            self.to_value_position = nn.Linear(2 * value_position, inner)
         # per head, how fast attention falls with the distance to a corner (softplus of it)
         self.distance_slope = nn.Parameter(torch.zeros(heads))
         self.ff_norm = nn.LayerNorm(dim)
@@ -249,6 +263,11 @@ class LocalAttentionDecoder(nn.Module):
         # each corner's keys and values: rows of the per-latent table, viewed without a copy
         kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 2 * self.inner)
         k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, k², H·d), N = B·Q
+        if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
+            with torch.autocast(coords.device.type, enabled=False):
+                turn = (2.0 * math.pi) * (offset.reshape(b * q, cells, 2) @ self.position_frequencies.float())
+                position = self.to_value_position(torch.cat([turn.sin(), turn.cos()], dim=-1))
+            v = F.gelu(v + position.float())
         # per-head dot products as one product and a matmul with the (H·d, H) head indicator:
         # contiguous rows, where an einsum over (N, 4, H, d) runs as thousands of tiny matmuls
         heads = self.head_of.float()
@@ -290,7 +309,7 @@ def _decoder(c: ModelConfig) -> nn.Module:
         context_dim=c.dim, dim=c.decoder_dim, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
         modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood,
-        pixel_head=o.pixel_head, pixel_dim=o.pixel_dim)
+        pixel_head=o.pixel_head, pixel_dim=o.pixel_dim, value_position=o.value_position)
 
 
 def _checks(c: ModelConfig) -> None:
@@ -307,6 +326,7 @@ def _decoder_macs(c: ModelConfig) -> int:
     query_in = (2 * o.offset_frequencies + 2) * d
     return (query_in + d * inner  # the query's encoding in, to_q
             + 2 * o.neighbourhood ** 2 * inner  # logits and the weighted values over k² cells
+            + o.neighbourhood ** 2 * 2 * o.value_position * inner  # each cell's offset into its value
             + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3
             + (2 * (inner // 2) * d if o.modulate else 0))
 
