@@ -89,6 +89,11 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # The fifth change: each cell's value through a GELU with its offset's Fourier features added
     "pilot-v3-vpos": ("hybrid-v3", "small", dict(modulate=True, pixel_kv=True, value_position=8),
                       PILOT_STEPS),
+    # vpos matched pilot-v3-px at step 500 (24.715 against 24.697), and LIIF's own MLP read-out
+    # over the v3 latents (pilot-v3-mlp) trailed both (24.487): the latents, one per 2×2 input
+    # pixels and 64 wide, are the limit, not the read-out (w128, twice as wide, gained 0.16 dB at
+    # step 1000 at 1.5× the CPU). The sixth change: a latent per input pixel, as liif has
+    "pilot-v3-p1": ("hybrid-v3", "small", dict(modulate=True, patch_size=1), PILOT_STEPS),
     # the seed's own comparison: the pure designs with their best read-out on photos (LIIF's local
     # MLP over their latent grid, docs/results.md "The four architectures"), 64 wide as the others
     "pilot-mamba-ginr": ("mamba-ginr", "small", dict(dim=64, readout="local", base_skip=True,

@@ -44,11 +44,12 @@ def test_bad_options_are_refused():
 
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 51), (48, 20)])
-def test_encodes_any_size_whole(size):
-    model = trained_looking()
+@pytest.mark.parametrize("patch", [2, 1])
+def test_encodes_any_size_whole(size, patch):
+    model = trained_looking(patch_size=patch)
     h, w = size
     latents = model.encode(torch.rand(1, 3, h, w))
-    assert latents.tokens.shape == (1, -(-h // 2) * -(-w // 2), model.config.dim)
+    assert latents.tokens.shape == (1, -(-h // patch) * -(-w // patch), model.config.dim)
     out = model.render(latents, 2 * h, 2 * w)
     assert out.shape == (1, 3, 2 * h, 2 * w) and torch.isfinite(out).all()
 
@@ -56,12 +57,14 @@ def test_encodes_any_size_whole(size):
 @pytest.mark.parametrize("options", [dict(), dict(modulate=True), dict(modulate=True, pixel_kv=True),
                                      dict(modulate=True, pixel_kv=True, neighbourhood=4),
                                      dict(modulate=True, pixel_kv=True, pixel_head=1, pixel_dim=8),
-                                     dict(modulate=True, pixel_kv=True, value_position=8)],
-                         ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head", "value_position"])
+                                     dict(modulate=True, pixel_kv=True, value_position=8),
+                                     dict(modulate=True, patch_size=1)],
+                         ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head", "value_position",
+                              "patch_1"])
 def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     cells fade out where they are swapped, and the query's features are periodic in the cell."""
-    pixel_kv = options.get("pixel_kv", False)
+    pixel_kv = options.get("pixel_kv", False) or options.get("patch_size") == 1  # cells of 1 px
     # low offset frequencies and strong values: the picture varies slowly, so a jump stands out
     model = trained_looking(**options, fourier_scale=0.3)
     with torch.no_grad():

@@ -47,7 +47,7 @@ from .mamba_encoder import BiMambaBlock
 from .parts import Parts
 from .window_processor import WindowProcessor
 
-PATCH = 2  # input pixels per latent along each side
+PATCH = 2  # input pixels per latent along each side (``patch_size``; 1: a latent per pixel)
 
 
 @dataclass
@@ -111,13 +111,15 @@ def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor
 class HybridV3Encoder(nn.Module):
     def __init__(self, *, dim: int, stem_dim: int, stem_blocks: int, depth: int, lp_tokens: bool,
                  mlp_ratio: float, merge: str, d_state: int, d_conv: int, expand: int,
-                 processor_depth: int, heads: int, dim_head: int, ff_mult: int, window: int) -> None:
+                 processor_depth: int, heads: int, dim_head: int, ff_mult: int, window: int,
+                 patch: int = PATCH) -> None:
         super().__init__()
+        self.patch = patch
         if lp_tokens and depth < 1:
             raise ValueError("LP tokens are filled by the scan: lp_tokens needs encoder_depth ≥ 1")
         self.head = nn.Conv2d(3, stem_dim, 3, padding=1)
         self.stem = nn.Sequential(*(ResBlock(dim=stem_dim, res_scale=1.0) for _ in range(stem_blocks)))
-        self.to_tokens = nn.Linear(PATCH * PATCH * stem_dim, dim)
+        self.to_tokens = nn.Linear(patch * patch * stem_dim, dim)
         # one learnable token, placed after every patch: the line's position gives it its place
         self.lp_token = nn.Parameter(torch.randn(dim)) if lp_tokens else None  # unit scale, as MAMBA-GINR
         self.blocks = nn.ModuleList(
@@ -130,10 +132,11 @@ class HybridV3Encoder(nn.Module):
         """images (B, 3, H, W) in [-1, 1] → latents (B, h·w, D), h = ⌈H/2⌉, w = ⌈W/2⌉, row-major
         (an odd side is padded by repeating its last pixels)."""
         h, w = images.shape[-2:]
-        images = F.pad(images, (0, w % PATCH, 0, h % PATCH), mode="replicate")
+        images = F.pad(images, (0, w % self.patch, 0, h % self.patch), mode="replicate")
         features = self.head(images.contiguous(memory_format=torch.channels_last))  # oneDNN's layout
         features = features + self.stem(features)  # (B, D, H, W)
-        patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b h w (p q d)", p=PATCH, q=PATCH))
+        patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b h w (p q d)",
+                                           p=self.patch, q=self.patch))
         lp = None if self.lp_token is None else self.lp_token.to(patches.dtype).expand_as(patches)
         for index, block in enumerate(self.blocks):
             patches, lp = self.scan_lines(block, patches, lp, columns=index % 2 == 1)
@@ -163,8 +166,9 @@ class LocalAttentionDecoder(nn.Module):
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
                  frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False,
                  neighbourhood: int = 2, pixel_head: int = 0, pixel_dim: int = 32,
-                 value_position: int = 0) -> None:
+                 value_position: int = 0, patch: int = PATCH) -> None:
         super().__init__()
+        self.patch = patch
         inner = heads * dim_head
         # the k × k cells read around a query, (k², 2) as (x, y) steps from the top-left corner's
         # top-left neighbour: k = 2 the bilinear corners, k = 4 one more ring
@@ -177,14 +181,14 @@ class LocalAttentionDecoder(nn.Module):
         self.register_buffer("frequencies", lattice_frequencies(frequencies, scale))
         self.query_in = nn.Linear(2 * frequencies + 2, dim)  # Fourier features ⊕ cell size
         self.context_norm = nn.LayerNorm(context_dim)
-        self.stride = 1 if pixel_kv else PATCH  # input pixels per key/value cell
+        self.stride = 1 if pixel_kv else patch  # input pixels per key/value cell
         self.to_pixels = self.pixel_blocks = None
         if pixel_head:  # latents → their pixels' features → conv blocks → keys / values per pixel
-            self.to_pixels = nn.Linear(context_dim, PATCH * PATCH * pixel_dim)
+            self.to_pixels = nn.Linear(context_dim, patch * patch * pixel_dim)
             self.pixel_blocks = nn.Sequential(*(ResBlock(dim=pixel_dim, res_scale=1.0) for _ in range(pixel_head)))
             self.to_kv = nn.Linear(pixel_dim, 2 * inner, bias=False)
         else:
-            self.to_kv = nn.Linear(context_dim, (PATCH * PATCH if pixel_kv else 1) * 2 * inner, bias=False)
+            self.to_kv = nn.Linear(context_dim, (patch * patch if pixel_kv else 1) * 2 * inner, bias=False)
         self.query_norm = nn.LayerNorm(dim)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_out = nn.Linear(inner, dim)
@@ -218,16 +222,16 @@ class LocalAttentionDecoder(nn.Module):
         """latents.tokens (B, M, D), M = ⌈H/2⌉·⌈W/2⌉; latents.images (B, 3, H, W) → (keys and
         values of every latent, (B·M, 2·heads·dim_head); (rows, cols, H, W))."""
         h, w = latents.images.shape[-2:]
-        rows, cols = -(-h // PATCH), -(-w // PATCH)
+        rows, cols = -(-h // self.patch), -(-w // self.patch)
         if self.pixel_blocks is not None:
             pixels = rearrange(self.to_pixels(self.context_norm(latents.tokens)),
-                               "b (h w) (p q e) -> b e (h p) (w q)", h=rows, p=PATCH, q=PATCH)
+                               "b (h w) (p q e) -> b e (h p) (w q)", h=rows, p=self.patch, q=self.patch)
             pixels = self.pixel_blocks(pixels.contiguous(memory_format=torch.channels_last))[:, :, :h, :w]
             return rearrange(self.to_kv(rearrange(pixels, "b e h w -> b h w e")),
                              "b h w e -> (b h w) e"), (h, w, h, w)
         kv = self.to_kv(self.context_norm(latents.tokens))
         if self.stride == 1:  # each latent's 2×2 pixels, the padding of an odd side cropped
-            kv = rearrange(kv, "b (h w) (p q e) -> b (h p) (w q) e", h=rows, p=PATCH, q=PATCH)
+            kv = rearrange(kv, "b (h w) (p q e) -> b (h p) (w q) e", h=rows, p=self.patch, q=self.patch)
             kv, rows, cols = kv[:, :h, :w], h, w
             return rearrange(kv, "b h w e -> (b h w) e"), (rows, cols, h, w)
         return rearrange(kv, "b m e -> (b m) e"), (rows, cols, h, w)
@@ -300,7 +304,7 @@ def _encoder(c: ModelConfig) -> nn.Module:
         dim=c.dim, stem_dim=o.stem_dim or c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth, lp_tokens=o.lp_tokens,
         mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
         expand=c.expand, processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head,
-        ff_mult=c.ff_mult, window=o.window)
+        ff_mult=c.ff_mult, window=o.window, patch=c.patch_size)
 
 
 def _decoder(c: ModelConfig) -> nn.Module:
@@ -309,14 +313,18 @@ def _decoder(c: ModelConfig) -> nn.Module:
         context_dim=c.dim, dim=c.decoder_dim, heads=c.decoder_heads, dim_head=c.decoder_dim_head,
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
         modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood,
-        pixel_head=o.pixel_head, pixel_dim=o.pixel_dim, value_position=o.value_position)
+        pixel_head=o.pixel_head, pixel_dim=o.pixel_dim, value_position=o.value_position,
+        patch=c.patch_size)
 
 
 def _checks(c: ModelConfig) -> None:
     if c.residual:
         raise ValueError("hybrid-v3 adds the bicubic base through base_skip, not residual: drop --residual")
-    if c.image_size % PATCH:
-        raise ValueError(f"hybrid-v3 reads 2×2 patches: image_size must be even, got {c.image_size}")
+    if c.patch_size not in (1, 2):
+        raise ValueError(f"hybrid-v3 reads 1×1 or 2×2 patches: patch_size 1 or 2, got {c.patch_size}")
+    if c.image_size % c.patch_size:
+        raise ValueError(f"hybrid-v3 reads {c.patch_size}×{c.patch_size} patches: image_size must be "
+                         f"a multiple of {c.patch_size}, got {c.image_size}")
 
 
 def _decoder_macs(c: ModelConfig) -> int:
@@ -347,10 +355,10 @@ register_architecture(Architecture(
         "tiny": dict(dim=32, encoder_depth=2, encoder_mlp_ratio=2.0, processor_depth=1, heads=2,
                      dim_head=16, ff_mult=2, decoder_dim=32, decoder_heads=2, decoder_dim_head=16,
                      decoder_depth=2, options=dict(stem_blocks=2, window=4, decoder_hidden=32))},
-    defaults=dict(readout="attention", fourier_scale=2.0, base_skip=True),
-    fixed=dict(patch_size=PATCH, cell_input=True, unfold=True, lp_placement="interleave"),
+    defaults=dict(readout="attention", fourier_scale=2.0, base_skip=True, patch_size=PATCH),
+    fixed=dict(cell_input=True, unfold=True, lp_placement="interleave"),
     validate=_checks,
-    derive=lambda f: {**f, "num_latents": (f.get("image_size", INPUT_SIZE) // PATCH) ** 2},
+    derive=lambda f: {**f, "num_latents": (f.get("image_size", INPUT_SIZE) // f.get("patch_size", PATCH)) ** 2},
     # the scans reach the whole input; tiles of a photo too large for memory overlap by this much
     receptive_radius=lambda c: 48,
     bytes_per_query=lambda c: 4 * (c.arch_options.neighbourhood ** 2 * 2 * c.decoder_heads * c.decoder_dim_head
