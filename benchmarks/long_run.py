@@ -93,14 +93,16 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # over the v3 latents (pilot-v3-mlp) trailed both (24.487): the latents, one per 2×2 input
     # pixels and 64 wide, are the limit, not the read-out (w128, twice as wide, gained 0.16 dB at
     # step 1000 at 1.5× the CPU). The sixth change: a latent per input pixel, as liif has
+    # (vpos at step 1000: 24.896 against pilot-v3-px's 24.868, stopped there)
     "pilot-v3-p1": ("hybrid-v3", "small", dict(modulate=True, patch_size=1), PILOT_STEPS),
     # the seed's own comparison: the pure designs with their best read-out on photos (LIIF's local
     # MLP over their latent grid, docs/results.md "The four architectures"), 64 wide as the others
     "pilot-mamba-ginr": ("mamba-ginr", "small", dict(dim=64, readout="local", base_skip=True,
                                                      cell_input=True, decoder_dim=128, decoder_depth=3),
                          PILOT_STEPS),
+    # (a scent step costs 0.7 of a v3 step: 4,000 steps make the 60 CPU minutes the others get)
     "pilot-scent": ("scent", "small", dict(dim=64, readout="local", base_skip=True, cell_input=True,
-                                           decoder_dim=128, decoder_depth=3), PILOT_STEPS),
+                                           decoder_dim=128, decoder_depth=3), 4_000),
     "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
     "pilot-v3-nomamba": ("hybrid-v3", "small", dict(encoder_depth=0, lp_tokens=False), PILOT_STEPS),
     "pilot-v3-nolp": ("hybrid-v3", "small", dict(lp_tokens=False), PILOT_STEPS),
