@@ -8,7 +8,7 @@ Each `select` photo gives 8 deterministic crops (`hinr eval --crops 8`'s): the 3
 crop's antialiased bicubic reduction, the target the crop at 32·k. RGB PSNR per crop (outputs
 rounded to 8 bits), the mean over crops, and for each other run the paired per-crop difference
 against the full model with a bootstrap 95 % interval (a part pays when the run without it has
-its whole interval below zero). Writes ``benchmarks/ablations/hybrid-v3.json`` (one object per
+its whole interval below zero); runs stopped and removed since are listed from the score cache. Writes ``benchmarks/ablations/hybrid-v3.json`` (one object per
 run other than the full model: variant, cpu_minutes, select_psnr_x4, delta_vs_full, ci95) and a
 markdown table beside it.
 """
@@ -82,34 +82,43 @@ def main() -> None:
     # full model (or a run that moved on) re-scores only what changed
     cache_path = args.out.with_suffix(".scores.json")
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-    scores = {}
+    scores, steps, minutes = {}, {}, {}
     for run in runs:
         key = f"{run.name}@{step(run)}"
+        steps[run.name], minutes[run.name] = step(run), cpu_minutes(run)
         if key in cache and all(str(k) in cache[key] for k in args.scales):
             scores[run.name] = {k: cache[key][str(k)] for k in args.scales}
-            continue
-        print(f"scoring {run.name} (step {step(run)})", file=sys.stderr, flush=True)
-        scores[run.name] = select_scores(load_model(run / "model.safetensors").eval(), args.data, args.scales)
-        cache[key] = {str(k): v for k, v in scores[run.name].items()}
+        else:
+            print(f"scoring {run.name} (step {step(run)})", file=sys.stderr, flush=True)
+            scores[run.name] = select_scores(load_model(run / "model.safetensors").eval(), args.data,
+                                             args.scales)
+        cache[key] = {**{str(k): v for k, v in scores[run.name].items()},
+                      "cpu_minutes": minutes[run.name]}
+    # runs stopped and removed since they were scored: their last scores, from the cache
+    for key in sorted(cache, key=lambda k: int(k.rsplit("@", 1)[1])):
+        name, at = key.rsplit("@", 1)
+        if name not in names and all(str(k) in cache[key] for k in args.scales):
+            scores[name] = {k: cache[key][str(k)] for k in args.scales}
+            steps[name], minutes[name] = int(at), cache[key].get("cpu_minutes")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cache_path.write_text(json.dumps(cache) + "\n")
     full = scores[args.full]
     rows, table = [], []
-    for run in runs:
-        mean = {k: sum(v.values()) / len(v) for k, v in scores[run.name].items()}
-        line = {"variant": run.name, "step": step(run), "cpu_minutes": cpu_minutes(run),
+    for name in sorted(scores):
+        mean = {k: sum(v.values()) / len(v) for k, v in scores[name].items()}
+        line = {"variant": name, "step": steps[name], "cpu_minutes": minutes[name],
                 **{f"select_psnr_x{k}": round(mean[k], 3) for k in args.scales}}
-        if run.name != args.full:
+        if name != args.full:
             for k in args.scales:
-                diffs = [scores[run.name][k][n] - full[k][n] for n in full[k]]
+                diffs = [scores[name][k][n] - full[k][n] for n in full[k]]
                 low, high = bootstrap(diffs)
                 suffix = "" if k == 4 else f"_x{k}"
                 line[f"delta_vs_full{suffix}"] = round(sum(diffs) / len(diffs), 3)
                 line[f"ci95{suffix}"] = [round(low, 3), round(high, 3)]
             rows.append(line)
         cells = [f"{line[f'select_psnr_x{k}']:.2f}" for k in args.scales]
-        delta = "—" if run.name == args.full else f"{line['delta_vs_full']:+.3f} [{line['ci95'][0]:+.3f}, {line['ci95'][1]:+.3f}]"
-        table.append(f"| {run.name} | {line['step']} | {line['cpu_minutes']} | {' | '.join(cells)} | {delta} |")
+        delta = "—" if name == args.full else f"{line['delta_vs_full']:+.3f} [{line['ci95'][0]:+.3f}, {line['ci95'][1]:+.3f}]"
+        table.append(f"| {name} | {line['step']} | {line['cpu_minutes']} | {' | '.join(cells)} | {delta} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     head = ("| run | step | CPU min | " + " | ".join(f"select ×{k}" for k in args.scales)
