@@ -24,6 +24,11 @@ corner fades out exactly where it is swapped for the next one and the picture st
 (no grid) → GEGLU feed-forward → skip adding the Fourier encoding → RGB. The model adds it to the
 bicubic base (``base_skip``). No MLP per corner, no gate, no path around the processor.
 
+Options the pilots tried (``HybridV3Options``; docs/results.md says what each measured):
+``patch_size=1`` (a latent per input pixel), wider latents than the stem (``stem_dim``), keys and
+values per pixel (``pixel_kv``) with conv blocks over them (``pixel_head``), a 4 × 4 neighbourhood,
+values that meet their offset through a GELU (``value_position``), and ``modulate``.
+
 The retrain-ablations are settings of the same file: ``processor_depth=0``; ``encoder_depth=0,
 lp_tokens=False`` (stem only); ``lp_tokens=False`` (the patch tokens' outputs are the latents);
 ``readout="local"`` (LIIF's MLP read-out over the same latents).
@@ -129,8 +134,8 @@ class HybridV3Encoder(nn.Module):
                                          dim_head=dim_head, ff_mult=ff_mult, window=window)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, 3, H, W) in [-1, 1] → latents (B, h·w, D), h = ⌈H/2⌉, w = ⌈W/2⌉, row-major
-        (an odd side is padded by repeating its last pixels)."""
+        """images (B, 3, H, W) in [-1, 1] → latents (B, h·w, D), h = ⌈H/p⌉, w = ⌈W/p⌉ for p×p
+        patches, row-major (a side that p does not divide is padded by repeating its last pixels)."""
         h, w = images.shape[-2:]
         images = F.pad(images, (0, w % self.patch, 0, h % self.patch), mode="replicate")
         features = self.head(images.contiguous(memory_format=torch.channels_last))  # oneDNN's layout
@@ -185,7 +190,8 @@ class LocalAttentionDecoder(nn.Module):
         self.to_pixels = self.pixel_blocks = None
         if pixel_head:  # latents → their pixels' features → conv blocks → keys / values per pixel
             self.to_pixels = nn.Linear(context_dim, patch * patch * pixel_dim)
-            self.pixel_blocks = nn.Sequential(*(ResBlock(dim=pixel_dim, res_scale=1.0) for _ in range(pixel_head)))
+            self.pixel_blocks = nn.Sequential(*(ResBlock(dim=pixel_dim, res_scale=1.0)
+                                                for _ in range(pixel_head)))
             self.to_kv = nn.Linear(pixel_dim, 2 * inner, bias=False)
         else:
             self.to_kv = nn.Linear(context_dim, (patch * patch if pixel_kv else 1) * 2 * inner, bias=False)
@@ -219,14 +225,16 @@ class LocalAttentionDecoder(nn.Module):
         raise ValueError("hybrid-v3 has no residual: it adds the bicubic base through base_skip")
 
     def prepare(self, latents: Latents) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-        """latents.tokens (B, M, D), M = ⌈H/2⌉·⌈W/2⌉; latents.images (B, 3, H, W) → (keys and
-        values of every latent, (B·M, 2·heads·dim_head); (rows, cols, H, W))."""
+        """latents.tokens (B, M, D), M = ⌈H/p⌉·⌈W/p⌉; latents.images (B, 3, H, W) → (keys and
+        values of every key/value cell (a latent, or with pixel_kv each input pixel),
+        (B·cells, 2·heads·dim_head); (rows, cols of the cells, H, W))."""
         h, w = latents.images.shape[-2:]
         rows, cols = -(-h // self.patch), -(-w // self.patch)
         if self.pixel_blocks is not None:
             pixels = rearrange(self.to_pixels(self.context_norm(latents.tokens)),
                                "b (h w) (p q e) -> b e (h p) (w q)", h=rows, p=self.patch, q=self.patch)
-            pixels = self.pixel_blocks(pixels.contiguous(memory_format=torch.channels_last))[:, :, :h, :w]
+            pixels = self.pixel_blocks(pixels.contiguous(memory_format=torch.channels_last))
+            pixels = pixels[:, :, :h, :w]  # the padding of a side p does not divide, cropped
             return rearrange(self.to_kv(rearrange(pixels, "b e h w -> b h w e")),
                              "b h w e -> (b h w) e"), (h, w, h, w)
         kv = self.to_kv(self.context_norm(latents.tokens))
@@ -264,7 +272,7 @@ class LocalAttentionDecoder(nn.Module):
             encoding = torch.cat([angle.sin(), angle.cos(), cell.float() * pixels / self.stride], dim=-1)
         x0 = self.query_in(encoding)  # (B, Q, dim)
         query = self.to_q(self.query_norm(x0))  # (B, Q, H·d)
-        # each corner's keys and values: rows of the per-latent table, viewed without a copy
+        # each cell's keys and values: rows of the per-cell table, viewed without a copy
         kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 2 * self.inner)
         k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, k², H·d), N = B·Q
         if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
@@ -301,8 +309,8 @@ def _parts(c: ModelConfig) -> Parts:
 def _encoder(c: ModelConfig) -> nn.Module:
     o = c.arch_options
     return HybridV3Encoder(
-        dim=c.dim, stem_dim=o.stem_dim or c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth, lp_tokens=o.lp_tokens,
-        mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
+        dim=c.dim, stem_dim=o.stem_dim or c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth,
+        lp_tokens=o.lp_tokens, mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
         expand=c.expand, processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head,
         ff_mult=c.ff_mult, window=o.window, patch=c.patch_size)
 
