@@ -121,6 +121,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # the latents. The retrain-ablations of pilot-v3-px measure it (and are the issue's table):
     **{f"pilot-v3px-{name}": ("hybrid-v3", "small", {**V3_PX, **change}, PILOT_STEPS)
        for name, change in V3_ABLATIONS.items()},
+    # at step 500 the ablations moved *up*: nolp 24.911, nomamba 24.858 against pilot-v3-px's
+    # 24.697 (liif 24.933): the LP tokens' outputs, as latents, cost 0.21 dB. A bidirectional scan
+    # reaches an LP token placed after its patch before that patch on its way back, so half of an
+    # LP output misses its own patch. The seventh change: the latents are the patch and LP outputs
+    # summed, so the LP tokens add what they carry
+    "pilot-v3px-lpsum": ("hybrid-v3", "small", {**V3_PX, "lp_sum": True}, PILOT_STEPS),
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)

@@ -111,6 +111,7 @@ def test_every_part_is_on_the_path_to_rgb():
                                       dict(pixel_kv=True, neighbourhood=4, stem_dim=16),
                                       dict(pixel_kv=True, pixel_head=2, pixel_dim=8),
                                       dict(pixel_kv=True, value_position=4),
+                                      dict(pixel_kv=True, lp_sum=True),
                                       dict(processor_depth=0),
                                       dict(encoder_depth=0, lp_tokens=False),
                                       dict(lp_tokens=False), dict(readout="local", decoder_depth=2)])

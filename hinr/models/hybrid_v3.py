@@ -63,6 +63,10 @@ class HybridV3Options:
     stem_blocks: int = 4  # EDSR residual blocks at full resolution before the scan
     window: int = 8  # the processor's window side, in latents (16 input px)
     lp_tokens: bool = True  # latents = the LP tokens' outputs (else the patch tokens')
+    # with lp_tokens: latents = the patch tokens' outputs + the LP tokens' (a bidirectional scan
+    # reaches an LP token placed after its patch, backwards, before that patch: its output alone
+    # holds half its own patch)
+    lp_sum: bool = False
     decoder_hidden: int = 64  # the decoder's GEGLU hidden width
     offset_frequencies: int = 16  # Fourier features of the query's offset in its cell
     # the attended values also enter multiplied by Fourier features of the offset (content ×
@@ -95,6 +99,8 @@ class HybridV3Options:
             raise ValueError("stem_blocks must be ≥ 0; window, decoder_hidden, offset_frequencies ≥ 1")
         if self.neighbourhood not in (2, 4) or self.stem_dim < 0:
             raise ValueError(f"neighbourhood must be 2 or 4 (got {self.neighbourhood}); stem_dim ≥ 0")
+        if self.lp_sum and not self.lp_tokens:
+            raise ValueError("lp_sum adds the LP tokens' outputs: it needs lp_tokens")
         if self.value_position < 0:
             raise ValueError("value_position must be ≥ 0 (0: off)")
         if self.pixel_head < 0 or self.pixel_dim < 1 or (self.pixel_head and not self.pixel_kv):
@@ -115,6 +121,7 @@ def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor
 
 class HybridV3Encoder(nn.Module):
     def __init__(self, *, dim: int, stem_dim: int, stem_blocks: int, depth: int, lp_tokens: bool,
+                 lp_sum: bool = False,
                  mlp_ratio: float, merge: str, d_state: int, d_conv: int, expand: int,
                  processor_depth: int, heads: int, dim_head: int, ff_mult: int, window: int,
                  patch: int = PATCH) -> None:
@@ -127,6 +134,7 @@ class HybridV3Encoder(nn.Module):
         self.to_tokens = nn.Linear(patch * patch * stem_dim, dim)
         # one learnable token, placed after every patch: the line's position gives it its place
         self.lp_token = nn.Parameter(torch.randn(dim)) if lp_tokens else None  # unit scale, as MAMBA-GINR
+        self.lp_sum = lp_sum
         self.blocks = nn.ModuleList(
             BiMambaBlock(dim=dim, mlp_ratio=mlp_ratio, merge=merge, d_state=d_state,
                          d_conv=d_conv, expand=expand) for _ in range(depth))
@@ -145,7 +153,7 @@ class HybridV3Encoder(nn.Module):
         lp = None if self.lp_token is None else self.lp_token.to(patches.dtype).expand_as(patches)
         for index, block in enumerate(self.blocks):
             patches, lp = self.scan_lines(block, patches, lp, columns=index % 2 == 1)
-        latents = patches if lp is None else lp
+        latents = patches if lp is None else (patches + lp if self.lp_sum else lp)
         return rearrange(self.processor(latents), "b h w d -> b (h w) d")
 
     @staticmethod
@@ -310,7 +318,7 @@ def _encoder(c: ModelConfig) -> nn.Module:
     o = c.arch_options
     return HybridV3Encoder(
         dim=c.dim, stem_dim=o.stem_dim or c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth,
-        lp_tokens=o.lp_tokens, mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
+        lp_tokens=o.lp_tokens, lp_sum=o.lp_sum, mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
         expand=c.expand, processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head,
         ff_mult=c.ff_mult, window=o.window, patch=c.patch_size)
 
