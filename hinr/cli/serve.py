@@ -55,6 +55,18 @@ class Busy(Exception):
     """Too many jobs wait already (``MAX_QUEUED``): the upload is refused, nothing is kept."""
 
 
+def _parsed(text: str | None, kind: type, name: str, what: str):
+    """A query value as ``kind`` (None when absent or empty); HinrUsageError naming it otherwise."""
+    from ..errors import HinrUsageError
+
+    if text in (None, ""):
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise HinrUsageError(f"{name} must be {what}, got {text!r}") from None
+
+
 def sweep_stale_folders(root: Path) -> list[Path]:
     """Remove the temporary folders of hinr servers that are no longer running (killed before
     they could clean up: their pid, in the folder's name, is gone); returns what was removed."""
@@ -171,24 +183,16 @@ class Service:
 
         if weights not in WEIGHTS:
             raise HinrUsageError(f"weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
-        try:
-            scale_value = float(scale) if scale not in (None, "") else None
-        except ValueError:
-            raise HinrUsageError(f"scale must be a number, got {scale!r}") from None
-        try:
-            passes = int(ensemble or 1)
-        except ValueError:
-            raise HinrUsageError(f"ensemble must be a number, got {ensemble!r}") from None
+        scale_value = _parsed(scale, float, "scale", "a number")
+        passes = _parsed(ensemble, int, "ensemble", "a number")
+        passes = 1 if passes is None else passes
         check_ensemble(passes)  # the CLI's check: one of 1, 2, 4, 8
         size = size or None
         check_size_options(size, scale_value)
         format = format or "keep"  # noqa: A001
         if format not in PAGE_FORMATS:
             raise HinrUsageError(f"format must be one of {', '.join(PAGE_FORMATS)}, not {format!r}")
-        try:
-            level = int(quality) if quality not in (None, "") else None
-        except ValueError:
-            raise HinrUsageError(f"quality must be a whole number, got {quality!r}") from None
+        level = _parsed(quality, int, "quality", "a whole number")
         if level is not None and not 1 <= level <= 100:
             raise HinrUsageError(f"quality must be from 1 to 100, got {level}")
         return dict(size=size, scale=scale_value, weights=weights, ensemble=passes,
