@@ -15,17 +15,15 @@ The public names are imported lazily, so ``import hinr`` (and ``hinr --help``) d
 from __future__ import annotations
 
 import importlib
-import os
+
+from .threads import choose_wait_policy
 
 __version__ = "0.1.0"
 
-# OpenMP's threads spin at every barrier by default; on a computer with other work running (a
-# browser, another job) the spinning thread's partner is descheduled and the spinning goes on for
-# its whole time slice: a 1080p upscale beside a 2-thread torch job took 3-7x its quiet time, and
-# 21x under a mix of jobs. Passive waiting costs little when the machine is quiet
-# (benchmarks/bench_under_load.py). OpenMP reads it once, when torch loads: it is set here, before
-# any hinr module imports torch, and a value in the user's own environment wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OpenMP reads its wait policy once, when torch loads: it is chosen here (hinr.threads: passive
+# beside other running work, OpenMP's own when the computer is quiet), before any hinr module imports
+# torch; a value in the user's own environment wins.
+choose_wait_policy()
 
 _EXPORTS = {
     "ARCHITECTURES": "hinr.config", "PRESETS": "hinr.config", "ModelConfig": "hinr.config",
