@@ -6,7 +6,8 @@ burns its whole time slice: a 1080p upscale beside a 2-thread torch job took 3-7
 and 21× under a mix of jobs. Passive waiting (sleep at once) fixes that, but costs a wake-up at each
 of the thousands of parallel regions of an upscale: +8 to +22 % on a quiet 2-core machine
 (docs/results.md). So hinr looks before it chooses: when other tasks are running now the threads
-wait passively, otherwise OpenMP keeps its own policy.
+wait passively, otherwise OpenMP keeps its own policy (``hinr serve`` always waits passively: a
+server outlives the quiet moment it started in).
 A value of ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` in the user's environment always wins.
 """
 

@@ -58,3 +58,19 @@ def test_import_hinr_sets_passive_beside_a_busy_process():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == "ACTIVE"
+
+
+def test_hinr_serve_waits_passively_even_when_started_on_a_quiet_computer(monkeypatch):
+    """A server outlives the quiet moment it started in (before torch loads, in its command)."""
+    from typer.testing import CliRunner
+
+    import hinr.cli.serve_runner
+    from hinr.cli.app import app
+
+    seen = {}
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setattr(hinr.cli.serve_runner, "run_serve",
+                        lambda **_: seen.update(policy=os.environ.get("OMP_WAIT_POLICY")))
+    assert CliRunner().invoke(app, ["serve", "--port", "0"]).exit_code == 0
+    assert seen == {"policy": "PASSIVE"}

@@ -351,7 +351,10 @@ def serve(
                                       "as it passes)."),
 ) -> None:
     """Upscale in a web page: drop images, compare with bicubic, download."""
+    from ..threads import choose_wait_policy
     from .serve_runner import run_serve
+
+    choose_wait_policy(busy=lambda: True)  # a server outlives the quiet moment it started in
 
     run_serve(host=host, port=port, device=device, precision=precision, max_upload_mb=max_upload_mb)
 
