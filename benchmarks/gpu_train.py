@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 ARCHS = {  # the base presets: the design at full size (v3: dim 256, 4 processor blocks of 8 × 64)
-    "hybrid-v3": dict(modulate=True),
+    "hybrid-v3": dict(modulate=True, pixel_kv=True, lp_sum=True),  # the pilots' full model (pilot-v3px-lpsum)
     "liif": dict(base_skip=True),
 }
 
