@@ -426,3 +426,26 @@ def test_formats_quality_and_a_zip_of_the_results(service):
     while list(service.folder.glob("*.zip")) and time.monotonic() < end:
         time.sleep(0.05)
     assert not list(service.folder.glob("*.zip"))
+
+
+def test_a_result_forgotten_on_its_way_is_sent_whole_and_one_already_gone_is_a_404(service, tmp_path):
+    import anyio
+
+    from hinr.cli.serve_app import opened_file
+
+    path = tmp_path / "result.png"
+    path.write_bytes(os.urandom(3 * 2**20 + 5))
+    expected = path.read_bytes()
+    response = opened_file(path, "image/png", {})
+    path.unlink()  # the job is forgotten while its file is on its way
+
+    async def body() -> bytes:
+        return b"".join([piece async for piece in response.body_iterator])
+
+    assert anyio.run(body) == expected and response.headers["content-length"] == str(len(expected))
+    code, job = _post(f"{service.url}/api/jobs?name=a.png&scale=2", ASTRONAUT.read_bytes())
+    assert _finish(service, job["id"])["state"] == "done"
+    service.job(job["id"]).result.unlink()  # gone between the lookup and the read
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _get(f"{service.url}/api/jobs/{job['id']}/result")
+    assert err.value.code == 404 and "no such job" in json.loads(err.value.read())["error"]

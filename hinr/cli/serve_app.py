@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import secrets
 import shutil
 import socket
@@ -36,7 +37,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -108,6 +109,23 @@ class Guard:
                 and secrets.compare_digest(request.headers.get("x-hinr-token", ""), self.service.token))
 
 
+def opened_file(path: Path, media_type: str, headers: dict) -> Response:
+    """``path`` sent from a handle opened now, so that a job forgotten (its folder removed) while
+    the file is on its way still sends it whole; a file already gone is a 404, not a 500."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return error(404, "no such job (finished jobs are kept for a while)")
+
+    def chunks():
+        with handle:
+            while piece := handle.read(2**20):
+                yield piece
+
+    headers["Content-Length"] = str(os.fstat(handle.fileno()).st_size)
+    return StreamingResponse(chunks(), media_type=media_type, headers=headers)
+
+
 def make_app(service: Service, *, read_timeout: float = READ_TIMEOUT_S) -> Guard:
     """The ASGI app serving ``service``."""
 
@@ -139,9 +157,9 @@ def make_app(service: Service, *, read_timeout: float = READ_TIMEOUT_S) -> Guard
             return missing or error(404, "not found: the job is not done")
         headers = _headers()
         if kind == "bicubic":
-            return FileResponse(job.folder / "bicubic.png", media_type="image/png", headers=headers)
+            return opened_file(job.folder / "bicubic.png", "image/png", headers)
         headers["Content-Disposition"] = content_disposition(job.download_name)
-        return FileResponse(job.result, media_type=MEDIA_TYPES[job.suffix], headers=headers)
+        return opened_file(job.result, MEDIA_TYPES[job.suffix], headers)
 
     async def zipped(request: Request) -> Response:
         from ..errors import HinrError
