@@ -133,6 +133,13 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # (its nolp and nomamba are pilot-v3px-nolp and pilot-v3px-nomamba, which never had LP sums)
     **{f"pilot-v3lpsum-{name}": ("hybrid-v3", "small", {**V3_LPSUM, **V3_ABLATIONS[name]}, PILOT_STEPS)
        for name in ("noproc", "mlp")},
+    # at 3,000 steps nolp and nomamba scored level with lpsum on select (+0.011, −0.003, intervals
+    # across zero; nomamba at 59 % of the CPU): with 4 EDSR blocks before it, the scan has nothing
+    # left to add. The next round gives it the work: a 1-block stem and 4 scan blocks, beside the
+    # same thin stem without a scan (the ablation that must then fall below it)
+    "pilot-v3-thin": ("hybrid-v3", "small", {**V3_LPSUM, "stem_blocks": 1, "encoder_depth": 4}, PILOT_STEPS),
+    "pilot-v3-thin-nomamba": ("hybrid-v3", "small", {**V3_PX, "stem_blocks": 1, **V3_ABLATIONS["nomamba"]},
+                              PILOT_STEPS),
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
