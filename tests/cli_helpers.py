@@ -4,6 +4,7 @@ tiny model whose latents matter."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,8 +53,15 @@ def temp_files(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.name.startswith(".") and ".tmp" in p.name]
 
 
+def interruptible() -> None:
+    """A child's SIGINT as at a terminal (``preexec_fn``): a shell that starts the tests in the
+    background (``cmd &``) makes SIGINT ignored, and its children inherit that, so Ctrl-C tests
+    would see nothing happen."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def hinr_process(*args, cwd: Path | None = None, env: dict | None = None, **popen) -> subprocess.Popen:
     """``hinr ARGS`` as a real process (python -m hinr.cli.app), one thread."""
     environment = {**os.environ, "HINR_DEBUG": "0", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "hinr.cli.app", *map(str, args)], cwd=cwd,
-                            env=environment, text=True, **popen)
+                            env=environment, text=True, preexec_fn=interruptible, **popen)

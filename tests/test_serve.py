@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli_helpers import REPO, run
+from cli_helpers import REPO, interruptible, run
 from hinr.cli.serve import Service
 from hinr.cli.serve_app import Server
 from hinr.cli.serve_runner import _loopback
@@ -218,7 +218,7 @@ def test_a_signal_mid_job_exits_cleanly_and_leaves_nothing(tmp_path, signum, exp
     env = {**os.environ, "TMPDIR": str(tmp_path), "OMP_NUM_THREADS": "1"}
     hinr = Path(sys.executable).with_name("hinr")
     proc = subprocess.Popen([str(hinr), "serve", "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
     try:
         url = proc.stdout.readline().strip().rstrip("/")
         code, job = _post(f"{url}/api/jobs?name=a.png&size=4000x4000&ensemble=8", ASTRONAUT.read_bytes())
