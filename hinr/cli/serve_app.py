@@ -109,13 +109,16 @@ class Guard:
                 and secrets.compare_digest(request.headers.get("x-hinr-token", ""), self.service.token))
 
 
+NO_SUCH_JOB = "no such job (finished jobs are kept for a while)"
+
+
 def opened_file(path: Path, media_type: str, headers: dict) -> Response:
     """``path`` sent from a handle opened now, so that a job forgotten (its folder removed) while
     the file is on its way still sends it whole; a file already gone is a 404, not a 500."""
     try:
         handle = path.open("rb")
     except FileNotFoundError:
-        return error(404, "no such job (finished jobs are kept for a while)")
+        return error(404, NO_SUCH_JOB)
 
     def chunks():
         with handle:
@@ -142,7 +145,7 @@ def make_app(service: Service, *, read_timeout: float = READ_TIMEOUT_S) -> Guard
     def job_or_404(request: Request):
         job = service.job(request.path_params["id"])
         return job, (None if job is not None else
-                     error(404, "no such job (finished jobs are kept for a while)"))
+                     error(404, NO_SUCH_JOB))
 
     async def status(request: Request) -> Response:
         job, missing = job_or_404(request)
