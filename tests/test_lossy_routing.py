@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from hinr.io.images import load_image
-from hinr.io.coding import Coding, estimate_quality, scaled_table, webp_is_lossy
+from hinr.errors import HinrUsageError
+from hinr.io.coding import Coding, check_quality, estimate_quality, scaled_table, webp_is_lossy
 from hinr.store.shipped import JPEG_WEIGHTS_BELOW, weights_for_input
 
 from cli_helpers import run
@@ -34,6 +35,17 @@ def test_every_pillow_quality_is_read_back(subsampling):
     image = _noise()
     for quality in range(1, 101):
         assert estimate_quality(_tables(image, quality=quality, subsampling=subsampling)) == quality
+
+
+@pytest.mark.parametrize("quality", [None, 1, 50, 100])
+def test_a_quality_from_1_to_100_passes(quality):
+    check_quality(quality, option="--quality")
+
+
+@pytest.mark.parametrize("quality", [0, 101, -5])
+def test_a_quality_outside_1_to_100_names_its_option(quality):
+    with pytest.raises(HinrUsageError, match=rf"^--jpeg must be from 1 to 100, got {quality}$"):
+        check_quality(quality, option="--jpeg")
 
 
 def test_greyscale_custom_and_missing_tables():

@@ -70,9 +70,10 @@ def output_suffixes(fmt: str, quality: int | None, output: str | None, inputs: l
 
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    if quality is not None and not 1 <= quality <= 100:
-        raise UsageError(f"--quality must be from 1 to 100, got {quality}")
+    from ..io.coding import check_quality
     from ..io.images import SAVE_FORMATS
+
+    check_quality(quality, option="--quality")
 
     one_file = (output is not None and len(inputs) == 1 and not is_folder_spec(output)
                 and not Path(output).is_dir())

@@ -179,6 +179,7 @@ class Service:
         read (HinrUsageError: refused); the checked values, for ``submit``."""
         from ..errors import HinrUsageError
         from ..inference.sizes import check_fit, check_size_options
+        from ..io.coding import check_quality
         from .inference_runner import check_ensemble
 
         if weights not in WEIGHTS:
@@ -193,8 +194,7 @@ class Service:
         if format not in PAGE_FORMATS:
             raise HinrUsageError(f"format must be one of {', '.join(PAGE_FORMATS)}, not {format!r}")
         level = _parsed(quality, int, "quality", "a whole number")
-        if level is not None and not 1 <= level <= 100:
-            raise HinrUsageError(f"quality must be from 1 to 100, got {level}")
+        check_quality(level, option="quality")
         return dict(size=size, scale=scale_value, weights=weights, ensemble=passes,
                     fit=check_fit(fit or None, size), format=format, quality=level)
 

@@ -39,7 +39,7 @@ from ..data.sr import eval_crops, make_eval_pair
 from ..data.degrade import jpeg as jpeg_round_trip
 from ..inference.ensemble import self_ensemble
 from .grid_score import PhaseProfile
-from ..io.coding import subsampling_code
+from ..io.coding import check_quality, subsampling_code
 from ..io.images import to_pil
 from .metrics import psnr, ssim
 from ..models.hinr import HINR, Latents
@@ -178,8 +178,7 @@ def check_request(data: str, scales: Sequence[int], *, crops: int | None = None,
     if data == "cifar10" and (list(scales) != [1] or crops or split not in (None, "test")):
         raise ValueError("cifar10 images are 32×32, so only --scales 1 (reconstruction) of the test "
                          "split has ground truth, without --crops: evaluate upsampling on a photo folder")
-    if jpeg is not None and not 1 <= jpeg <= 100:
-        raise ValueError(f"--jpeg must be a quality in 1..100, got {jpeg}")
+    check_quality(jpeg, option="--jpeg")
     if jpeg_chroma is not None:
         if jpeg is None:
             raise ValueError("--jpeg-chroma needs --jpeg Q (the quality of the JPEG inputs)")
@@ -371,8 +370,7 @@ def jpeg_inputs(samples: Sequence[EvalSample], jpeg: int | None, chroma: str) ->
     unchanged); the ground truth stays clean."""
     if jpeg is None:
         return list(samples)
-    if not 1 <= jpeg <= 100:
-        raise ValueError(f"JPEG quality must be in 1..100, got {jpeg}")
+    check_quality(jpeg, option="JPEG quality")
     code = subsampling_code(chroma, option="jpeg_chroma")
     return [EvalSample(s.name, jpeg_round_trip(s.low, jpeg, subsampling=code), s.targets, s.crop)
             for s in samples]

@@ -22,6 +22,8 @@ from typing import Mapping, Sequence
 
 from PIL import Image, JpegImagePlugin
 
+from ..errors import HinrUsageError
+
 SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}  # Pillow's codes (JpegImagePlugin.get_sampling)
 
 
@@ -75,6 +77,13 @@ def subsampling_code(label: str, *, option: str = "subsampling") -> int:
     if label not in codes:
         raise ValueError(f"{option} must be one of {', '.join(codes)}, not {label!r}")
     return codes[label]
+
+
+def check_quality(quality: int | None, *, option: str = "quality") -> None:
+    """HinrUsageError (a ValueError) unless ``quality`` is None or a JPEG / WebP quality, 1..100
+    (``option`` names the setting in the message)."""
+    if quality is not None and not 1 <= quality <= 100:
+        raise HinrUsageError(f"{option} must be from 1 to 100, got {quality}")
 
 
 # IJG reference tables at quality 50 (JPEG standard, Annex K.1), any order: only sums are used.
