@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from .computed import computed
+
 
 class GaussianFourierFeatures(nn.Module):
     """γ(c) = [sin(2π c·B), cos(2π c·B)] with B ~ N(0, scale²) of shape (in_dim, F).
@@ -21,7 +23,8 @@ class GaussianFourierFeatures(nn.Module):
     def __init__(self, *, in_dim: int = 2, features: int, scale: float, seed: int = 0) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
-        self.register_buffer("B", torch.randn(in_dim, features, generator=gen) * scale)
+        self.register_buffer("B", computed(
+            (in_dim, features), lambda: torch.randn(in_dim, features, generator=gen) * scale))
         self.out_dim = 2 * features
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
@@ -40,7 +43,8 @@ class LogSpacedSinusoids(nn.Module):
 
     def __init__(self, *, in_dim: int = 2, features: int, low: float, high: float) -> None:
         super().__init__()
-        self.register_buffer("omega", torch.logspace(math.log10(low), math.log10(high), features))
+        self.register_buffer("omega", computed(
+            (features,), lambda: torch.logspace(math.log10(low), math.log10(high), features)))
         self.out_dim = 2 * in_dim * features
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:

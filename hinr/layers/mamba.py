@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from einops import rearrange, repeat
 from torch import Tensor, nn
 
+from .computed import on_meta
 from .scan import selective_scan, selective_scan_fast, selective_scan_ref
 
 __all__ = ["BiMamba", "Mamba"]
@@ -84,6 +85,8 @@ class Mamba(nn.Module):
     def _init_ssm(self, *, dt_min: float, dt_max: float, dt_init: str, dt_scale: float,
                   dt_init_floor: float) -> None:
         """mamba_ssm's initialisation of the state-space parameters (the Linears keep torch's)."""
+        if on_meta():  # shapes only (hinr.layers.computed)
+            return
         # dt_proj weight: keeps the variance of dt's pre-activation independent of dt_rank.
         std = self.dt_rank**-0.5 * dt_scale
         if dt_init == "constant":

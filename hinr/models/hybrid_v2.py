@@ -37,6 +37,7 @@ from einops import rearrange
 from torch import nn
 
 from ..config import Architecture, ModelConfig, register_architecture
+from ..layers.computed import computed, on_meta
 from .edsr_encoder import ResBlock
 from .latents import Latents
 from .local_decoder import LocalDecoder
@@ -75,7 +76,7 @@ def scan_layout(rows: int, cols: int, num_latents: int) -> tuple[torch.Tensor, .
     sequence positions (M,) and the patch tokens' (L,); the column-major order of the patches
     (token i of a column scan is patch ``column_order[i]``) and its inverse (L,)."""
     lp_positions, patch_positions = interleave_positions(rows * cols, num_latents)
-    column_order = torch.arange(rows * cols).reshape(rows, cols).t().reshape(-1)
+    column_order = torch.arange(rows * cols, device="cpu").reshape(rows, cols).t().reshape(-1)  # as interleave_positions
     return lp_positions, patch_positions, column_order, torch.argsort(column_order)
 
 
@@ -92,7 +93,7 @@ class HybridV2Encoder(nn.Module):
         self.head = nn.Conv2d(3, dim, 3, padding=1)
         self.stem = nn.Sequential(*(ResBlock(dim=dim, res_scale=1.0) for _ in range(stem_depth)))
         self.to_tokens = nn.Linear(4 * dim, dim)
-        self.lp_tokens = nn.Parameter(torch.randn(num_latents, dim))  # as MAMBA-GINR: unit scale
+        self.lp_tokens = nn.Parameter(computed((num_latents, dim), lambda: torch.randn(num_latents, dim)))  # as MAMBA-GINR: unit scale
         self.blocks = nn.ModuleList(
             BiMambaBlock(dim=dim, mlp_ratio=mlp_ratio, merge=merge, d_state=d_state,
                          d_conv=d_conv, expand=expand) for _ in range(depth))
@@ -100,7 +101,8 @@ class HybridV2Encoder(nn.Module):
         self.from_tokens = nn.Linear(dim, 4 * dim)
         # small: at initialisation the local map is nearly the stem's, the scan adds to it as it
         # learns (not zero, which would starve the scan of gradients from the first step)
-        nn.init.normal_(self.from_tokens.weight, std=1e-3)
+        if not on_meta():  # shapes only there (hinr.layers.computed)
+            nn.init.normal_(self.from_tokens.weight, std=1e-3)
         nn.init.zeros_(self.from_tokens.bias)
         self.processor = Processor(dim=dim, depth=processor_depth, heads=heads, dim_head=dim_head,
                                    ff_mult=ff_mult)

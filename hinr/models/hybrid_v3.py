@@ -45,6 +45,7 @@ from einops import rearrange
 from torch import nn
 
 from ..config import INPUT_SIZE, Architecture, ModelConfig, register_architecture
+from ..layers.computed import computed
 from ..layers.feedforward import GEGLU
 from .edsr_encoder import ResBlock
 from .latents import Latents
@@ -119,6 +120,13 @@ def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor
     return torch.tensor(rows, dtype=torch.float32).t().contiguous()
 
 
+def cell_steps(k: int) -> torch.Tensor:
+    """(k², 2): the k × k cells a query reads, as (x, y) steps from its top-left corner's top-left
+    neighbour, row-major: k = 2 the bilinear corners, k = 4 one more ring."""
+    steps = torch.arange(k, dtype=torch.float32) - (k // 2 - 1)
+    return torch.cartesian_prod(steps, steps).flip(-1)
+
+
 class HybridV3Encoder(nn.Module):
     def __init__(self, *, dim: int, stem_dim: int, stem_blocks: int, depth: int, lp_tokens: bool,
                  lp_sum: bool = False,
@@ -133,7 +141,8 @@ class HybridV3Encoder(nn.Module):
         self.stem = nn.Sequential(*(ResBlock(dim=stem_dim, res_scale=1.0) for _ in range(stem_blocks)))
         self.to_tokens = nn.Linear(patch * patch * stem_dim, dim)
         # one learnable token, placed after every patch: the line's position gives it its place
-        self.lp_token = nn.Parameter(torch.randn(dim)) if lp_tokens else None  # unit scale, as MAMBA-GINR
+        self.lp_token = (nn.Parameter(computed((dim,), lambda: torch.randn(dim)))  # unit scale, as MAMBA-GINR
+                         if lp_tokens else None)
         self.lp_sum = lp_sum
         self.blocks = nn.ModuleList(
             BiMambaBlock(dim=dim, mlp_ratio=mlp_ratio, merge=merge, d_state=d_state,
@@ -185,11 +194,12 @@ class LocalAttentionDecoder(nn.Module):
         inner = heads * dim_head
         # the k × k cells read around a query, (k², 2) as (x, y) steps from the top-left corner's
         # top-left neighbour: k = 2 the bilinear corners, k = 4 one more ring
-        steps = torch.arange(neighbourhood, dtype=torch.float32) - (neighbourhood // 2 - 1)
-        self.register_buffer("corners", torch.cartesian_prod(steps, steps).flip(-1), persistent=False)
+        self.register_buffer("corners", computed((neighbourhood**2, 2), lambda: cell_steps(neighbourhood)),
+                             persistent=False)
         self.heads, self.dim_head, self.inner = heads, dim_head, inner
         # (H·d, H): 1 where channel i belongs to head h
-        self.register_buffer("head_of", torch.eye(heads).repeat_interleave(dim_head, dim=0),
+        self.register_buffer("head_of", computed(
+            (heads * dim_head, heads), lambda: torch.eye(heads).repeat_interleave(dim_head, dim=0)),
                              persistent=False)
         self.register_buffer("frequencies", lattice_frequencies(frequencies, scale))
         self.query_in = nn.Linear(2 * frequencies + 2, dim)  # Fourier features ⊕ cell size
@@ -216,7 +226,8 @@ class LocalAttentionDecoder(nn.Module):
         self.to_value_position = None
         if value_position:
             gen = torch.Generator().manual_seed(2)
-            self.register_buffer("position_frequencies", torch.randn(2, value_position, generator=gen))
+            self.register_buffer("position_frequencies", computed(
+                (2, value_position), lambda: torch.randn(2, value_position, generator=gen)))
             self.to_value_position = nn.Linear(2 * value_position, inner)
         # per head, how fast attention falls with the distance to a corner (softplus of it)
         self.distance_slope = nn.Parameter(torch.zeros(heads))

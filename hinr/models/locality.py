@@ -10,11 +10,14 @@ softmax ignores it), so it is handed to the attention as a ``SeparableBias`` and
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..coords import pixel_centres
+from ..layers.computed import computed
 from ..layers.separable_bias import SeparableBias
 
 
@@ -31,10 +34,11 @@ class LocalityBias(nn.Module):
     def __init__(self, *, heads: int, side: int, init_alpha: float = 1.0) -> None:
         super().__init__()
         self.side = side
-        self.register_buffer("positions", pixel_centres(side, side), persistent=False)
+        self.register_buffer("positions", computed((side * side, 2), lambda: pixel_centres(side, side)),
+                             persistent=False)
         # α = softplus(raw) stays positive; init so that one cell away costs init_alpha in logits
-        raw = torch.log(torch.expm1(torch.tensor(init_alpha)))
-        self.alpha = nn.Parameter(raw.repeat(heads))
+        raw = math.log(math.expm1(init_alpha))
+        self.alpha = nn.Parameter(torch.full((heads,), raw))
 
     def weight(self, dtype: torch.dtype) -> torch.Tensor:
         """α_h · side², the logit cost per squared unit of [0, 1] distance, (H,)."""

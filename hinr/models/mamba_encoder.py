@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..layers.computed import computed
 from ..layers.feedforward import MLP
 from ..layers.mamba import BiMamba
 from .tokenizer import PatchEmbed
@@ -66,7 +67,7 @@ class MambaEncoder(nn.Module):
         self.placement = placement
         self.patch_embed = PatchEmbed(image_size=image_size, patch_size=patch_size, dim=dim)
         # MAMBA-GINR draws LP tokens from randn; the pre-norm blocks see them at unit scale
-        self.lp_tokens = nn.Parameter(torch.randn(num_latents, dim))
+        self.lp_tokens = nn.Parameter(computed((num_latents, dim), lambda: torch.randn(num_latents, dim)))
         self.blocks = nn.ModuleList(
             BiMambaBlock(dim=dim, mlp_ratio=mlp_ratio, merge=merge, d_state=d_state,
                          d_conv=d_conv, expand=expand) for _ in range(depth))

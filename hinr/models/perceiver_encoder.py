@@ -13,6 +13,7 @@ from torch import nn
 
 from ..coords import pixel_centres
 from ..layers.attention import Attention
+from ..layers.computed import computed
 from ..layers.feedforward import FeedForward
 from ..layers.fourier import GaussianFourierFeatures
 
@@ -31,7 +32,8 @@ class PerceiverBlock(nn.Module):
     def __init__(self, *, dim: int, context_dim: int, num_latents: int, heads: int, dim_head: int,
                  ff_mult: int, cascade: bool) -> None:
         super().__init__()
-        self.register_buffer("initial_latents", sinusoidal_latents(num_latents, dim), persistent=False)
+        self.register_buffer("initial_latents", computed(
+            (num_latents, dim), lambda: sinusoidal_latents(num_latents, dim)), persistent=False)
         self.prev_proj = nn.Linear(dim, dim) if cascade else None
         self.cross_norm = nn.LayerNorm(dim)
         self.context_norm = nn.LayerNorm(context_dim)
@@ -60,7 +62,8 @@ class PerceiverEncoder(nn.Module):
                  ff_mult: int) -> None:
         super().__init__()
         self.fourier = GaussianFourierFeatures(features=fourier_features, scale=fourier_scale, seed=1)
-        self.register_buffer("pixel_coords", pixel_centres(image_size, image_size), persistent=False)
+        self.register_buffer("pixel_coords", computed(
+            (image_size * image_size, 2), lambda: pixel_centres(image_size, image_size)), persistent=False)
         context_dim = 3 + self.fourier.out_dim
         self.blocks = nn.ModuleList(
             PerceiverBlock(dim=dim, context_dim=context_dim, num_latents=num_latents, heads=heads,

@@ -6,6 +6,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from ..layers.computed import computed
 from ..layers.fourier import grid_position_code
 
 POSITION_DIMS = 32
@@ -17,7 +18,8 @@ class PatchEmbed(nn.Module):
         self.patch_size = patch_size
         side = image_size // patch_size
         self.proj = nn.Linear(channels * patch_size * patch_size, dim - POSITION_DIMS)
-        self.register_buffer("position_code", grid_position_code(side, POSITION_DIMS), persistent=False)
+        self.register_buffer("position_code", computed((side * side, POSITION_DIMS),
+                             lambda: grid_position_code(side, POSITION_DIMS)), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) in [-1, 1] → patch tokens (B, L, dim), row-major over the grid."""

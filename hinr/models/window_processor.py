@@ -15,9 +15,19 @@ from einops import rearrange
 from torch import nn
 
 from ..layers.attention import Attention
+from ..layers.computed import computed
 from ..layers.feedforward import FeedForward
 
 MASKED = -1e4  # the logit bias of a padded key: exp() of it is 0 in fp32 and bf16
+
+
+def relative_index(window: int) -> torch.Tensor:
+    """(w², w²): for each query and key of a w × w window, row-major, the index of their relative
+    position (dy, dx) in the (2w − 1)² table of biases."""
+    pos = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"), -1)
+    pos = rearrange(pos, "h w c -> (h w) c")
+    delta = pos[:, None, :] - pos[None, :, :] + window - 1  # (w², w², 2) in [0, 2w − 2]
+    return delta[..., 0] * (2 * window - 1) + delta[..., 1]
 
 
 class WindowBlock(nn.Module):
@@ -32,11 +42,8 @@ class WindowBlock(nn.Module):
         self.ff = FeedForward(dim=dim, mult=ff_mult)
         # zero: the blocks start as plain attention and learn which offsets matter
         self.relative_bias = nn.Parameter(torch.zeros(heads, (2 * window - 1) ** 2))
-        pos = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"), -1)
-        pos = rearrange(pos, "h w c -> (h w) c")
-        delta = pos[:, None, :] - pos[None, :, :] + window - 1  # (w², w², 2) in [0, 2w − 2]
-        self.register_buffer("relative_index", delta[..., 0] * (2 * window - 1) + delta[..., 1],
-                             persistent=False)
+        self.register_buffer("relative_index", computed(
+            (window**2, window**2), lambda: relative_index(window), dtype=torch.long), persistent=False)
 
     def forward(self, x: torch.Tensor, shift: int) -> torch.Tensor:
         """x (B, h, w, D), windows offset by ``shift`` latents → (B, h, w, D)."""
