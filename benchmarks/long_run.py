@@ -151,6 +151,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # retrain-ablations, each part of the design taken out of it
     **{f"pilot-v3stem8-{name}": ("hybrid-v3", "small", {**V3_STEM8, **change}, PILOT_STEPS)
        for name, change in V3_ABLATIONS.items()},
+    # but at step 1,000 stem8 fell back to lpsum (held out 25.289 against 25.294; liif 25.418): a
+    # deeper stem does not close the gap. What the v3 latents still lack is width: one 64-wide
+    # latent per 2 × 2 pixels is 16 numbers a pixel, liif's 64; w128 (32 a pixel) was the one
+    # change that gained at step 1,000 (+0.16 over pilot-v3-px). The next change: lpsum with w128
+    "pilot-v3lpsum-w128": ("hybrid-v3", "small", {**V3_LPSUM, "dim": 128, "stem_dim": 64, "dim_head": 32},
+                           PILOT_STEPS),
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
