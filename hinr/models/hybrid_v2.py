@@ -76,7 +76,8 @@ def scan_layout(rows: int, cols: int, num_latents: int) -> tuple[torch.Tensor, .
     sequence positions (M,) and the patch tokens' (L,); the column-major order of the patches
     (token i of a column scan is patch ``column_order[i]``) and its inverse (L,)."""
     lp_positions, patch_positions = interleave_positions(rows * cols, num_latents)
-    column_order = torch.arange(rows * cols, device="cpu").reshape(rows, cols).t().reshape(-1)  # as interleave_positions
+    # on the CPU whatever the default device, as interleave_positions (hinr.layers.computed)
+    column_order = torch.arange(rows * cols, device="cpu").reshape(rows, cols).t().reshape(-1)
     return lp_positions, patch_positions, column_order, torch.argsort(column_order)
 
 
@@ -93,7 +94,8 @@ class HybridV2Encoder(nn.Module):
         self.head = nn.Conv2d(3, dim, 3, padding=1)
         self.stem = nn.Sequential(*(ResBlock(dim=dim, res_scale=1.0) for _ in range(stem_depth)))
         self.to_tokens = nn.Linear(4 * dim, dim)
-        self.lp_tokens = nn.Parameter(computed((num_latents, dim), lambda: torch.randn(num_latents, dim)))  # as MAMBA-GINR: unit scale
+        # as MAMBA-GINR: unit scale
+        self.lp_tokens = nn.Parameter(computed((num_latents, dim), lambda: torch.randn(num_latents, dim)))
         self.blocks = nn.ModuleList(
             BiMambaBlock(dim=dim, mlp_ratio=mlp_ratio, merge=merge, d_state=d_state,
                          d_conv=d_conv, expand=expand) for _ in range(depth))
