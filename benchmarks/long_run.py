@@ -161,6 +161,9 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # other way to give the decoder liif's 64 numbers a pixel: a latent per input pixel (the scan
     # and the windows then run over 4× the tokens)
     "pilot-v3lpsum-p1": ("hybrid-v3", "small", {**V3_LPSUM, "patch_size": 1}, PILOT_STEPS),
+    # held out @500 / @1,000: w128 25.029 / 25.310 and p1 25.136 at 500 (1.9× liif's CPU to step 500),
+    # against lpsum 24.921 / 25.294 and liif 24.933 / 25.418: every v3 change so far (stem8, w128)
+    # led early and fell back to lpsum by step 1,000 (docs/results.md, "The third round")
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
