@@ -195,3 +195,10 @@ def test_bad_inputs_name_the_file_and_the_fix(tmp_path, case, message):
     with pytest.raises(ImageReadError, match=message) as info:
         load_image(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("quality", [0, 101])
+def test_save_refuses_a_quality_out_of_range_and_writes_nothing(tmp_path, quality):
+    with pytest.raises(ValueError, match="quality must be from 1 to 100"):
+        save_image(tmp_path / "a.jpg", torch.zeros(3, 4, 4), quality=quality)
+    assert list(tmp_path.iterdir()) == []

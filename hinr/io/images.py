@@ -44,7 +44,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..atomic import WriteError, atomic_write
 from ..errors import HinrDataError
-from .coding import Coding, read_coding
+from .coding import Coding, check_quality, read_coding
 from .metadata import Metadata, png_chunk, png_chunks, read_metadata, save_options
 from .orientation import ROTATED, exif_of, transpose_upright
 
@@ -354,6 +354,7 @@ def save_image(path: str | Path, rgb: torch.Tensor, *, alpha: torch.Tensor | Non
     fmt = output_format(path)
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
+    check_quality(quality)
     if rgb.ndim != 3 or rgb.shape[0] != 3:
         raise ValueError(f"save_image takes colour (3, H, W), got {tuple(rgb.shape)}")
     colour = rgb.detach().float().cpu().clamp(0.0, 1.0)
