@@ -164,6 +164,10 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # held out @500 / @1,000: w128 25.029 / 25.310 and p1 25.136 at 500 (1.9× liif's CPU to step 500),
     # against lpsum 24.921 / 25.294 and liif 24.933 / 25.418: every v3 change so far (stem8, w128)
     # led early and fell back to lpsum by step 1,000 (docs/results.md, "The third round")
+    # p1 held 25.428 at step 1,000, level with liif (25.418), the first v3 to be, at 1.9× its CPU,
+    # most of it the scan over 4× the tokens, half of them LP tokens (which did not pay at 2 × 2
+    # patches: nolp +0.011). The next change: p1 without LP tokens, a line half as long
+    "pilot-v3p1-nolp": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, **V3_ABLATIONS["nolp"]}, PILOT_STEPS),
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
