@@ -168,6 +168,11 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # most of it the scan over 4× the tokens, half of them LP tokens (which did not pay at 2 × 2
     # patches: nolp +0.011). The next change: p1 without LP tokens, a line half as long
     "pilot-v3p1-nolp": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, **V3_ABLATIONS["nolp"]}, PILOT_STEPS),
+    # a probe, not a candidate: the local SCENT decoder over liif's own encoder (its 8 full-resolution
+    # blocks, a latent per pixel, no scan, no processor). Above liif, the decoder beats LIIF's MLP and
+    # what v3 loses is in its encoder; below, the decoder is the weak part
+    "pilot-liifenc-attn": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
+                                                  **V3_ABLATIONS["nomamba"]}, PILOT_STEPS),
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
