@@ -58,9 +58,10 @@ def test_encodes_any_size_whole(size, patch):
                                      dict(modulate=True, pixel_kv=True, neighbourhood=4),
                                      dict(modulate=True, pixel_kv=True, pixel_head=1, pixel_dim=8),
                                      dict(modulate=True, pixel_kv=True, value_position=8),
-                                     dict(modulate=True, patch_size=1)],
+                                     dict(modulate=True, patch_size=1),
+                                     dict(modulate=True, patch_size=1, scan_patch=2)],
                          ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head", "value_position",
-                              "patch_1"])
+                              "patch_1", "scan_patch"])
 def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     cells fade out where they are swapped, and the query's features are periodic in the cell."""
@@ -68,7 +69,8 @@ def test_the_picture_is_continuous_across_latent_cells(options):
     # low offset frequencies and strong values: the picture varies slowly, so a jump stands out
     model = trained_looking(**options, fourier_scale=0.3)
     with torch.no_grad():
-        model.decoder.to_kv.weight.mul_(5.0)
+        # (×2: much more, and random logits far apart make a cell's fade steeper than this test resolves)
+        model.decoder.to_kv.weight.mul_(2.0)
     latents = model.encode(torch.rand(1, 3, 32, 37))
     stride = 1 if pixel_kv else 2  # input px between key/value centres (the corners' switch points)
     borders_x = (torch.arange(2, 34 // stride) + 0.5) * stride / 37
@@ -105,6 +107,27 @@ def test_every_part_is_on_the_path_to_rgb():
             assert not torch.allclose(model(images, coords), before, atol=1e-4)
             for p, s in zip(weights, saved):
                 p.copy_(s)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (37, 51)])
+def test_a_scan_over_2x2_patches_gives_a_latent_per_pixel_with_the_scan_on_its_path(size):
+    """scan_patch=2: the latents are one per pixel (the stem's features plus the scan's context,
+    unpacked), the processor runs over them, and the scan still changes the picture."""
+    model = trained_looking(patch_size=1, scan_patch=2, lp_sum=True)
+    h, w = size
+    images, coords = torch.rand(1, 3, h, w), torch.rand(1, 64, 2)
+    latents = model.encode(images)
+    assert latents.tokens.shape == (1, h * w, model.config.dim)
+    assert model.encoder.to_tokens.in_features == 4 * model.config.dim
+    model.decode(latents, coords).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with torch.no_grad():
+        before = model.decode(model.encode(images), coords)
+        for p in model.encoder.blocks.parameters():
+            p.add_(torch.randn_like(p) * 0.1) if p.ndim > 1 else None
+        assert not torch.allclose(model.decode(model.encode(images), coords), before, atol=1e-4)
+    with pytest.raises(ValueError, match="patch_size 1"):
+        preset("tiny", arch="hybrid-v3", scan_patch=2)
 
 
 @pytest.mark.parametrize("ablation", [dict(modulate=True, pixel_kv=True),

@@ -27,7 +27,9 @@ bicubic base (``base_skip``). No MLP per corner, no gate, no path around the pro
 Options the pilots tried (``HybridV3Options``; docs/results.md says what each measured):
 ``patch_size=1`` (a latent per input pixel), wider latents than the stem (``stem_dim``), keys and
 values per pixel (``pixel_kv``) with conv blocks over them (``pixel_head``), a 4 × 4 neighbourhood,
-values that meet their offset through a GELU (``value_position``), and ``modulate``.
+values that meet their offset through a GELU (``value_position``), ``modulate``, and a latent per
+pixel from a scan over 2 × 2 patches (``scan_patch``: the scan's outputs, unpacked to their
+pixels, join the stem's features, and the processor runs over those per-pixel latents).
 
 The retrain-ablations are settings of the same file: ``processor_depth=0``; ``encoder_depth=0,
 lp_tokens=False`` (stem only); ``lp_tokens=False`` (the patch tokens' outputs are the latents);
@@ -94,6 +96,12 @@ class HybridV3Options:
     # per cell before the cells are blended (what LIIF's MLP does per corner); continuous, as a
     # cell's weight is 0 where it is swapped (0: off)
     value_position: int = 0
+    # > 0 with patch_size 1: the scan runs over this × this patches, and its outputs, unpacked to
+    # their pixels, are added to the stem's features: the latents are one per pixel (as liif's) and
+    # the scan brings the context, at a quarter of the tokens of a scan over every pixel; the
+    # processor then runs over exactly those per-pixel latents (0: the scan reads the latents' own
+    # patches)
+    scan_patch: int = 0
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
@@ -106,6 +114,8 @@ class HybridV3Options:
             raise ValueError("value_position must be ≥ 0 (0: off)")
         if self.pixel_head < 0 or self.pixel_dim < 1 or (self.pixel_head and not self.pixel_kv):
             raise ValueError("pixel_head (≥ 0) works on pixel features: it needs pixel_kv; pixel_dim ≥ 1")
+        if self.scan_patch not in (0, 2) or (self.scan_patch and self.stem_dim):
+            raise ValueError("scan_patch is 0 or 2 and keeps the stem as wide as the latents (stem_dim 0)")
 
 
 def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor:
@@ -132,14 +142,21 @@ class HybridV3Encoder(nn.Module):
                  lp_sum: bool = False,
                  mlp_ratio: float, merge: str, d_state: int, d_conv: int, expand: int,
                  processor_depth: int, heads: int, dim_head: int, ff_mult: int, window: int,
-                 patch: int = PATCH) -> None:
+                 patch: int = PATCH, scan_patch: int = 0) -> None:
         super().__init__()
         self.patch = patch
+        self.scan_patch = scan_patch or patch  # input pixels per scanned token along each side
+        if self.scan_patch != patch and (patch != 1 or stem_dim != dim):
+            raise ValueError("a scan over coarser patches than the latents needs patch_size 1 and "
+                             "a stem as wide as the latents")
         if lp_tokens and depth < 1:
             raise ValueError("LP tokens are filled by the scan: lp_tokens needs encoder_depth ≥ 1")
         self.head = nn.Conv2d(3, stem_dim, 3, padding=1)
         self.stem = nn.Sequential(*(ResBlock(dim=stem_dim, res_scale=1.0) for _ in range(stem_blocks)))
-        self.to_tokens = nn.Linear(patch * patch * stem_dim, dim)
+        self.to_tokens = nn.Linear(self.scan_patch**2 * stem_dim, dim)
+        # scan_patch: each scanned token's output, unpacked to its pixels, joins the stem's features
+        self.from_tokens = (nn.Linear(dim, self.scan_patch**2 * dim) if self.scan_patch != patch
+                            else None)
         # one learnable token, placed after every patch: the line's position gives it its place
         self.lp_token = (nn.Parameter(computed((dim,), lambda: torch.randn(dim)))  # unit scale, as MAMBA-GINR
                          if lp_tokens else None)
@@ -154,15 +171,18 @@ class HybridV3Encoder(nn.Module):
         """images (B, 3, H, W) in [-1, 1] → latents (B, h·w, D), h = ⌈H/p⌉, w = ⌈W/p⌉ for p×p
         patches, row-major (a side that p does not divide is padded by repeating its last pixels)."""
         h, w = images.shape[-2:]
-        images = F.pad(images, (0, w % self.patch, 0, h % self.patch), mode="replicate")
+        s = self.scan_patch
+        images = F.pad(images, (0, -w % s, 0, -h % s), mode="replicate")
         features = self.head(images.contiguous(memory_format=torch.channels_last))  # oneDNN's layout
-        features = features + self.stem(features)  # (B, D, H, W)
-        patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b h w (p q d)",
-                                           p=self.patch, q=self.patch))
+        features = features + self.stem(features)  # (B, D, H', W'), padded to a multiple of s
+        patches = self.to_tokens(rearrange(features, "b d (h p) (w q) -> b h w (p q d)", p=s, q=s))
         lp = None if self.lp_token is None else self.lp_token.to(patches.dtype).expand_as(patches)
         for index, block in enumerate(self.blocks):
             patches, lp = self.scan_lines(block, patches, lp, columns=index % 2 == 1)
-        latents = patches if lp is None else (patches + lp if self.lp_sum else lp)
+        latents = patches if lp is None else (patches + lp if self.lp_sum else lp)  # (B, H'/s, W'/s, D)
+        if self.from_tokens is not None:  # per pixel: the stem's features + the scan's context
+            context = rearrange(self.from_tokens(latents), "b h w (p q d) -> b (h p) (w q) d", p=s, q=s)
+            latents = (rearrange(features, "b d h w -> b h w d") + context)[:, :h, :w]
         return rearrange(self.processor(latents), "b h w d -> b (h w) d")
 
     @staticmethod
@@ -331,7 +351,7 @@ def _encoder(c: ModelConfig) -> nn.Module:
         dim=c.dim, stem_dim=o.stem_dim or c.dim, stem_blocks=o.stem_blocks, depth=c.encoder_depth,
         lp_tokens=o.lp_tokens, lp_sum=o.lp_sum, mlp_ratio=c.encoder_mlp_ratio, merge=c.bimamba_merge, d_state=c.d_state, d_conv=c.d_conv,
         expand=c.expand, processor_depth=c.processor_depth, heads=c.heads, dim_head=c.dim_head,
-        ff_mult=c.ff_mult, window=o.window, patch=c.patch_size)
+        ff_mult=c.ff_mult, window=o.window, patch=c.patch_size, scan_patch=o.scan_patch)
 
 
 def _decoder(c: ModelConfig) -> nn.Module:
@@ -349,6 +369,8 @@ def _checks(c: ModelConfig) -> None:
         raise ValueError("hybrid-v3 adds the bicubic base through base_skip, not residual: drop --residual")
     if c.patch_size not in (1, 2):
         raise ValueError(f"hybrid-v3 reads 1×1 or 2×2 patches: patch_size 1 or 2, got {c.patch_size}")
+    if c.arch_options.scan_patch and c.patch_size != 1:
+        raise ValueError("scan_patch gives a latent per pixel from a coarser scan: it needs patch_size 1")
     if c.image_size % c.patch_size:
         raise ValueError(f"hybrid-v3 reads {c.patch_size}×{c.patch_size} patches: image_size must be "
                          f"a multiple of {c.patch_size}, got {c.image_size}")
