@@ -145,10 +145,9 @@ class HybridV3Encoder(nn.Module):
                  patch: int = PATCH, scan_patch: int = 0) -> None:
         super().__init__()
         self.patch = patch
-        self.scan_patch = scan_patch or patch  # input pixels per scanned token along each side
-        if self.scan_patch != patch and (patch != 1 or stem_dim != dim):
-            raise ValueError("a scan over coarser patches than the latents needs patch_size 1 and "
-                             "a stem as wide as the latents")
+        # input pixels per scanned token along each side (coarser than the latents' patches: only
+        # patch 1 and a stem as wide as the latents, which the options check)
+        self.scan_patch = scan_patch or patch
         if lp_tokens and depth < 1:
             raise ValueError("LP tokens are filled by the scan: lp_tokens needs encoder_depth ≥ 1")
         self.head = nn.Conv2d(3, stem_dim, 3, padding=1)
