@@ -64,6 +64,15 @@ V3_ABLATIONS = {  # each named part of the design, retrained without it
     "noproc": dict(processor_depth=0),  # no SCENT processor
     "mlp": dict(readout="local", decoder_dim=128, decoder_depth=3),  # LIIF's MLP, not the local SCENT decoder
 }
+# per-pixel latents: the stem's features plus the context of a scan over 2 × 2 patches, the processor
+# over them in 4 × 4 px windows (pilot-v3u)
+V3U = {**V3_LPSUM, "patch_size": 1, "scan_patch": 2, "window": 4}
+V3U_ABLATIONS = {
+    "nolp": dict(lp_tokens=False, lp_sum=False),
+    "nomamba": dict(encoder_depth=0, lp_tokens=False, lp_sum=False, scan_patch=0),  # stem → processor → decoder
+    "noproc": V3_ABLATIONS["noproc"],
+    "mlp": V3_ABLATIONS["mlp"],
+}
 PILOTS: dict[str, tuple[str, str, dict, int]] = {
     "pilot-v3": ("hybrid-v3", "small", {}, PILOT_STEPS),
     "pilot-liif": ("liif", "tiny", LIIF_E64X8, PILOT_STEPS),
@@ -179,7 +188,10 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # features per pixel plus the scan's context over 2 × 2 patches (``scan_patch``), the processor
     # over exactly those latents (4 × 4 px windows: at 8 × 8 the two blocks cost 1.4× as much), and
     # the local SCENT decoder; a step costs about a liif step
-    "pilot-v3u": ("hybrid-v3", "small", {**V3_LPSUM, "patch_size": 1, "scan_patch": 2, "window": 4}, PILOT_STEPS),
+    "pilot-v3u": ("hybrid-v3", "small", V3U, PILOT_STEPS),
+    # its retrain-ablations: each named part out, the rest as pilot-v3u
+    **{f"pilot-v3u-{name}": ("hybrid-v3", "small", {**V3U, **change}, PILOT_STEPS)
+       for name, change in V3U_ABLATIONS.items()},
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
