@@ -182,6 +182,13 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # what v3 loses is in its encoder; below, the decoder is the weak part
     "pilot-liifenc-attn": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
                                                   **V3_ABLATIONS["nomamba"]}, PILOT_STEPS),
+    # its lead over liif shrank from 0.32 dB at step 500 to 0.07 at 1,000 (25.483 against 25.418), as
+    # every v3's did: the one part all of them share is the 48-wide decoder (19,610 multiply-adds a
+    # pixel against the MLP's 134,758). A probe of its capacity: the same, the decoder 64 wide with
+    # a 128-wide GEGLU (about 40 k multiply-adds, over the issue's 20 k: a probe, not a candidate)
+    "pilot-liifenc-attn-wide": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
+                                                       **V3_ABLATIONS["nomamba"], "decoder_dim": 64,
+                                                       "decoder_dim_head": 16, "decoder_hidden": 128}, PILOT_STEPS),
     # it led liif by 0.32 dB at step 500 (held out 25.251 against 24.933) at 0.8× liif's CPU, and p1
     # fell 0.09 behind liif by step 1,500 (25.539 against 25.626): the decoder is good, what the v3
     # latents lack is the stem's per-pixel detail. The next design: the latents are the stem's
