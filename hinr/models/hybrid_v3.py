@@ -21,7 +21,8 @@ query crosses a cell border) and the output pixel's size → cross-attention to 
 around the query, keys and values projected once per latent in ``prepare``; each corner's
 attention weight is its softmax weight times its bilinear (area) weight, renormalised, so a
 corner fades out exactly where it is swapped for the next one and the picture stays continuous
-(no grid) → GEGLU feed-forward → skip adding the Fourier encoding → RGB. The model adds it to the
+(no seam; but a corner whose logit far exceeds the others' fades over a short stretch, so the
+continuity bounds no slope) → GEGLU feed-forward → skip adding the Fourier encoding → RGB. The model adds it to the
 bicubic base (``base_skip``). No MLP per corner, no gate, no path around the processor.
 
 Options the pilots tried (``HybridV3Options``; docs/results.md says what each measured):
