@@ -189,6 +189,10 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     "pilot-liifenc-attn-wide": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
                                                        **V3_ABLATIONS["nomamba"], "decoder_dim": 64,
                                                        "decoder_dim_head": 16, "decoder_hidden": 128}, PILOT_STEPS),
+    # and a probe of what it reads: the 4 × 4 cells around the query (LIIF's 4 corners with their
+    # 3 × 3 unfolding read the same 16 pixels' features), within the 20 k budget (19,440)
+    "pilot-liifenc-attn-k4": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
+                                                     **V3_ABLATIONS["nomamba"], "neighbourhood": 4}, PILOT_STEPS),
     # it led liif by 0.32 dB at step 500 (held out 25.251 against 24.933) at 0.8× liif's CPU, and p1
     # fell 0.09 behind liif by step 1,500 (25.539 against 25.626): the decoder is good, what the v3
     # latents lack is the stem's per-pixel detail. The next design: the latents are the stem's
