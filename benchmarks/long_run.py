@@ -193,12 +193,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # 3 × 3 unfolding read the same 16 pixels' features), within the 20 k budget (19,440)
     "pilot-liifenc-attn-k4": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
                                                      **V3_ABLATIONS["nomamba"], "neighbourhood": 4}, PILOT_STEPS),
-    # it led liif by 0.32 dB at step 500 (held out 25.251 against 24.933) at 0.8× liif's CPU, and p1
+    # liifenc-attn led liif by 0.32 dB at step 500 (held out 25.251 against 24.933) at 0.8× liif's CPU, and p1
     # fell 0.09 behind liif by step 1,500 (25.539 against 25.626): the decoder is good, what the v3
     # latents lack is the stem's per-pixel detail. The next design: the latents are the stem's
     # features per pixel plus the scan's context over 2 × 2 patches (``scan_patch``), the processor
     # over exactly those latents (4 × 4 px windows: at 8 × 8 the two blocks cost 1.4× as much), and
-    # the local SCENT decoder; a step costs about a liif step
+    # the local SCENT decoder; a step costs 1.1× a liif step (765 against 698 CPU s to step 500)
     "pilot-v3u": ("hybrid-v3", "small", V3U, PILOT_STEPS),
     # its retrain-ablations: each named part out, the rest as pilot-v3u
     **{f"pilot-v3u-{name}": ("hybrid-v3", "small", {**V3U, **change}, PILOT_STEPS)

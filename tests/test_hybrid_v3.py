@@ -124,7 +124,8 @@ def test_a_scan_over_2x2_patches_gives_a_latent_per_pixel_with_the_scan_on_its_p
     with torch.no_grad():
         before = model.decode(model.encode(images), coords)
         for p in model.encoder.blocks.parameters():
-            p.add_(torch.randn_like(p) * 0.1) if p.ndim > 1 else None
+            if p.ndim > 1:
+                p.add_(torch.randn_like(p) * 0.1)
         assert not torch.allclose(model.decode(model.encode(images), coords), before, atol=1e-4)
     with pytest.raises(ValueError, match="patch_size 1"):
         preset("tiny", arch="hybrid-v3", scan_patch=2)
