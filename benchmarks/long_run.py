@@ -200,6 +200,10 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # over exactly those latents (4 × 4 px windows: at 8 × 8 the two blocks cost 1.4× as much), and
     # the local SCENT decoder; a step costs 1.1× a liif step (765 against 698 CPU s to step 500)
     "pilot-v3u": ("hybrid-v3", "small", V3U, PILOT_STEPS),
+    # every local-decoder pilot fades after step 1,000 and draws dotted edges, over any encoder: the
+    # cells' values are blended before any non-linearity. The next change: each cell's value meets its
+    # own offset through a GELU before the blend (value_position, 4 frequencies: 19,824 multiply-adds)
+    "pilot-v3u-vpos": ("hybrid-v3", "small", {**V3U, "value_position": 4}, PILOT_STEPS),
     # its retrain-ablations: each named part out, the rest as pilot-v3u
     **{f"pilot-v3u-{name}": ("hybrid-v3", "small", {**V3U, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items()},
