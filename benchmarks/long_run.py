@@ -64,6 +64,9 @@ V3_ABLATIONS = {  # each named part of the design, retrained without it
     "noproc": dict(processor_depth=0),  # no SCENT processor
     "mlp": dict(readout="local", decoder_dim=128, decoder_depth=3),  # LIIF's MLP, not the local SCENT decoder
 }
+# the probe pilot-liifenc-attn: liif's 8 full-resolution blocks, a latent per pixel, no scan, no
+# processor, the local SCENT decoder
+LIIFENC_ATTN = {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0, **V3_ABLATIONS["nomamba"]}
 # per-pixel latents: the stem's features plus the context of a scan over 2 × 2 patches, the processor
 # over them in 4 × 4 px windows (pilot-v3u)
 V3U = {**V3_LPSUM, "patch_size": 1, "scan_patch": 2, "window": 4}
@@ -180,19 +183,16 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # a probe, not a candidate: the local SCENT decoder over liif's own encoder (its 8 full-resolution
     # blocks, a latent per pixel, no scan, no processor). Above liif, the decoder beats LIIF's MLP and
     # what v3 loses is in its encoder; below, the decoder is the weak part
-    "pilot-liifenc-attn": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
-                                                  **V3_ABLATIONS["nomamba"]}, PILOT_STEPS),
+    "pilot-liifenc-attn": ("hybrid-v3", "small", LIIFENC_ATTN, PILOT_STEPS),
     # its lead over liif shrank from 0.32 dB at step 500 to 0.07 at 1,000 (25.483 against 25.418), as
     # every v3's did: the one part all of them share is the 48-wide decoder (19,610 multiply-adds a
     # pixel against the MLP's 134,758). A probe of its capacity: the same, the decoder 64 wide with
     # a 128-wide GEGLU (about 40 k multiply-adds, over the issue's 20 k: a probe, not a candidate)
-    "pilot-liifenc-attn-wide": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
-                                                       **V3_ABLATIONS["nomamba"], "decoder_dim": 64,
-                                                       "decoder_dim_head": 16, "decoder_hidden": 128}, PILOT_STEPS),
+    "pilot-liifenc-attn-wide": ("hybrid-v3", "small", {**LIIFENC_ATTN, "decoder_dim": 64, "decoder_dim_head": 16,
+                                                       "decoder_hidden": 128}, PILOT_STEPS),
     # and a probe of what it reads: the 4 × 4 cells around the query (LIIF's 4 corners with their
     # 3 × 3 unfolding read the same 16 pixels' features), within the 20 k budget (19,440)
-    "pilot-liifenc-attn-k4": ("hybrid-v3", "small", {**V3_PX, "patch_size": 1, "stem_blocks": 8, "processor_depth": 0,
-                                                     **V3_ABLATIONS["nomamba"], "neighbourhood": 4}, PILOT_STEPS),
+    "pilot-liifenc-attn-k4": ("hybrid-v3", "small", {**LIIFENC_ATTN, "neighbourhood": 4}, PILOT_STEPS),
     # liifenc-attn led liif by 0.32 dB at step 500 (held out 25.251 against 24.933) at 0.8× liif's CPU, and p1
     # fell 0.09 behind liif by step 1,500 (25.539 against 25.626): the decoder is good, what the v3
     # latents lack is the stem's per-pixel detail. The next design: the latents are the stem's
