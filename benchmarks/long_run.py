@@ -204,6 +204,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # cells' values are blended before any non-linearity. The next change: each cell's value meets its
     # own offset through a GELU before the blend (value_position, 4 frequencies: 19,824 multiply-adds)
     "pilot-v3u-vpos": ("hybrid-v3", "small", {**V3U, "value_position": 4}, PILOT_STEPS),
+    # vpos kept the periodic query (its offset in the cell, and modulate's waves), which alone can
+    # draw a pattern at the cell pitch over identical cells (tests/test_hybrid_v3.py): here the
+    # query holds only the pixel size, and position reaches RGB only through each cell's key and
+    # value (cell_offsets, 6 frequencies, modulate off: 19,056 multiply-adds)
+    "pilot-v3u-cellpos": ("hybrid-v3", "small", {**V3U, "modulate": False, "value_position": 6,
+                                                 "cell_offsets": True}, PILOT_STEPS),
     # its retrain-ablations: each named part out, the rest as pilot-v3u
     **{f"pilot-v3u-{name}": ("hybrid-v3", "small", {**V3U, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items()},

@@ -39,6 +39,8 @@ def test_bad_options_are_refused():
         ModelConfig(arch="hybrid-v3", num_latents=256, options={"windw": 4})
     with pytest.raises(ValueError, match="no options of its own"):
         ModelConfig(arch="liif", readout="local", num_latents=1024, patch_size=1, options={"window": 4})
+    with pytest.raises(ValueError, match="cell_offsets needs"):  # modulate's waves are periodic
+        preset("tiny", arch="hybrid-v3", value_position=4, cell_offsets=True, modulate=True)
     with pytest.raises(ValueError, match="encoder_depth"):
         hinr.HINR(preset("tiny", arch="hybrid-v3", encoder_depth=0))  # LP tokens need a scan
 
@@ -59,9 +61,10 @@ def test_encodes_any_size_whole(size, patch):
                                      dict(modulate=True, pixel_kv=True, pixel_head=1, pixel_dim=8),
                                      dict(modulate=True, pixel_kv=True, value_position=8),
                                      dict(modulate=True, patch_size=1),
-                                     dict(modulate=True, patch_size=1, scan_patch=2)],
+                                     dict(modulate=True, patch_size=1, scan_patch=2),
+                                     dict(patch_size=1, value_position=4, cell_offsets=True)],
                          ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head", "value_position",
-                              "patch_1", "scan_patch"])
+                              "patch_1", "scan_patch", "cell_offsets"])
 def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     cells fade out where they are swapped, and the query's features are periodic in the cell."""
@@ -88,6 +91,23 @@ def test_the_picture_is_continuous_across_latent_cells(options):
     # continuous: the step shrinks with the distance (a jump would stay)
     for d in [(1e-5, 0.0), (0.0, 1e-5), (1e-5, 1e-5)]:
         assert step(tuple(v / 10 for v in d)) < 0.3 * step(d)
+
+
+@pytest.mark.parametrize("cell_offsets", [True, False])
+def test_with_cell_offsets_position_reaches_rgb_only_through_the_cells(cell_offsets):
+    """Over identical cells, with each cell's offset terms zeroed, a cell_offsets decoder draws one
+    colour everywhere (the query holds no phase of its own: nothing repeats at the cell pitch),
+    where the periodic query draws a pattern."""
+    model = trained_looking(patch_size=1, value_position=4, cell_offsets=cell_offsets)
+    decoder = model.decoder
+    with torch.no_grad():
+        decoder.to_value_position.weight.zero_()
+        decoder.to_value_position.bias.zero_()
+        kv = torch.randn(1, decoder.to_kv.out_features).expand(12 * 10, -1)  # 12 × 10 identical cells
+        coords = torch.rand(1, 256, 2)
+        out = decoder(coords, torch.full((1, 256, 2), 1 / 40), (kv.contiguous(), (10, 12, 10, 12)))
+    spread = (out - out[:, :1]).abs().max()
+    assert (spread < 1e-5) if cell_offsets else (spread > 1e-3)
 
 
 def test_every_part_is_on_the_path_to_rgb():

@@ -28,9 +28,11 @@ bicubic base (``base_skip``). No MLP per corner, no gate, no path around the pro
 Options the pilots tried (``HybridV3Options``; docs/results.md says what each measured):
 ``patch_size=1`` (a latent per input pixel), wider latents than the stem (``stem_dim``), keys and
 values per pixel (``pixel_kv``) with conv blocks over them (``pixel_head``), a 4 × 4 neighbourhood,
-values that meet their offset through a GELU (``value_position``), ``modulate``, and a latent per
+values that meet their offset through a GELU (``value_position``), ``modulate``, a latent per
 pixel from a scan over 2 × 2 patches (``scan_patch``: the scan's outputs, unpacked to their
-pixels, join the stem's features, and the processor runs over those per-pixel latents).
+pixels, join the stem's features, and the processor runs over those per-pixel latents), and a
+query with no phase of its own (``cell_offsets``: position reaches RGB only through each cell's
+key and value, in LIIF's order).
 
 The retrain-ablations are settings of the same file: ``processor_depth=0``; ``encoder_depth=0,
 lp_tokens=False`` (stem only); ``lp_tokens=False`` (the patch tokens' outputs are the latents);
@@ -97,6 +99,13 @@ class HybridV3Options:
     # per cell before the cells are blended (what LIIF's MLP does per corner); continuous, as a
     # cell's weight is 0 where it is swapped (0: off)
     value_position: int = 0
+    # with value_position: the query's encoding drops its offset within its cell (periodic at the
+    # cell pitch) and keeps the pixel size; each cell's key also meets the Fourier features of the
+    # query's offset to it (added: LIT's relative position), as its value does (through a GELU).
+    # Position then reaches RGB only through the cells, blended by their area, in LIIF's order,
+    # where a blend of per-cell terms linear in the offset cancels it: nothing repeats at the cell
+    # pitch (the periodic query is what the pilots' dotted edges point at)
+    cell_offsets: bool = False
     # > 0 with patch_size 1: the scan runs over this × this patches, and its outputs, unpacked to
     # their pixels, are added to the stem's features: the latents are one per pixel (as liif's) and
     # the scan brings the context, at a quarter of the tokens of a scan over every pixel; the
@@ -111,8 +120,9 @@ class HybridV3Options:
             raise ValueError(f"neighbourhood must be 2 or 4 (got {self.neighbourhood}); stem_dim ≥ 0")
         if self.lp_sum and not self.lp_tokens:
             raise ValueError("lp_sum adds the LP tokens' outputs: it needs lp_tokens")
-        if self.value_position < 0:
-            raise ValueError("value_position must be ≥ 0 (0: off)")
+        if self.value_position < 0 or (self.cell_offsets and (not self.value_position or self.modulate)):
+            raise ValueError("value_position must be ≥ 0 (0: off); cell_offsets needs it > 0 (the "
+                             "offsets' features) and modulate off (periodic in the cell)")
         if self.pixel_head < 0 or self.pixel_dim < 1 or (self.pixel_head and not self.pixel_kv):
             raise ValueError("pixel_head (≥ 0) works on pixel features: it needs pixel_kv; pixel_dim ≥ 1")
         if self.scan_patch not in (0, 2) or (self.scan_patch and self.stem_dim):
@@ -208,7 +218,7 @@ class LocalAttentionDecoder(nn.Module):
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
                  frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False,
                  neighbourhood: int = 2, pixel_head: int = 0, pixel_dim: int = 32,
-                 value_position: int = 0, patch: int = PATCH) -> None:
+                 value_position: int = 0, cell_offsets: bool = False, patch: int = PATCH) -> None:
         super().__init__()
         self.patch = patch
         inner = heads * dim_head
@@ -222,7 +232,9 @@ class LocalAttentionDecoder(nn.Module):
             (heads * dim_head, heads), lambda: torch.eye(heads).repeat_interleave(dim_head, dim=0)),
                              persistent=False)
         self.register_buffer("frequencies", lattice_frequencies(frequencies, scale))
-        self.query_in = nn.Linear(2 * frequencies + 2, dim)  # Fourier features ⊕ cell size
+        self.cell_offsets = cell_offsets
+        # Fourier features of the offset in the cell (none with cell_offsets) ⊕ the pixel size
+        self.query_in = nn.Linear((0 if cell_offsets else 2 * frequencies) + 2, dim)
         self.context_norm = nn.LayerNorm(context_dim)
         self.stride = 1 if pixel_kv else patch  # input pixels per key/value cell
         self.to_pixels = self.pixel_blocks = None
@@ -248,7 +260,8 @@ class LocalAttentionDecoder(nn.Module):
             gen = torch.Generator().manual_seed(2)
             self.register_buffer("position_frequencies", computed(
                 (2, value_position), lambda: torch.randn(2, value_position, generator=gen)))
-            self.to_value_position = nn.Linear(2 * value_position, inner)
+            # (with cell_offsets, the key's term too)
+            self.to_value_position = nn.Linear(2 * value_position, (2 if cell_offsets else 1) * inner)
         # per head, how fast attention falls with the distance to a corner (softplus of it)
         self.distance_slope = nn.Parameter(torch.zeros(heads))
         self.ff_norm = nn.LayerNorm(dim)
@@ -307,8 +320,12 @@ class LocalAttentionDecoder(nn.Module):
             area = torch.cos(offset.clamp(-2.0, 2.0) * (math.pi / 4)).pow(2).prod(-1)
         # the query: Fourier features of its offset (periodic in the cell) and its pixel size
         with torch.autocast(coords.device.type, enabled=False):
-            angle = (2.0 * math.pi) * (t @ self.frequencies.float())
-            encoding = torch.cat([angle.sin(), angle.cos(), cell.float() * pixels / self.stride], dim=-1)
+            size = cell.float() * pixels / self.stride
+            if self.cell_offsets:
+                encoding = size
+            else:
+                angle = (2.0 * math.pi) * (t @ self.frequencies.float())
+                encoding = torch.cat([angle.sin(), angle.cos(), size], dim=-1)
         x0 = self.query_in(encoding)  # (B, Q, dim)
         query = self.to_q(self.query_norm(x0))  # (B, Q, H·d)
         # each cell's keys and values: rows of the per-cell table, viewed without a copy
@@ -317,8 +334,11 @@ class LocalAttentionDecoder(nn.Module):
         if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
             with torch.autocast(coords.device.type, enabled=False):
                 turn = (2.0 * math.pi) * (offset.reshape(b * q, cells, 2) @ self.position_frequencies.float())
-                position = self.to_value_position(torch.cat([turn.sin(), turn.cos()], dim=-1))
-            v = F.gelu(v + position.float())
+                position = self.to_value_position(torch.cat([turn.sin(), turn.cos()], dim=-1)).float()
+            if self.cell_offsets:  # (N, k², 2·H·d): the key's term, then the value's
+                k = k + position[..., :self.inner]
+                position = position[..., self.inner:]
+            v = F.gelu(v + position)
         # per-head dot products as one product and a matmul with the (H·d, H) head indicator:
         # contiguous rows, where an einsum over (N, 4, H, d) runs as thousands of tiny matmuls
         heads = self.head_of.float()
@@ -361,7 +381,7 @@ def _decoder(c: ModelConfig) -> nn.Module:
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
         modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood,
         pixel_head=o.pixel_head, pixel_dim=o.pixel_dim, value_position=o.value_position,
-        patch=c.patch_size)
+        cell_offsets=o.cell_offsets, patch=c.patch_size)
 
 
 def _checks(c: ModelConfig) -> None:
@@ -380,10 +400,11 @@ def _decoder_macs(c: ModelConfig) -> int:
     """Multiply-adds per output pixel of the local SCENT decoder (benchmarks/bench_decoder_flops.py)."""
     o, inner = c.arch_options, c.decoder_heads * c.decoder_dim_head
     d = c.decoder_dim
-    query_in = (2 * o.offset_frequencies + 2) * d
+    query_in = ((0 if o.cell_offsets else 2 * o.offset_frequencies) + 2) * d
+    positioned = 2 if o.cell_offsets else 1  # the value's, and with cell_offsets the key's
     return (query_in + d * inner  # the query's encoding in, to_q
             + 2 * o.neighbourhood ** 2 * inner  # logits and the weighted values over k² cells
-            + o.neighbourhood ** 2 * 2 * o.value_position * inner  # each cell's offset into its value
+            + o.neighbourhood ** 2 * 2 * o.value_position * positioned * inner  # each cell's offset
             + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3
             + (2 * (inner // 2) * d if o.modulate else 0))
 
