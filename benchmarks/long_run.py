@@ -76,6 +76,9 @@ V3U_ABLATIONS = {
     "noproc": V3_ABLATIONS["noproc"],
     "mlp": V3_ABLATIONS["mlp"],
 }
+# v3u whose query holds no phase of its own: position reaches RGB only through each cell's key and
+# value (pilot-v3u-cellpos)
+V3UC = {**V3U, "modulate": False, "value_position": 6, "cell_offsets": True}
 PILOTS: dict[str, tuple[str, str, dict, int]] = {
     "pilot-v3": ("hybrid-v3", "small", {}, PILOT_STEPS),
     "pilot-liif": ("liif", "tiny", LIIF_E64X8, PILOT_STEPS),
@@ -208,8 +211,10 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # draw a pattern at the cell pitch over identical cells (tests/test_hybrid_v3.py): here the
     # query holds only the pixel size, and position reaches RGB only through each cell's key and
     # value (cell_offsets, 6 frequencies, modulate off: 19,056 multiply-adds)
-    "pilot-v3u-cellpos": ("hybrid-v3", "small", {**V3U, "modulate": False, "value_position": 6,
-                                                 "cell_offsets": True}, PILOT_STEPS),
+    "pilot-v3u-cellpos": ("hybrid-v3", "small", V3UC, PILOT_STEPS),
+    # its retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
+    **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
+       for name, change in V3U_ABLATIONS.items() if name != "mlp"},
     # its retrain-ablations: each named part out, the rest as pilot-v3u
     **{f"pilot-v3u-{name}": ("hybrid-v3", "small", {**V3U, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items()},
