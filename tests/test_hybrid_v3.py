@@ -110,6 +110,21 @@ def test_with_cell_offsets_position_reaches_rgb_only_through_the_cells(cell_offs
     assert (spread < 1e-5) if cell_offsets else (spread > 1e-3)
 
 
+def test_a_query_does_not_depend_on_its_neighbours_pixel_sizes():
+    """cell_offsets computes one query for a render of one pixel size: the same pixels, decoded
+    beside a query of another size (a query each), come out the same."""
+    model = trained_looking(patch_size=1, value_position=4, cell_offsets=True)
+    latents = model.encode(torch.rand(1, 3, 20, 24))
+    coords, cell = torch.rand(1, 65, 2), torch.full((1, 65, 2), 1 / 64)
+    mixed = cell.clone()
+    mixed[0, -1] = 1 / 16
+    with torch.no_grad():  # the decoder alone (the bicubic base takes one filter for all sizes)
+        context = model.decoder.prepare(latents)
+        shared = model.decoder(coords[:, :-1], cell[:, :-1], context)
+        alone = model.decoder(coords, mixed, context)[:, :-1]
+    torch.testing.assert_close(shared, alone)
+
+
 def test_every_part_is_on_the_path_to_rgb():
     """Perturbing the stem, the scan, the LP token or the processor changes the picture: there
     is no way around any of them (and gradients reach every weight)."""

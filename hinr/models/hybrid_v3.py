@@ -326,8 +326,10 @@ class LocalAttentionDecoder(nn.Module):
             else:
                 angle = (2.0 * math.pi) * (t @ self.frequencies.float())
                 encoding = torch.cat([angle.sin(), angle.cos(), size], dim=-1)
-        x0 = self.query_in(encoding)  # (B, Q, dim)
-        query = self.to_q(self.query_norm(x0))  # (B, Q, H·d)
+        if self.cell_offsets and bool((encoding == encoding[:, :1]).all()):
+            encoding = encoding[:, :1]  # one pixel size (a whole render): one query serves all
+        x0 = self.query_in(encoding)  # (B, Q or 1, dim)
+        query = self.to_q(self.query_norm(x0))  # (B, Q or 1, H·d)
         # each cell's keys and values: rows of the per-cell table, viewed without a copy
         kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 2 * self.inner)
         k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, k², H·d), N = B·Q
@@ -342,8 +344,9 @@ class LocalAttentionDecoder(nn.Module):
         # per-head dot products as one product and a matmul with the (H·d, H) head indicator:
         # contiguous rows, where an einsum over (N, 4, H, d) runs as thousands of tiny matmuls
         heads = self.head_of.float()
-        qf = query.float().reshape(b * q, 1, self.inner)
-        logits = (qf * k) @ heads / math.sqrt(self.dim_head)  # (N, k², H)
+        qf = query.float().unsqueeze(-2)  # (B, Q or 1, 1, H·d)
+        logits = (qf * k.view(b, q, cells, self.inner)).view(b * q, cells, self.inner) @ heads
+        logits = logits / math.sqrt(self.dim_head)  # (N, k², H)
         distance = offset.reshape(b * q, cells, 2).pow(2).sum(-1, keepdim=True)
         logits = logits - F.softplus(self.distance_slope.float()) * distance
         weight = torch.exp(logits - logits.amax(dim=1, keepdim=True)) * area.reshape(b * q, cells, 1)
