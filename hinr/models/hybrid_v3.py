@@ -318,7 +318,8 @@ class LocalAttentionDecoder(nn.Module):
             area = (1.0 - offset.abs()).clamp_min(0).prod(-1)
         else:  # cos² taper, 0 where a cell leaves the 4 × 4 neighbourhood (|offset| = 2)
             area = torch.cos(offset.clamp(-2.0, 2.0) * (math.pi / 4)).pow(2).prod(-1)
-        # the query: Fourier features of its offset (periodic in the cell) and its pixel size
+        # the query: Fourier features of its offset (periodic in the cell; not with cell_offsets)
+        # and its pixel size
         with torch.autocast(coords.device.type, enabled=False):
             size = cell.float() * pixels / self.stride
             if self.cell_offsets:
