@@ -67,7 +67,8 @@ def test_encodes_any_size_whole(size, patch):
                               "patch_1", "scan_patch", "cell_offsets"])
 def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
-    cells fade out where they are swapped, and the query's features are periodic in the cell."""
+    cells fade out where they are swapped, and the query's features (where it has any: not with
+    cell_offsets) are periodic in the cell."""
     pixel_kv = options.get("pixel_kv", False) or options.get("patch_size") == 1  # cells of 1 px
     # low offset frequencies and strong values: the picture varies slowly, so a jump stands out
     model = trained_looking(**options, fourier_scale=0.3)
