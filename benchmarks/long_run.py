@@ -212,10 +212,10 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # query holds only the pixel size, and position reaches RGB only through each cell's key and
     # value (cell_offsets, 6 frequencies, modulate off: 19,056 multiply-adds)
     "pilot-v3u-cellpos": ("hybrid-v3", "small", V3UC, PILOT_STEPS),
-    # its retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
+    # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},
-    # its retrain-ablations: each named part out, the rest as pilot-v3u
+    # pilot-v3u's retrain-ablations: each named part out, the rest as pilot-v3u
     **{f"pilot-v3u-{name}": ("hybrid-v3", "small", {**V3U, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items()},
 }
