@@ -212,6 +212,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # query holds only the pixel size, and position reaches RGB only through each cell's key and
     # value (cell_offsets, 6 frequencies, modulate off: 19,056 multiply-adds)
     "pilot-v3u-cellpos": ("hybrid-v3", "small", V3UC, PILOT_STEPS),
+    # cellpos ended 0.21 dB under liif on select ×4 (28.90 against 29.11), most at ×2 (−0.30); the
+    # decoder twice as wide gained 0.03–0.06 (liifenc-attn-wide), and liif's encoder alone matched
+    # v3u's stem of 4 + scan + processor (liifenc-attn): per-pixel capacity in the encoder is what
+    # is left. The next change: cellpos with liif's 8 full-resolution blocks as its stem (over the
+    # latents per 2 × 2 pixels of round 3 they did not help; these latents are per pixel)
+    "pilot-v3uc-stem8": ("hybrid-v3", "small", {**V3UC, "stem_blocks": 8}, PILOT_STEPS),
     # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},
