@@ -126,6 +126,52 @@ def test_a_query_does_not_depend_on_its_neighbours_pixel_sizes():
     torch.testing.assert_close(shared, alone)
 
 
+def reference_cell_offsets_decode(decoder, kv, rows, cols, coord, size):
+    """One query of a cell_offsets decoder, term by term as its docstring says: each of the 2 × 2
+    cells' key plus the features of the offset to it, its value through a GELU with them, softmax
+    × area over the cells, then the feed-forward and the skip."""
+    inner, heads = decoder.inner, decoder.heads
+    p = coord * torch.tensor([cols, rows]) - 0.5
+    low = torch.floor(p)
+    x0 = decoder.query_in(size * torch.tensor([cols, rows]))
+    q = decoder.to_q(decoder.query_norm(x0)).view(heads, -1)
+    logits, values, areas = [], [], []
+    for step in ([0, 0], [1, 0], [0, 1], [1, 1]):
+        at = low + torch.tensor(step, dtype=low.dtype)
+        col, row = (int(v) for v in torch.minimum(at.clamp_min(0), torch.tensor([cols - 1, rows - 1])))
+        offset = at - p
+        turn = 2 * torch.pi * (offset @ decoder.position_frequencies)
+        position = decoder.to_value_position(torch.cat([turn.sin(), turn.cos()]))
+        k, v = kv[row * cols + col, :inner] + position[:inner], kv[row * cols + col, inner:]
+        damping = torch.nn.functional.softplus(decoder.distance_slope) * offset.pow(2).sum()
+        logits.append((q * k.view(heads, -1)).sum(-1) / decoder.dim_head ** 0.5 - damping)
+        values.append(torch.nn.functional.gelu(v + position[inner:]).view(heads, -1))
+        areas.append((1 - offset.abs()).prod())
+    weight = torch.softmax(torch.stack(logits), dim=0) * torch.stack(areas)[:, None]
+    weight = weight / weight.sum(0)
+    attended = (weight[..., None] * torch.stack(values)).sum(0).reshape(inner)
+    x = x0 + decoder.to_out(attended)
+    x = x + decoder.ff(decoder.ff_norm(x))
+    return decoder.to_rgb(decoder.out_norm(x + x0))
+
+
+@pytest.mark.parametrize("one_size", [True, False])
+def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size):
+    """The decoder's batched forward (which folds the keys' position term into the query) equals
+    the per-cell maths, for a render of one pixel size and for mixed sizes."""
+    model = trained_looking(patch_size=1, value_position=3, cell_offsets=True)
+    decoder = model.decoder
+    rows, cols = 5, 7
+    kv = torch.randn(rows * cols, decoder.to_kv.out_features)
+    coords = torch.rand(1, 9, 2)
+    cell = torch.full((1, 9, 2), 1 / 20) if one_size else torch.rand(1, 9, 2) / 10
+    with torch.no_grad():
+        out = decoder(coords, cell, (kv, (rows, cols, rows, cols)))
+        expected = torch.stack([reference_cell_offsets_decode(decoder, kv, rows, cols, coords[0, i], cell[0, i])
+                                for i in range(9)])
+    torch.testing.assert_close(out[0], expected, rtol=1e-4, atol=1e-5)
+
+
 def test_every_part_is_on_the_path_to_rgb():
     """Perturbing the stem, the scan, the LP token or the processor changes the picture: there
     is no way around any of them (and gradients reach every weight)."""

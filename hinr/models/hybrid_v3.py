@@ -276,6 +276,19 @@ class LocalAttentionDecoder(nn.Module):
     def start_as_residual(self) -> float:
         raise ValueError("hybrid-v3 has no residual: it adds the bicubic base through base_skip")
 
+    def _key_position(self, query: torch.Tensor, weight: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """q · P φ per head, P folded into the query first: query (B, Q' ∈ {1, Q}, H·d), weight P
+        (H·d, 2F), features φ of each cell's offset (B, Q, k², 2F) → the logits' position term
+        (B·Q, k², H). The key's bias c adds q · c to every cell of a query alike, which the
+        softmax cancels, so it is left out. With one query per render (Q' = 1) the fold is done
+        once, and a pixel pays k² · 2F · H multiply-adds where adding P φ to each key cost
+        k² · 2F · H·d."""
+        b, q, cells, _ = features.shape
+        per_head = rearrange(query.unsqueeze(-1) * weight, "b q (h d) f -> b q h d f", h=self.heads).sum(-2)
+        if query.shape[1] == 1:  # one folded (2F, H) map for all the queries of an image
+            return (features.reshape(b, q * cells, -1) @ per_head[:, 0].transpose(-1, -2)).view(b * q, cells, -1)
+        return torch.einsum("bqcf,bqhf->bqch", features, per_head).reshape(b * q, cells, -1)
+
     def prepare(self, latents: Latents) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """latents.tokens (B, M, D), M = ⌈H/p⌉·⌈W/p⌉; latents.images (B, 3, H, W) → (keys and
         values of every key/value cell (a latent, or with pixel_kv each input pixel),
@@ -334,19 +347,22 @@ class LocalAttentionDecoder(nn.Module):
         # each cell's keys and values: rows of the per-cell table, viewed without a copy
         kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 2 * self.inner)
         k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, k², H·d), N = B·Q
-        if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
-            with torch.autocast(coords.device.type, enabled=False):
-                turn = (2.0 * math.pi) * (offset.reshape(b * q, cells, 2) @ self.position_frequencies.float())
-                position = self.to_value_position(torch.cat([turn.sin(), turn.cos()], dim=-1)).float()
-            if self.cell_offsets:  # (N, k², 2·H·d): the key's term, then the value's
-                k = k + position[..., :self.inner]
-                position = position[..., self.inner:]
-            v = F.gelu(v + position)
         # per-head dot products as one product and a matmul with the (H·d, H) head indicator:
         # contiguous rows, where an einsum over (N, 4, H, d) runs as thousands of tiny matmuls
         heads = self.head_of.float()
         qf = query.float().unsqueeze(-2)  # (B, Q or 1, 1, H·d)
         logits = (qf * k.view(b, q, cells, self.inner)).view(b * q, cells, self.inner) @ heads
+        if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
+            with torch.autocast(coords.device.type, enabled=False):
+                turn = (2.0 * math.pi) * (offset.reshape(b * q, cells, 2) @ self.position_frequencies.float())
+                features = torch.cat([turn.sin(), turn.cos()], dim=-1)  # (N, k², 2F)
+                weight, bias = self.to_value_position.weight.float(), self.to_value_position.bias.float()
+                if self.cell_offsets:  # the key's term (rows :H·d) enters q · (k + P φ + c): folded
+                    logits = logits + self._key_position(query.float(), weight[:self.inner],
+                                                         features.view(b, q, cells, -1))
+                    weight, bias = weight[self.inner:], bias[self.inner:]
+                position = F.linear(features, weight, bias)  # (N, k², H·d)
+            v = F.gelu(v + position)
         logits = logits / math.sqrt(self.dim_head)  # (N, k², H)
         distance = offset.reshape(b * q, cells, 2).pow(2).sum(-1, keepdim=True)
         logits = logits - F.softplus(self.distance_slope.float()) * distance
@@ -404,11 +420,14 @@ def _decoder_macs(c: ModelConfig) -> int:
     """Multiply-adds per output pixel of the local SCENT decoder (benchmarks/bench_decoder_flops.py)."""
     o, inner = c.arch_options, c.decoder_heads * c.decoder_dim_head
     d = c.decoder_dim
-    query_in = ((0 if o.cell_offsets else 2 * o.offset_frequencies) + 2) * d
-    positioned = 2 if o.cell_offsets else 1  # the value's, and with cell_offsets the key's
-    return (query_in + d * inner  # the query's encoding in, to_q
-            + 2 * o.neighbourhood ** 2 * inner  # logits and the weighted values over k² cells
-            + o.neighbourhood ** 2 * 2 * o.value_position * positioned * inner  # each cell's offset
+    cells, features = o.neighbourhood ** 2, 2 * o.value_position
+    # with cell_offsets a render of one pixel size computes one query (and folds the keys'
+    # position term into it): none of that is paid per pixel, only the folded term per cell
+    query = 0 if o.cell_offsets else (2 * o.offset_frequencies + 2) * d + d * inner
+    key_position = cells * features * c.decoder_heads if o.cell_offsets else 0
+    return (query + key_position  # the query's encoding in and to_q; the keys' position term
+            + 2 * cells * inner  # logits and the weighted values over k² cells
+            + cells * features * inner  # each cell's value meets its offset
             + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3
             + (2 * (inner // 2) * d if o.modulate else 0))
 
