@@ -21,9 +21,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from long_run import V3UC  # noqa: E402  the best v3's settings (pilot-v3u-cellpos), declared once
 
 ARCHS = {  # the base presets: the design at full size (v3: dim 256, 4 processor blocks of 8 × 64)
-    "hybrid-v3": dict(modulate=True, pixel_kv=True, lp_sum=True),  # the pilots' full model (pilot-v3px-lpsum)
+    "hybrid-v3": V3UC,
     "liif": dict(base_skip=True),
 }
 
