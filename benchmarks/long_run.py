@@ -218,6 +218,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # is left. The next change: cellpos with liif's 8 full-resolution blocks as its stem (over the
     # latents per 2 × 2 pixels of round 3 they did not help; these latents are per pixel)
     "pilot-v3uc-stem8": ("hybrid-v3", "small", {**V3UC, "stem_blocks": 8}, PILOT_STEPS),
+    # cellpos without its scan (pilot-v3uc-nomamba) matched it on select (+0.008 [−0.021, +0.035]);
+    # knocked out of the trained cellpos, the scan's context cost 0.05 dB. Why: the pixel loss gives
+    # the scan's A_log, dt_proj and x_proj gradients of 1e-12 – 1e-9, under AdamW's ε (1e-8), so
+    # they never left their initial values (every run above). TrainConfig.adam_eps is now 1e-15
+    # (resumed runs keep the ε in their optimizer state). The same recipe as cellpos, under it:
+    "pilot-v3uc-eps": ("hybrid-v3", "small", V3UC, PILOT_STEPS),
     # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},

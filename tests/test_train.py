@@ -395,3 +395,22 @@ def test_consistency_pulls_the_views_together_and_resumes_as_drawn(tmp_path):
     assert draws == [_symmetry(1, step, 0) for step in range(40)]  # a function of seed and step
     with pytest.raises(HinrUsageError, match="--consistency must be 0"):
         TrainConfig(consistency=-1.0, **common)
+
+
+@pytest.mark.parametrize("eps, moves", [(None, True), (1e-8, False)])
+def test_the_scans_dynamics_train_under_the_default_adam_eps(tmp_path, eps, moves):
+    """The pixel loss gives the BiMamba scan's A_log and dt_proj gradients far under torch's AdamW
+    ε (1e-8), which then froze them at their initial values; under the default ε they move as far
+    as any weight does in a step (about the learning rate), and under 1e-8 they barely move."""
+    folder = photo_folder(tmp_path / "photos")
+    extra = {} if eps is None else {"adam_eps": eps}
+    cfg = TrainConfig(data=str(folder), arch="hybrid-v3", steps=3, hr_size=64, lr=1e-3, warmup=1,
+                      **extra, **TINY)
+    trainer = Trainer(cfg, tmp_path / "run")
+    mixer = trainer.model.encoder.blocks[0].mixer.fwd
+    before = {name: p.detach().clone() for name, p in mixer.named_parameters() if name in ("A_log", "dt_proj.bias")}
+    trainer.fit()
+    for name, p in mixer.named_parameters():
+        if name in before:
+            moved = (p.detach() - before[name]).abs().max().item()
+            assert (moved > 5e-4) if moves else (moved < 5e-4), (name, moved)

@@ -74,6 +74,11 @@ class TrainConfig:
     min_lr_ratio: float = 0.05  # cosine decays to lr · this
     warmup: int = option(100, "Linear warm-up steps (a warning if longer than --steps).")
     weight_decay: float = 0.01
+    # AdamW's ε. A step divides each gradient by its running RMS + ε, so a gradient far under ε
+    # barely moves its weight: the pixel loss gives the BiMamba scan's A_log, dt_proj and x_proj
+    # gradients of 1e-12 – 1e-9, and under torch's 1e-8 they stayed at their initial values through
+    # whole pilots (docs/results.md, session 23). The other weights' gradients are ≥ 1e-7.
+    adam_eps: float = 1e-15
     clip: float = 1.0
     queries: int = option(1024, "Random query points per image per step.")
     hr_size: int | None = option(None, "Super-resolution: HR crops up to this side.", shown=True)
@@ -140,7 +145,7 @@ class TrainConfig:
             _number("epochs", self.epochs)
             if self.epochs <= 0:
                 raise HinrUsageError(f"--epochs must be positive, got {self.epochs}")
-        for name in ("lr", "clip"):
+        for name in ("lr", "clip", "adam_eps"):
             _number(name, getattr(self, name))
             if getattr(self, name) <= 0:
                 raise HinrUsageError(f"--{name} must be positive, got {getattr(self, name)}")

@@ -162,7 +162,7 @@ class Trainer:
         self.ema = ({k: v.detach().clone() for k, v in self.model.state_dict().items()}
                     if cfg.ema > 0 else None)
         self.optimizer = torch.optim.AdamW(_param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
-                                           betas=(0.9, 0.99))
+                                           betas=(0.9, 0.99), eps=cfg.adam_eps)
         self.step = 0
         repair = False
         if resume:
