@@ -125,7 +125,7 @@ def test_training_options_are_defined_once():
     assert set(MODEL_FLAGS) <= model
     assert options - run_only - set(MODEL_FLAGS) <= {f.name for f in train}
     # every training setting a user may choose is on the command line
-    internal = {"split", "model_overrides", "min_lr_ratio", "weight_decay", "clip",
+    internal = {"split", "model_overrides", "min_lr_ratio", "weight_decay", "adam_eps", "clip",
                 "val_fraction", "val_images"}
     assert {f.name for f in train} - internal <= options
     command = typer.main.get_command(app).commands["train"]
