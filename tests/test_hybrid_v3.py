@@ -155,20 +155,21 @@ def reference_cell_offsets_decode(decoder, kv, rows, cols, coord, size):
     return decoder.to_rgb(decoder.out_norm(x + x0))
 
 
-@pytest.mark.parametrize("one_size", [True, False])
-def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size):
-    """The decoder's batched forward (which folds the keys' position term into the query) equals
-    the per-cell maths, for a render of one pixel size and for mixed sizes."""
+@pytest.mark.parametrize("one_size, queries", [(True, 40), (True, 2), (False, 40)])
+def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size, queries):
+    """The decoder's batched forward equals the per-cell maths, for a render of one pixel size (it
+    folds the keys' position term into the query, and with more cells read than table rows in
+    reach computes q · k once per row) and for mixed sizes (a query each)."""
     model = trained_looking(patch_size=1, value_position=3, cell_offsets=True)
     decoder = model.decoder
     rows, cols = 5, 7
     kv = torch.randn(rows * cols, decoder.to_kv.out_features)
-    coords = torch.rand(1, 9, 2)
-    cell = torch.full((1, 9, 2), 1 / 20) if one_size else torch.rand(1, 9, 2) / 10
+    coords = torch.rand(1, queries, 2)
+    cell = torch.full((1, queries, 2), 1 / 20) if one_size else torch.rand(1, queries, 2) / 10
     with torch.no_grad():
         out = decoder(coords, cell, (kv, (rows, cols, rows, cols)))
         expected = torch.stack([reference_cell_offsets_decode(decoder, kv, rows, cols, coords[0, i], cell[0, i])
-                                for i in range(9)])
+                                for i in range(queries)])
     torch.testing.assert_close(out[0], expected, rtol=1e-4, atol=1e-5)
 
 

@@ -276,6 +276,30 @@ class LocalAttentionDecoder(nn.Module):
     def start_as_residual(self) -> float:
         raise ValueError("hybrid-v3 has no residual: it adds the bicubic base through base_skip")
 
+    def _content_logits(self, kv: torch.Tensor, index: torch.Tensor, query: torch.Tensor,
+                        per_image: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """kv (B·cells per image, 2·H·d), the per-cell table from ``prepare``; index (B, Q, k²) the
+        rows each query reads; query (B, Q' ∈ {1, Q}, H·d) → the content logits q · k per head
+        (B·Q, k², H) and the cells' values (B·Q, k², H·d). With one query per image (Q' = 1) and
+        fewer rows within reach than cells read (a render's chunk: a band of rows read 4 times
+        over by s² pixels each), q · k is computed once per row, then gathered."""
+        b, q, cells = index.shape
+        heads = self.head_of.float()  # (H·d, H): per-head sums as one matmul of contiguous rows
+        flat = index.reshape(-1)
+        if query.shape[1] == 1:
+            lo, hi = int(flat.min()), int(flat.max()) + 1
+            if hi - lo < flat.numel():
+                rows = kv[lo:hi].float()  # (R, 2·H·d)
+                image = torch.div(torch.arange(lo, hi, device=kv.device), per_image, rounding_mode="floor")
+                table = (rows[:, :self.inner] * query[image, 0]) @ heads  # (R, H)
+                flat = flat - lo
+                return (table.index_select(0, flat).view(b * q, cells, -1),
+                        rows[:, self.inner:].index_select(0, flat).view(b * q, cells, self.inner))
+        kv = kv.index_select(0, flat).float().view(b * q, cells, 2 * self.inner)  # rows, no copy after
+        k, v = kv[..., :self.inner], kv[..., self.inner:]
+        logits = (query.unsqueeze(-2) * k.view(b, q, cells, self.inner)).view(b * q, cells, self.inner) @ heads
+        return logits, v
+
     def _key_position(self, query: torch.Tensor, weight: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """q · P φ per head, P folded into the query first: query (B, Q' ∈ {1, Q}, H·d), weight P
         (H·d, 2F), features φ of each cell's offset (B, Q, k², 2F) → the logits' position term
@@ -344,14 +368,7 @@ class LocalAttentionDecoder(nn.Module):
             encoding = encoding[:, :1]  # one pixel size (a whole render): one query serves all
         x0 = self.query_in(encoding)  # (B, Q or 1, dim)
         query = self.to_q(self.query_norm(x0))  # (B, Q or 1, H·d)
-        # each cell's keys and values: rows of the per-cell table, viewed without a copy
-        kv = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 2 * self.inner)
-        k, v = kv[..., :self.inner], kv[..., self.inner:]  # (N, k², H·d), N = B·Q
-        # per-head dot products as one product and a matmul with the (H·d, H) head indicator:
-        # contiguous rows, where an einsum over (N, 4, H, d) runs as thousands of tiny matmuls
-        heads = self.head_of.float()
-        qf = query.float().unsqueeze(-2)  # (B, Q or 1, 1, H·d)
-        logits = (qf * k.view(b, q, cells, self.inner)).view(b * q, cells, self.inner) @ heads
+        logits, v = self._content_logits(kv, index, query.float(), rows * cols)  # (N, k², H), (N, k², H·d)
         if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
             with torch.autocast(coords.device.type, enabled=False):
                 turn = (2.0 * math.pi) * (offset.reshape(b * q, cells, 2) @ self.position_frequencies.float())
@@ -369,7 +386,7 @@ class LocalAttentionDecoder(nn.Module):
         weight = torch.exp(logits - logits.amax(dim=1, keepdim=True)) * area.reshape(b * q, cells, 1)
         # the nearest cell's taper is ≥ 1/4, so the sum is 0 only if exp() underflows for all
         weight = weight / weight.sum(dim=1, keepdim=True).clamp_min(1e-30)
-        attended = ((weight @ heads.t()) * v).sum(1).view(b, q, self.inner)  # (B, Q, H·d)
+        attended = (weight.unsqueeze(-1) * v.view(b * q, cells, self.heads, -1)).sum(1).view(b, q, self.inner)
         x = x0 + self.to_out(attended.to(x0.dtype))
         if self.to_modulated is not None:
             with torch.autocast(coords.device.type, enabled=False):
