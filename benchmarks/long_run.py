@@ -224,6 +224,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # they never left their initial values (every run above). TrainConfig.adam_eps is now 1e-15
     # (resumed runs keep the ε in their optimizer state). The same recipe as cellpos, under it:
     "pilot-v3uc-eps": ("hybrid-v3", "small", V3UC, PILOT_STEPS),
+    # stem8 led cellpos held out by 0.06 at steps 500 and 1,000, then by 0.016 at 1,500 (25.618;
+    # liif 25.626), at 1.4× its CPU a step: more stem fades as every v3 does; stopped at 1,563,
+    # resumable. The scan's retrain-ablation under the same ε as pilot-v3uc-eps (the other
+    # weights' smaller gradients moved under 1e-8 too, by less):
+    **{f"pilot-v3uc-eps-{name}": ("hybrid-v3", "small", {**V3UC, **V3U_ABLATIONS[name]}, PILOT_STEPS)
+       for name in ("nomamba",)},
     # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},
