@@ -367,15 +367,15 @@ class LocalAttentionDecoder(nn.Module):
         if self.cell_offsets and bool((encoding == encoding[:, :1]).all()):
             encoding = encoding[:, :1]  # one pixel size (a whole render): one query serves all
         x0 = self.query_in(encoding)  # (B, Q or 1, dim)
-        query = self.to_q(self.query_norm(x0))  # (B, Q or 1, H·d)
-        logits, v = self._content_logits(kv, index, query.float(), rows * cols)  # (N, k², H), (N, k², H·d)
+        query = self.to_q(self.query_norm(x0)).float()  # (B, Q or 1, H·d)
+        logits, v = self._content_logits(kv, index, query, rows * cols)  # (N, k², H), (N, k², H·d)
         if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
             with torch.autocast(coords.device.type, enabled=False):
                 turn = (2.0 * math.pi) * (offset.reshape(b * q, cells, 2) @ self.position_frequencies.float())
                 features = torch.cat([turn.sin(), turn.cos()], dim=-1)  # (N, k², 2F)
                 weight, bias = self.to_value_position.weight.float(), self.to_value_position.bias.float()
                 if self.cell_offsets:  # the key's term (rows :H·d) enters q · (k + P φ + c): folded
-                    logits = logits + self._key_position(query.float(), weight[:self.inner],
+                    logits = logits + self._key_position(query, weight[:self.inner],
                                                          features.view(b, q, cells, -1))
                     weight, bias = weight[self.inner:], bias[self.inner:]
                 position = F.linear(features, weight, bias)  # (N, k², H·d)

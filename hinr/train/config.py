@@ -77,7 +77,7 @@ class TrainConfig:
     # AdamW's ε. A step divides each gradient by its running RMS + ε, so a gradient far under ε
     # barely moves its weight: the pixel loss gives the BiMamba scan's A_log, dt_proj and x_proj
     # gradients of 1e-12 – 1e-9, and under torch's 1e-8 they stayed at their initial values through
-    # whole pilots (docs/results.md, session 23). The other weights' gradients are ≥ 1e-7.
+    # whole pilots (docs/results.md, the sixth round). The other weights' gradients are ≥ 4e-8.
     adam_eps: float = 1e-15
     clip: float = 1.0
     queries: int = option(1024, "Random query points per image per step.")
