@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import sys
 from pathlib import Path
 
@@ -239,6 +240,17 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
+# The long runs on the photo pool (the models issue, item 3): the best v3 of the pilots (cellpos,
+# trained under ε = 1e-15) and the pilots' liif, each a whole cosine over about 8.5 CPU-hours. With
+# two runs on the 2 cores a v3 step costs about 1.9 CPU s and a liif step 1.36 (cpu.jsonl of the
+# pilots), hence the horizons. The weights at every validation are kept in ``snapshots/`` (not in
+# git) to pick from on `select` if a run overfits, as the round-7 runs did on 47 photos.
+LONG: dict[str, tuple[str, str, dict, int]] = {
+    "long-v3uc": ("hybrid-v3", "small", V3UC, 16_000),
+    "long-liif": ("liif", "tiny", LIIF_E64X8, 22_000),
+}
+LONG_COMMON = dict(PILOT_COMMON, warmup=500, val_every=1_000, save_every=500)
+RECIPES.update(LONG)
 
 # Equal terms are equal CPU time, each with a whole cosine: a hybrid step costs about twice a liif
 # step (the BiMamba scan on the CPU), so 24k hybrid steps take about the 6 CPU-hours of 50k liif
@@ -268,6 +280,7 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
     import torch
 
     from hinr.precision import native_bf16
+    from hinr.store.checkpoint import WEIGHTS_NAME
     from hinr.train.config import TrainConfig
     from hinr.train.state import STATE_NAME
     from hinr.train.stopping import stop_on_sigterm
@@ -283,7 +296,7 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
             cfg.data = str(DATA)
         cfg.steps = steps  # the recipe's horizon is the one that counts (see RECIPES)
     else:
-        common = PILOT_COMMON if name in PILOTS else COMMON
+        common = PILOT_COMMON if name in PILOTS else LONG_COMMON if name in LONG else COMMON
         cfg = TrainConfig(data=str(DATA), arch=arch, preset=size, model_overrides=overrides,
                           steps=steps, **common)
     # bf16 where the CPU has it natively; emulated bf16 (an AVX2-only host) ran 0.6 images/s against
@@ -297,6 +310,9 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
 
     def save_and_log() -> None:
         save()
+        if name in LONG and trainer.step % cfg.val_every == 0:  # the weights at each validation
+            (out / "snapshots").mkdir(exist_ok=True)
+            shutil.copyfile(out / WEIGHTS_NAME, out / "snapshots" / f"step-{trainer.step}.safetensors")
         with log.open("a") as f:
             f.write(json.dumps({"step": trainer.step, "cpu_s": round(base + cpu_seconds(), 1),
                                 "precision": "bf16" if cfg.bf16 else "fp32"}) + "\n")

@@ -5,6 +5,7 @@ which is every validation in the recipes).
 
     python benchmarks/plot_long_runs.py                       # → benchmarks/long_runs.png + .md
     python benchmarks/plot_long_runs.py --reference 30.93     # a dashed line: the previous default
+    python benchmarks/plot_long_runs.py long-v3uc long-liif --out benchmarks/long_runs_photos.png
 """
 
 from __future__ import annotations
@@ -96,14 +97,17 @@ def table(series: dict[str, list], precision: dict[str, dict[int, str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help="the runs to draw (default: every run of --runs)")
     parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("long_runs.png"))
     parser.add_argument("--reference", type=float, default=None, help="a dashed line at this PSNR")
     parser.add_argument("--reference-label", default="the default shipped before round 7, best")
     args = parser.parse_args()
-    series = {run.name: curve(run) for run in sorted(args.runs.iterdir()) if (run / "cpu.jsonl").is_file()}
+    chosen = [args.runs / name for name in args.names] or sorted(args.runs.iterdir())
+    chosen = [run for run in chosen if (run / "cpu.jsonl").is_file()]
+    series = {run.name: curve(run) for run in chosen}
     plot(series, args.out, args.reference, args.reference_label)
-    runs = {run.name: precisions(run) for run in sorted(args.runs.iterdir()) if (run / "cpu.jsonl").is_file()}
+    runs = {run.name: precisions(run) for run in chosen}
     args.out.with_suffix(".md").write_text(table(series, runs))
     print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
