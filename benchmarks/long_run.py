@@ -231,6 +231,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # weights' smaller gradients moved under 1e-8 too, by less):
     **{f"pilot-v3uc-eps-{name}": ("hybrid-v3", "small", {**V3UC, **V3U_ABLATIONS[name]}, PILOT_STEPS)
        for name in ("nomamba",)},
+    # the trained scan paid nothing either (pilot-v3uc-eps-nomamba: +0.001 [−0.027, +0.025]), and
+    # cellpos's query holds its pixel size only: its content logits weigh each cell by what the
+    # cell holds, never against what lies where the query stands, so a cell across an edge from
+    # the query counts as much as one on its side (the notched edges). The next change: LIT's
+    # query, the content at the query, blended bilinearly from its 2 × 2 cells (content_query)
+    "pilot-v3uc-cq": ("hybrid-v3", "small", {**V3UC, "content_query": True}, PILOT_STEPS),
     # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},

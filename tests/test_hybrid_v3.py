@@ -19,6 +19,10 @@ def trained_looking(**overrides) -> hinr.HINR:
         torch.nn.init.normal_(model.decoder.to_rgb.weight, std=0.2)
         if hasattr(model.decoder, "distance_slope"):  # far cells weigh in (at 0 they are damped)
             model.decoder.distance_slope.fill_(-10.0)
+        if getattr(model.decoder, "content_query", False):  # its content queries start at zero
+            weight = model.decoder.to_kv.weight  # (each cell's k, v, content query) × cells per latent
+            rows = weight.view(-1, 3, model.decoder.inner, weight.shape[1])[:, 2]
+            rows.copy_(torch.randn_like(rows) * 0.1 * weight.shape[1] ** -0.5)
     return model
 
 
@@ -43,6 +47,8 @@ def test_bad_options_are_refused():
         preset("tiny", arch="hybrid-v3", value_position=4, cell_offsets=True, modulate=True)
     with pytest.raises(ValueError, match="encoder_depth"):
         hinr.HINR(preset("tiny", arch="hybrid-v3", encoder_depth=0))  # LP tokens need a scan
+    with pytest.raises(ValueError, match="content_query blends the 2 × 2 cells"):
+        preset("tiny", arch="hybrid-v3", content_query=True, neighbourhood=4)
 
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 51), (48, 20)])
@@ -62,9 +68,11 @@ def test_encodes_any_size_whole(size, patch):
                                      dict(modulate=True, pixel_kv=True, value_position=8),
                                      dict(modulate=True, patch_size=1),
                                      dict(modulate=True, patch_size=1, scan_patch=2),
-                                     dict(patch_size=1, value_position=4, cell_offsets=True)],
+                                     dict(patch_size=1, value_position=4, cell_offsets=True),
+                                     dict(patch_size=1, value_position=4, cell_offsets=True, content_query=True),
+                                     dict(modulate=True, pixel_kv=True, content_query=True)],
                          ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head", "value_position",
-                              "patch_1", "scan_patch", "cell_offsets"])
+                              "patch_1", "scan_patch", "cell_offsets", "content_query", "content_query_px"])
 def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     cells fade out where they are swapped, and the query's features (where it has any: not with
@@ -129,24 +137,30 @@ def test_a_query_does_not_depend_on_its_neighbours_pixel_sizes():
 def reference_cell_offsets_decode(decoder, kv, rows, cols, coord, size):
     """One query of a cell_offsets decoder, term by term as its docstring says: each of the 2 × 2
     cells' key plus the features of the offset to it, its value through a GELU with them, softmax
-    × area over the cells, then the feed-forward and the skip."""
+    × area over the cells, then the feed-forward and the skip. With content_query the query adds
+    the cells' content queries, blended by their areas; the offset terms meet the size query only."""
     inner, heads = decoder.inner, decoder.heads
     p = coord * torch.tensor([cols, rows]) - 0.5
     low = torch.floor(p)
     x0 = decoder.query_in(size * torch.tensor([cols, rows]))
     q = decoder.to_q(decoder.query_norm(x0)).view(heads, -1)
-    logits, values, areas = [], [], []
+    cells = []
     for step in ([0, 0], [1, 0], [0, 1], [1, 1]):
         at = low + torch.tensor(step, dtype=low.dtype)
         col, row = (int(v) for v in torch.minimum(at.clamp_min(0), torch.tensor([cols - 1, rows - 1])))
-        offset = at - p
+        cells.append((kv[row * cols + col], at - p))
+    areas = [(1 - offset.abs()).prod() for _, offset in cells]
+    local = sum(a * row[2 * inner:] for a, (row, _) in zip(areas, cells)) if decoder.content_query else 0
+    logits, values = [], []
+    for row, offset in cells:
         turn = 2 * torch.pi * (offset @ decoder.position_frequencies)
         position = decoder.to_value_position(torch.cat([turn.sin(), turn.cos()]))
-        k, v = kv[row * cols + col, :inner] + position[:inner], kv[row * cols + col, inner:]
+        k, v = row[:inner], row[inner:2 * inner]
+        content = ((q.reshape(-1) + local) * k).view(heads, -1).sum(-1)
         damping = torch.nn.functional.softplus(decoder.distance_slope) * offset.pow(2).sum()
-        logits.append((q * k.view(heads, -1)).sum(-1) / decoder.dim_head ** 0.5 - damping)
+        logits.append((content + (q * position[:inner].view(heads, -1)).sum(-1)) / decoder.dim_head ** 0.5
+                      - damping)
         values.append(torch.nn.functional.gelu(v + position[inner:]).view(heads, -1))
-        areas.append((1 - offset.abs()).prod())
     weight = torch.softmax(torch.stack(logits), dim=0) * torch.stack(areas)[:, None]
     weight = weight / weight.sum(0)
     attended = (weight[..., None] * torch.stack(values)).sum(0).reshape(inner)
@@ -155,12 +169,14 @@ def reference_cell_offsets_decode(decoder, kv, rows, cols, coord, size):
     return decoder.to_rgb(decoder.out_norm(x + x0))
 
 
-@pytest.mark.parametrize("one_size, queries", [(True, 40), (True, 2), (False, 40)])
-def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size, queries):
+@pytest.mark.parametrize("one_size, queries, content_query", [(True, 40, False), (True, 2, False), (False, 40, False),
+                                                               (True, 40, True), (False, 40, True)])
+def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size, queries, content_query):
     """The decoder's batched forward equals the per-cell maths, for a render of one pixel size (it
     folds the keys' position term into the query, and with more cells read than table rows in
-    reach computes q · k once per row) and for mixed sizes (a query each)."""
-    model = trained_looking(patch_size=1, value_position=3, cell_offsets=True)
+    reach computes q · k once per row) and for mixed sizes (a query each), with and without the
+    content query."""
+    model = trained_looking(patch_size=1, value_position=3, cell_offsets=True, content_query=content_query)
     decoder = model.decoder
     rows, cols = 5, 7
     kv = torch.randn(rows * cols, decoder.to_kv.out_features)
@@ -171,6 +187,26 @@ def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size, queri
         expected = torch.stack([reference_cell_offsets_decode(decoder, kv, rows, cols, coords[0, i], cell[0, i])
                                 for i in range(queries)])
     torch.testing.assert_close(out[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_content_query_starts_as_the_decoder_without_it():
+    """Its content queries' weights start at zero: a fresh model with content_query renders what
+    the same weights render without it (and their gradient is not zero, so they move)."""
+    torch.manual_seed(0)
+    options = dict(patch_size=1, value_position=4, cell_offsets=True)
+    model = hinr.HINR(preset("tiny", arch="hybrid-v3", **options, content_query=True)).eval()
+    plain = hinr.HINR(preset("tiny", arch="hybrid-v3", **options)).eval()
+    state = model.state_dict()
+    inner = model.decoder.inner
+    state["decoder.to_kv.weight"] = state["decoder.to_kv.weight"][:2 * inner]
+    plain.load_state_dict(state)
+    for m in (model, plain):
+        torch.nn.init.normal_(m.decoder.to_rgb.weight, std=0.2, generator=torch.Generator().manual_seed(1))
+    images, coords = torch.rand(1, 3, 16, 20), torch.rand(1, 50, 2)
+    out = model(images, coords)
+    torch.testing.assert_close(out, plain(images, coords))
+    out.square().sum().backward()
+    assert model.decoder.to_kv.weight.grad[2 * inner:].abs().sum() > 0
 
 
 def test_every_part_is_on_the_path_to_rgb():

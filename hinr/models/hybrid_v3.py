@@ -32,7 +32,9 @@ values that meet their offset through a GELU (``value_position``), ``modulate``,
 pixel from a scan over 2 × 2 patches (``scan_patch``: the scan's outputs, unpacked to their
 pixels, join the stem's features, and the processor runs over those per-pixel latents), and a
 query with no phase of its own (``cell_offsets``: position reaches RGB only through each cell's
-key and value, in LIIF's order).
+key and value, in LIIF's order), and a query that carries the content where it stands
+(``content_query``: LIT's query, the latent at the query, blended bilinearly from its 2 × 2 cells so
+that it stays continuous).
 
 The retrain-ablations are settings of the same file: ``processor_depth=0``; ``encoder_depth=0,
 lp_tokens=False`` (stem only); ``lp_tokens=False`` (the patch tokens' outputs are the latents);
@@ -50,7 +52,7 @@ from einops import rearrange
 from torch import nn
 
 from ..config import INPUT_SIZE, Architecture, ModelConfig, register_architecture
-from ..layers.computed import computed
+from ..layers.computed import computed, on_meta
 from ..layers.feedforward import GEGLU
 from .edsr_encoder import ResBlock
 from .latents import Latents
@@ -112,6 +114,13 @@ class HybridV3Options:
     # processor then runs over exactly those per-pixel latents (0: the scan reads the latents' own
     # patches)
     scan_patch: int = 0
+    # the query also carries the content where it stands, as LIT's query is the latent at the
+    # query: each latent projects a content query once (in ``prepare``, beside its key and value),
+    # and a query adds its 2 × 2 cells' content queries blended by their bilinear (area) weights,
+    # so it stays continuous; its logits then weigh each cell's key against the content around the
+    # query (a cell across an edge from it counts less), not only against its pixel size.
+    # Zero-initialised: the decoder starts as it is without it
+    content_query: bool = False
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
@@ -127,6 +136,9 @@ class HybridV3Options:
             raise ValueError("pixel_head (≥ 0) works on pixel features: it needs pixel_kv; pixel_dim ≥ 1")
         if self.scan_patch not in (0, 2) or (self.scan_patch and self.stem_dim):
             raise ValueError("scan_patch is 0 or 2 and keeps the stem as wide as the latents (stem_dim 0)")
+        if self.content_query and self.neighbourhood != 2:
+            raise ValueError("content_query blends the 2 × 2 cells' content queries bilinearly: it needs "
+                             "neighbourhood 2")
 
 
 def lattice_frequencies(count: int, scale: float, seed: int = 0) -> torch.Tensor:
@@ -218,7 +230,8 @@ class LocalAttentionDecoder(nn.Module):
     def __init__(self, *, context_dim: int, dim: int, heads: int, dim_head: int, hidden: int,
                  frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False,
                  neighbourhood: int = 2, pixel_head: int = 0, pixel_dim: int = 32,
-                 value_position: int = 0, cell_offsets: bool = False, patch: int = PATCH) -> None:
+                 value_position: int = 0, cell_offsets: bool = False, content_query: bool = False,
+                 patch: int = PATCH) -> None:
         super().__init__()
         self.patch = patch
         inner = heads * dim_head
@@ -238,13 +251,19 @@ class LocalAttentionDecoder(nn.Module):
         self.context_norm = nn.LayerNorm(context_dim)
         self.stride = 1 if pixel_kv else patch  # input pixels per key/value cell
         self.to_pixels = self.pixel_blocks = None
+        # per cell: its key, its value and (content_query) its content query, each H·d wide
+        self.content_query = content_query
+        parts = 3 if content_query else 2
         if pixel_head:  # latents → their pixels' features → conv blocks → keys / values per pixel
             self.to_pixels = nn.Linear(context_dim, patch * patch * pixel_dim)
             self.pixel_blocks = nn.Sequential(*(ResBlock(dim=pixel_dim, res_scale=1.0)
                                                 for _ in range(pixel_head)))
-            self.to_kv = nn.Linear(pixel_dim, 2 * inner, bias=False)
+            self.to_kv = nn.Linear(pixel_dim, parts * inner, bias=False)
         else:
-            self.to_kv = nn.Linear(context_dim, (patch * patch if pixel_kv else 1) * 2 * inner, bias=False)
+            self.to_kv = nn.Linear(context_dim, (patch * patch if pixel_kv else 1) * parts * inner, bias=False)
+        if content_query and not on_meta():  # the content queries' rows start at zero: as without them
+            with torch.no_grad():
+                rearrange(self.to_kv.weight, "(n t e) c -> n t e c", t=parts, e=inner)[:, 2].zero_()
         self.query_norm = nn.LayerNorm(dim)
         self.to_q = nn.Linear(dim, inner, bias=False)
         self.to_out = nn.Linear(inner, dim)
@@ -299,6 +318,19 @@ class LocalAttentionDecoder(nn.Module):
         k, v = kv[..., :self.inner], kv[..., self.inner:]
         logits = (query.unsqueeze(-2) * k.view(b, q, cells, self.inner)).view(b * q, cells, self.inner) @ heads
         return logits, v
+
+    def _local_query_logits(self, kv: torch.Tensor, index: torch.Tensor, query: torch.Tensor,
+                            area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """content_query: kv (B·cells per image, 3·H·d) the per-cell keys, values and content
+        queries; index (B, Q, 4) the cells each query reads; query (B, Q' ∈ {1, Q}, H·d); area
+        (B, Q, 4) their bilinear weights → the content logits (q + Σ area · q_cell) · k per head
+        (B·Q, 4, H) and the cells' values (B·Q, 4, H·d)."""
+        b, q, cells = index.shape
+        rows = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 3 * self.inner)
+        k, v, local = rows.split(self.inner, dim=-1)
+        local = (area.reshape(b * q, cells, 1) * local).sum(1)  # (B·Q, H·d), continuous in the query
+        full = query.expand(b, q, -1).reshape(b * q, -1) + local
+        return (full.unsqueeze(1) * k) @ self.head_of.float(), v
 
     def _key_position(self, query: torch.Tensor, weight: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """q · P φ per head, P folded into the query first: query (B, Q' ∈ {1, Q}, H·d), weight P
@@ -368,7 +400,10 @@ class LocalAttentionDecoder(nn.Module):
             encoding = encoding[:, :1]  # one pixel size (a whole render): one query serves all
         x0 = self.query_in(encoding)  # (B, Q or 1, dim)
         query = self.to_q(self.query_norm(x0)).float()  # (B, Q or 1, H·d)
-        logits, v = self._content_logits(kv, index, query, rows * cols)  # (N, k², H), (N, k², H·d)
+        if self.content_query:  # (N, k², H), (N, k², H·d)
+            logits, v = self._local_query_logits(kv, index, query, area)
+        else:
+            logits, v = self._content_logits(kv, index, query, rows * cols)
         if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
             with torch.autocast(coords.device.type, enabled=False):
                 turn = (2.0 * math.pi) * (offset.reshape(b * q, cells, 2) @ self.position_frequencies.float())
@@ -418,7 +453,7 @@ def _decoder(c: ModelConfig) -> nn.Module:
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
         modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood,
         pixel_head=o.pixel_head, pixel_dim=o.pixel_dim, value_position=o.value_position,
-        cell_offsets=o.cell_offsets, patch=c.patch_size)
+        cell_offsets=o.cell_offsets, content_query=o.content_query, patch=c.patch_size)
 
 
 def _checks(c: ModelConfig) -> None:
@@ -444,6 +479,7 @@ def _decoder_macs(c: ModelConfig) -> int:
     key_position = cells * features * c.decoder_heads if o.cell_offsets else 0
     return (query + key_position  # the query's encoding in and to_q; the keys' position term
             + 2 * cells * inner  # logits and the weighted values over k² cells
+            + (cells * inner if o.content_query else 0)  # the cells' content queries blended
             + cells * features * inner  # each cell's value meets its offset
             + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3
             + (2 * (inner // 2) * d if o.modulate else 0))
@@ -471,7 +507,8 @@ register_architecture(Architecture(
     derive=lambda f: {**f, "num_latents": (f.get("image_size", INPUT_SIZE) // f.get("patch_size", PATCH)) ** 2},
     # the scans reach the whole input; tiles of a photo too large for memory overlap by this much
     receptive_radius=lambda c: 48,
-    bytes_per_query=lambda c: 4 * (c.arch_options.neighbourhood ** 2 * 2 * c.decoder_heads * c.decoder_dim_head
+    bytes_per_query=lambda c: 4 * (c.arch_options.neighbourhood ** 2 * (3 if c.arch_options.content_query else 2)
+                                   * c.decoder_heads * c.decoder_dim_head
                                    + 6 * c.decoder_dim + 2 * c.arch_options.decoder_hidden + 64),
     describe=lambda c: (f"stem ×{c.arch_options.stem_blocks} + BiMamba ×{c.encoder_depth} + "
                         f"window SCENT ×{c.processor_depth}",
