@@ -246,13 +246,16 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
 }
 PILOT_COMMON = dict(COMMON, warmup=200, val_every=500, save_every=250, rot90=True)
 RECIPES.update(PILOTS)
-# The long runs on the photo pool (the models issue, item 3): the best v3 of the pilots (cellpos,
-# trained under ε = 1e-15) and the pilots' liif, each a whole cosine over about 8.5 CPU-hours. With
-# two runs on the 2 cores a v3 step costs about 1.9 CPU s and a liif step 1.36 (cpu.jsonl of the
-# pilots), hence the horizons. The weights at every validation are kept in ``snapshots/`` (not in
-# git) to pick from on `select` if a run overfits, as the round-7 runs did on 47 photos.
+# The long runs on the photo pool (the models issue, item 3): a v3 and the pilots' liif, each a
+# whole cosine over about 8.5 CPU-hours. Every v3 pilot learns faster than liif to step 1,000 and
+# then falls behind it, fitting its batches less well (a fit limit, not overfitting), with 529 k
+# weights against liif's 737 k: the long run's v3 is cellpos with liif's 8 full-resolution
+# blocks as its stem (pilot-v3uc-stem8, ahead of cellpos at every validation it reached; 824 k).
+# With two runs on the 2 cores its step costs about 2.55 CPU s and a liif step 1.36 (cpu.jsonl of
+# the pilots), hence the horizons. The weights at every validation are kept in ``snapshots/`` (not
+# in git) to pick from on `select` if a run overfits, as the round-7 runs did on 47 photos.
 LONG: dict[str, tuple[str, str, dict, int]] = {
-    "long-v3uc": ("hybrid-v3", "small", V3UC, 16_000),
+    "long-v3uc-stem8": ("hybrid-v3", "small", {**V3UC, "stem_blocks": 8}, 12_000),
     "long-liif": ("liif", "tiny", LIIF_E64X8, 22_000),
 }
 LONG_COMMON = dict(PILOT_COMMON, warmup=500, val_every=1_000, save_every=500)
