@@ -329,8 +329,8 @@ class LocalAttentionDecoder(nn.Module):
         rows = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 3 * self.inner)
         k, v, local = rows.split(self.inner, dim=-1)
         local = (area.reshape(b * q, cells, 1) * local).sum(1)  # (B·Q, H·d), continuous in the query
-        full = query.expand(b, q, -1).reshape(b * q, -1) + local
-        return (full.unsqueeze(1) * k) @ self.head_of.float(), v
+        full = (local.view(b, q, -1) + query).view(b * q, 1, -1)  # the pixel-size query broadcast
+        return (full * k) @ self.head_of.float(), v
 
     def _key_position(self, query: torch.Tensor, weight: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """q · P φ per head, P folded into the query first: query (B, Q' ∈ {1, Q}, H·d), weight P
@@ -347,8 +347,8 @@ class LocalAttentionDecoder(nn.Module):
 
     def prepare(self, latents: Latents) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """latents.tokens (B, M, D), M = ⌈H/p⌉·⌈W/p⌉; latents.images (B, 3, H, W) → (keys and
-        values of every key/value cell (a latent, or with pixel_kv each input pixel),
-        (B·cells, 2·heads·dim_head); (rows, cols of the cells, H, W))."""
+        values (and with content_query content queries) of every key/value cell (a latent, or with
+        pixel_kv each input pixel), (B·cells, 2 or 3·heads·dim_head); (rows, cols of the cells, H, W))."""
         h, w = latents.images.shape[-2:]
         rows, cols = -(-h // self.patch), -(-w // self.patch)
         if self.pixel_blocks is not None:
