@@ -5,7 +5,7 @@ which is every validation in the recipes).
 
     python benchmarks/plot_long_runs.py                       # → benchmarks/long_runs.png + .md
     python benchmarks/plot_long_runs.py --reference 30.93     # a dashed line: the previous default
-    python benchmarks/plot_long_runs.py long-v3uc long-liif --out benchmarks/long_runs_photos.png
+    python benchmarks/plot_long_runs.py long-v3uc-stem8 long-liif --out benchmarks/long_runs_photos.png
 """
 
 from __future__ import annotations

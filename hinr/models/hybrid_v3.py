@@ -320,17 +320,15 @@ class LocalAttentionDecoder(nn.Module):
         return logits, v
 
     def _local_query_logits(self, kv: torch.Tensor, index: torch.Tensor, query: torch.Tensor,
-                            area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                            area: torch.Tensor, per_image: int) -> tuple[torch.Tensor, torch.Tensor]:
         """content_query: kv (B·cells per image, 3·H·d) the per-cell keys, values and content
         queries; index (B, Q, 4) the cells each query reads; query (B, Q' ∈ {1, Q}, H·d); area
-        (B, Q, 4) their bilinear weights → the content logits (q + Σ area · q_cell) · k per head
-        (B·Q, 4, H) and the cells' values (B·Q, 4, H·d)."""
+        (B, Q, 4) their bilinear weights → ``_content_logits`` of the query plus its cells' content
+        queries blended by area (continuous in the query), (B·Q, 4, H) and (B·Q, 4, H·d)."""
         b, q, cells = index.shape
-        rows = kv.index_select(0, index.reshape(-1)).float().view(b * q, cells, 3 * self.inner)
-        k, v, local = rows.split(self.inner, dim=-1)
-        local = (area.reshape(b * q, cells, 1) * local).sum(1)  # (B·Q, H·d), continuous in the query
-        full = (local.view(b, q, -1) + query).view(b * q, 1, -1)  # the pixel-size query broadcast
-        return (full * k) @ self.head_of.float(), v
+        local = kv[:, 2 * self.inner:].index_select(0, index.reshape(-1)).float().view(b, q, cells, self.inner)
+        local = (area.unsqueeze(-1) * local).sum(2)  # (B, Q, H·d)
+        return self._content_logits(kv[:, :2 * self.inner], index, query + local, per_image)
 
     def _key_position(self, query: torch.Tensor, weight: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """q · P φ per head, P folded into the query first: query (B, Q' ∈ {1, Q}, H·d), weight P
@@ -401,7 +399,7 @@ class LocalAttentionDecoder(nn.Module):
         x0 = self.query_in(encoding)  # (B, Q or 1, dim)
         query = self.to_q(self.query_norm(x0)).float()  # (B, Q or 1, H·d)
         if self.content_query:  # (N, k², H), (N, k², H·d)
-            logits, v = self._local_query_logits(kv, index, query, area)
+            logits, v = self._local_query_logits(kv, index, query, area, rows * cols)
         else:
             logits, v = self._content_logits(kv, index, query, rows * cols)
         if self.to_value_position is not None:  # each cell's value meets its offset, non-linearly
