@@ -260,9 +260,10 @@ def count_macs(arch: str, preset_name: str, overrides: dict, *, queries: int = 4
 def main_macs() -> None:
     print("| read-out | multiply-adds per output pixel (decoder) | + prepare, shared at ×4 | analytic |")
     print("|---|---:|---:|---:|")
-    from long_run import V3UC  # the best v3's settings, declared once with its pilots
+    from long_run import LONG, V3UC  # the v3 settings, declared once with their runs
 
-    rows = {**MACS_MODELS, "hybrid-v3 small, cell_offsets (pilot-v3u-cellpos)": ("hybrid-v3", "small", V3UC)}
+    rows = {**MACS_MODELS, "hybrid-v3 small, cell_offsets (pilot-v3u-cellpos)": ("hybrid-v3", "small", V3UC),
+            "hybrid-v3 small, the long run (long-v3uc-stem8)": LONG["long-v3uc-stem8"][:3]}
     for name, (arch, size, overrides) in rows.items():
         r = count_macs(arch, size, overrides)
         print(f"| {name} | {r['decoder_per_pixel']:,} | {r['prepare_per_pixel_x4']:,} | {r.get('analytic', '')} |")

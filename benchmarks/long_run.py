@@ -250,12 +250,15 @@ RECIPES.update(PILOTS)
 # whole cosine over about 8.5 CPU-hours. Every v3 pilot learns faster than liif to step 1,000 and
 # then falls behind it, fitting its batches less well (a fit limit, not overfitting), with 529 k
 # weights against liif's 737 k: the long run's v3 is cellpos with liif's 8 full-resolution
-# blocks as its stem (pilot-v3uc-stem8, ahead of cellpos at every validation it reached; 824 k).
-# With two runs on the 2 cores its step costs about 2.55 CPU s and a liif step 1.36 (cpu.jsonl of
-# the pilots), hence the horizons. The weights at every validation are kept in ``snapshots/`` (not
+# blocks as its stem (pilot-v3uc-stem8, ahead of cellpos at every validation it reached and on
+# its training batches by 0.04–0.05 dB throughout; 824 k) and the decoder's GEGLU 96 wide, not 64
+# (19,152 multiply-adds a pixel, within the 20 k: the one capacity probe whose gain held,
+# pilot-liifenc-attn-wide, widened the decoder; LIIF's MLP over the cellpos latents, pilot-v3u-mlp,
+# fitted its batches 0.03–0.04 dB better from step 1,500). With two runs on the 2 cores a stem8
+# step costs about 2.55 CPU s and a liif step 1.36 (cpu.jsonl of the pilots), hence the horizons. The weights at every validation are kept in ``snapshots/`` (not
 # in git) to pick from on `select` if a run overfits, as the round-7 runs did on 47 photos.
 LONG: dict[str, tuple[str, str, dict, int]] = {
-    "long-v3uc-stem8": ("hybrid-v3", "small", {**V3UC, "stem_blocks": 8}, 12_000),
+    "long-v3uc-stem8": ("hybrid-v3", "small", {**V3UC, "stem_blocks": 8, "decoder_hidden": 96}, 12_000),
     "long-liif": ("liif", "tiny", LIIF_E64X8, 22_000),
 }
 LONG_COMMON = dict(PILOT_COMMON, warmup=500, val_every=1_000, save_every=500)
