@@ -56,6 +56,8 @@ RECIPES: dict[str, tuple[str, str, dict, int]] = {
 # about equal CPU minutes (cpu.jsonl logs them). Scored on the `select` photos.
 PILOT_STEPS = 3_000
 LIIF_E64X8 = dict(dim=64, encoder_depth=8, decoder_depth=3, base_skip=True)
+# the pure designs with their best read-out on photos (LIIF's local MLP over their latent grid)
+PURE_LOCAL = dict(dim=64, readout="local", base_skip=True, cell_input=True, decoder_dim=128, decoder_depth=3)
 V3_PX = dict(modulate=True, pixel_kv=True)  # the best hybrid-v3 so far (pilot-v3-px)
 V3_LPSUM = {**V3_PX, "lp_sum": True}  # latents = patch outputs + LP outputs (pilot-v3px-lpsum)
 V3_STEM8 = {**V3_LPSUM, "stem_blocks": 8}  # liif's 8 full-resolution blocks as the stem (pilot-v3lpsum-stem8)
@@ -122,12 +124,9 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     "pilot-v3-p1": ("hybrid-v3", "small", dict(modulate=True, patch_size=1), PILOT_STEPS),
     # the seed's own comparison: the pure designs with their best read-out on photos (LIIF's local
     # MLP over their latent grid, docs/results.md "The four architectures"), 64 wide as the others
-    "pilot-mamba-ginr": ("mamba-ginr", "small", dict(dim=64, readout="local", base_skip=True,
-                                                     cell_input=True, decoder_dim=128, decoder_depth=3),
-                         PILOT_STEPS),
+    "pilot-mamba-ginr": ("mamba-ginr", "small", PURE_LOCAL, PILOT_STEPS),
     # (a scent step costs 0.7 of a v3 step: 4,000 steps make the 60 CPU minutes the others get)
-    "pilot-scent": ("scent", "small", dict(dim=64, readout="local", base_skip=True, cell_input=True,
-                                           decoder_dim=128, decoder_depth=3), 4_000),
+    "pilot-scent": ("scent", "small", PURE_LOCAL, 4_000),
     # the retrain-ablations of the first decoder (pilot-v3-noproc stopped at 440) and LIIF's MLP over
     # the plain v3 latents (pilot-v3-mlp, stopped at 721: the diagnostic above)
     "pilot-v3-noproc": ("hybrid-v3", "small", dict(processor_depth=0), PILOT_STEPS),
@@ -230,13 +229,16 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # resumable. The scan's retrain-ablation under the same ε as pilot-v3uc-eps (the other
     # weights' smaller gradients moved under 1e-8 too, by less):
     **{f"pilot-v3uc-eps-{name}": ("hybrid-v3", "small", {**V3UC, **V3U_ABLATIONS[name]}, PILOT_STEPS)
-       for name in ("nomamba",)},
+       for name in ("nomamba", "nolp")},
     # the trained scan paid nothing either (pilot-v3uc-eps-nomamba: +0.001 [−0.027, +0.025]), and
     # cellpos's query holds its pixel size only: its content logits weigh each cell by what the
     # cell holds, never against what lies where the query stands, so a cell across an edge from
     # the query counts as much as one on its side (the notched edges). The next change: LIT's
     # query, the content at the query, blended bilinearly from its 2 × 2 cells (content_query)
     "pilot-v3uc-cq": ("hybrid-v3", "small", {**V3UC, "content_query": True}, PILOT_STEPS),
+    # the seed's pure MAMBA-GINR again under ε = 1e-15, so that its scan (its whole encoder) trains
+    # as the v3's now does (pilot-mamba-ginr stopped at 957 under 1e-8)
+    "pilot-mamba-ginr-eps": ("mamba-ginr", "small", PURE_LOCAL, PILOT_STEPS),
     # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},
