@@ -239,6 +239,12 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # the seed's pure MAMBA-GINR again under ε = 1e-15, so that its scan (its whole encoder) trains
     # as the v3's now does (pilot-mamba-ginr stopped at 957 under 1e-8)
     "pilot-mamba-ginr-eps": ("mamba-ginr", "small", PURE_LOCAL, PILOT_STEPS),
+    # LIIF's MLP over the cellpos latents (pilot-v3u-mlp, 134,758 multiply-adds a pixel) beat the
+    # local SCENT decoder (14,544) on select by 0.12 dB: LIIF's MLP meets content and offset
+    # through 4 layers per corner, this decoder through one GELU per cell before the blend. The
+    # next change: a second per-cell layer (value_layers 2), paid for with a GEGLU 32 wide, not 64
+    # (19,152, the long run's decoder cost)
+    "pilot-v3uc-vl2": ("hybrid-v3", "small", {**V3UC, "value_layers": 2, "decoder_hidden": 32}, PILOT_STEPS),
     # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},

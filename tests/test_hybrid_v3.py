@@ -49,6 +49,10 @@ def test_bad_options_are_refused():
         hinr.HINR(preset("tiny", arch="hybrid-v3", encoder_depth=0))  # LP tokens need a scan
     with pytest.raises(ValueError, match="content_query blends the 2 × 2 cells"):
         preset("tiny", arch="hybrid-v3", content_query=True, neighbourhood=4)
+    with pytest.raises(ValueError, match="it needs value_position"):
+        preset("tiny", arch="hybrid-v3", value_layers=2)
+    with pytest.raises(ValueError, match="value_layers must be ≥ 1"):
+        preset("tiny", arch="hybrid-v3", value_position=4, value_layers=0)
 
 
 @pytest.mark.parametrize("size", [(32, 32), (37, 51), (48, 20)])
@@ -70,9 +74,11 @@ def test_encodes_any_size_whole(size, patch):
                                      dict(modulate=True, patch_size=1, scan_patch=2),
                                      dict(patch_size=1, value_position=4, cell_offsets=True),
                                      dict(patch_size=1, value_position=4, cell_offsets=True, content_query=True),
-                                     dict(modulate=True, pixel_kv=True, content_query=True)],
+                                     dict(modulate=True, pixel_kv=True, content_query=True),
+                                     dict(patch_size=1, value_position=4, cell_offsets=True, value_layers=2)],
                          ids=["plain", "modulate", "pixel_kv", "k4", "pixel_head", "value_position",
-                              "patch_1", "scan_patch", "cell_offsets", "content_query", "content_query_px"])
+                              "patch_1", "scan_patch", "cell_offsets", "content_query", "content_query_px",
+                              "value_layers"])
 def test_the_picture_is_continuous_across_latent_cells(options):
     """Just before and just after each latent-cell border (and corner), the picture is the same:
     cells fade out where they are swapped, and the query's features (where it has any: not with
@@ -160,7 +166,10 @@ def reference_cell_offsets_decode(decoder, kv, rows, cols, coord, size):
         damping = torch.nn.functional.softplus(decoder.distance_slope) * offset.pow(2).sum()
         logits.append((content + (q * position[:inner].view(heads, -1)).sum(-1)) / decoder.dim_head ** 0.5
                       - damping)
-        values.append(torch.nn.functional.gelu(v + position[inner:]).view(heads, -1))
+        value = torch.nn.functional.gelu(v + position[inner:])
+        for layer in decoder.value_layers:  # value_layers > 1: each a GELU(linear) per cell
+            value = torch.nn.functional.gelu(layer(value))
+        values.append(value.view(heads, -1))
     weight = torch.softmax(torch.stack(logits), dim=0) * torch.stack(areas)[:, None]
     weight = weight / weight.sum(0)
     attended = (weight[..., None] * torch.stack(values)).sum(0).reshape(inner)
@@ -169,14 +178,16 @@ def reference_cell_offsets_decode(decoder, kv, rows, cols, coord, size):
     return decoder.to_rgb(decoder.out_norm(x + x0))
 
 
-@pytest.mark.parametrize("one_size, queries, content_query", [(True, 40, False), (True, 2, False), (False, 40, False),
-                                                               (True, 40, True), (False, 40, True)])
-def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size, queries, content_query):
+@pytest.mark.parametrize("one_size, queries, content_query, value_layers",
+                         [(True, 40, False, 1), (True, 2, False, 1), (False, 40, False, 1),
+                          (True, 40, True, 1), (False, 40, True, 1), (True, 40, False, 3), (False, 40, False, 2)])
+def test_cell_offsets_decodes_as_its_docstring_says_term_by_term(one_size, queries, content_query, value_layers):
     """The decoder's batched forward equals the per-cell maths, for a render of one pixel size (it
     folds the keys' position term into the query, and with more cells read than table rows in
     reach computes q · k once per row) and for mixed sizes (a query each), with and without the
-    content query."""
-    model = trained_looking(patch_size=1, value_position=3, cell_offsets=True, content_query=content_query)
+    content query, and with each cell's value through further layers."""
+    model = trained_looking(patch_size=1, value_position=3, cell_offsets=True, content_query=content_query,
+                            value_layers=value_layers)
     decoder = model.decoder
     rows, cols = 5, 7
     kv = torch.randn(rows * cols, decoder.to_kv.out_features)

@@ -121,6 +121,10 @@ class HybridV3Options:
     # query (a cell across an edge from it counts less), not only against its pixel size.
     # Zero-initialised: the decoder starts as it is without it
     content_query: bool = False
+    # with value_position: each cell's value through this many layers before the blend, the first
+    # the GELU where content meets the offset, each further one a GELU(linear) as wide (H·d): LIIF's
+    # MLP is 4 layers deep per corner, this read-out 1 (2 costs k² · (H·d)² multiply-adds a pixel)
+    value_layers: int = 1
 
     def __post_init__(self) -> None:
         if self.stem_blocks < 0 or self.window < 1 or self.decoder_hidden < 1 or self.offset_frequencies < 1:
@@ -136,6 +140,9 @@ class HybridV3Options:
             raise ValueError("pixel_head (≥ 0) works on pixel features: it needs pixel_kv; pixel_dim ≥ 1")
         if self.scan_patch not in (0, 2) or (self.scan_patch and self.stem_dim):
             raise ValueError("scan_patch is 0 or 2 and keeps the stem as wide as the latents (stem_dim 0)")
+        if self.value_layers < 1 or (self.value_layers > 1 and not self.value_position):
+            raise ValueError("value_layers must be ≥ 1; more than 1 deepens value_position's per-cell "
+                             "GELU, so it needs value_position > 0")
         if self.content_query and self.neighbourhood != 2:
             raise ValueError("content_query blends the 2 × 2 cells' content queries bilinearly: it needs "
                              "neighbourhood 2")
@@ -231,7 +238,7 @@ class LocalAttentionDecoder(nn.Module):
                  frequencies: int, scale: float, modulate: bool = False, pixel_kv: bool = False,
                  neighbourhood: int = 2, pixel_head: int = 0, pixel_dim: int = 32,
                  value_position: int = 0, cell_offsets: bool = False, content_query: bool = False,
-                 patch: int = PATCH) -> None:
+                 value_layers: int = 1, patch: int = PATCH) -> None:
         super().__init__()
         self.patch = patch
         inner = heads * dim_head
@@ -281,6 +288,8 @@ class LocalAttentionDecoder(nn.Module):
                 (2, value_position), lambda: torch.randn(2, value_position, generator=gen)))
             # (with cell_offsets, the key's term too)
             self.to_value_position = nn.Linear(2 * value_position, (2 if cell_offsets else 1) * inner)
+        # value_layers: the per-cell layers after that GELU, each (H·d → H·d) + GELU
+        self.value_layers = nn.ModuleList(nn.Linear(inner, inner) for _ in range(value_layers - 1))
         # per head, how fast attention falls with the distance to a corner (softplus of it)
         self.distance_slope = nn.Parameter(torch.zeros(heads))
         self.ff_norm = nn.LayerNorm(dim)
@@ -412,7 +421,9 @@ class LocalAttentionDecoder(nn.Module):
                                                          features.view(b, q, cells, -1))
                     weight, bias = weight[self.inner:], bias[self.inner:]
                 position = F.linear(features, weight, bias)  # (N, k², H·d)
-            v = F.gelu(v + position)
+            v = F.gelu(v + position)  # (N, k², H·d)
+            for layer in self.value_layers:
+                v = F.gelu(layer(v))
         logits = logits / math.sqrt(self.dim_head)  # (N, k², H)
         distance = offset.reshape(b * q, cells, 2).pow(2).sum(-1, keepdim=True)
         logits = logits - F.softplus(self.distance_slope.float()) * distance
@@ -451,7 +462,8 @@ def _decoder(c: ModelConfig) -> nn.Module:
         hidden=o.decoder_hidden, frequencies=o.offset_frequencies, scale=c.fourier_scale,
         modulate=o.modulate, pixel_kv=o.pixel_kv, neighbourhood=o.neighbourhood,
         pixel_head=o.pixel_head, pixel_dim=o.pixel_dim, value_position=o.value_position,
-        cell_offsets=o.cell_offsets, content_query=o.content_query, patch=c.patch_size)
+        cell_offsets=o.cell_offsets, content_query=o.content_query, value_layers=o.value_layers,
+        patch=c.patch_size)
 
 
 def _checks(c: ModelConfig) -> None:
@@ -479,6 +491,7 @@ def _decoder_macs(c: ModelConfig) -> int:
             + 2 * cells * inner  # logits and the weighted values over k² cells
             + (cells * inner if o.content_query else 0)  # the cells' content queries blended
             + cells * features * inner  # each cell's value meets its offset
+            + cells * inner * inner * (o.value_layers - 1)  # and its further layers
             + inner * d + d * 2 * o.decoder_hidden + o.decoder_hidden * d + d * 3
             + (2 * (inner // 2) * d if o.modulate else 0))
 
@@ -505,8 +518,8 @@ register_architecture(Architecture(
     derive=lambda f: {**f, "num_latents": (f.get("image_size", INPUT_SIZE) // f.get("patch_size", PATCH)) ** 2},
     # the scans reach the whole input; tiles of a photo too large for memory overlap by this much
     receptive_radius=lambda c: 48,
-    bytes_per_query=lambda c: 4 * (c.arch_options.neighbourhood ** 2 * (3 if c.arch_options.content_query else 2)
-                                   * c.decoder_heads * c.decoder_dim_head
+    bytes_per_query=lambda c: 4 * (c.arch_options.neighbourhood ** 2 * c.decoder_heads * c.decoder_dim_head
+                                   * ((3 if c.arch_options.content_query else 2) + c.arch_options.value_layers - 1)
                                    + 6 * c.decoder_dim + 2 * c.arch_options.decoder_hidden + 64),
     describe=lambda c: (f"stem ×{c.arch_options.stem_blocks} + BiMamba ×{c.encoder_depth} + "
                         f"window SCENT ×{c.processor_depth}",
