@@ -245,6 +245,8 @@ PILOTS: dict[str, tuple[str, str, dict, int]] = {
     # next change: a second per-cell layer (value_layers 2), paid for with a GEGLU 32 wide, not 64
     # (19,152, the long run's decoder cost)
     "pilot-v3uc-vl2": ("hybrid-v3", "small", {**V3UC, "value_layers": 2, "decoder_hidden": 32}, PILOT_STEPS),
+    # vl2 trailed the ε run held out at steps 500 and 1,500 (25.181, 25.530 against 25.232, 25.587)
+    # and on its training batches in every window: stopped at 1,606
     # cellpos's retrain-ablations (LIIF's MLP ignores the decoder's options: pilot-v3u-mlp is also cellpos')
     **{f"pilot-v3uc-{name}": ("hybrid-v3", "small", {**V3UC, **change}, PILOT_STEPS)
        for name, change in V3U_ABLATIONS.items() if name != "mlp"},
@@ -262,9 +264,10 @@ RECIPES.update(PILOTS)
 # its training batches by 0.04–0.05 dB throughout; 824 k) and the decoder's GEGLU 96 wide, not 64
 # (19,152 multiply-adds a pixel, within the issue's 20 k: the one capacity probe whose gain held,
 # pilot-liifenc-attn-wide, widened the decoder; LIIF's MLP over the cellpos latents, pilot-v3u-mlp,
-# fitted its batches 0.03–0.04 dB better from step 1,500). With two runs on the 2 cores a stem8
-# step costs about 2.55 CPU s and a liif step 1.36 (cpu.jsonl of the pilots), hence the horizons. The weights at every validation are kept in ``snapshots/`` (not
-# in git) to pick from on `select` if a run overfits, as the round-7 runs did on 47 photos.
+# fitted its batches 0.02–0.05 dB better from step 1,750). With two runs on the 2 cores a stem8
+# step costs about 2.55 CPU s and a liif step 1.36 (cpu.jsonl of the pilots), hence the horizons.
+# The weights at every validation are kept in ``snapshots/`` (not in git) to pick from on
+# `select` if a run overfits, as the round-7 runs did on 47 photos.
 LONG: dict[str, tuple[str, str, dict, int]] = {
     "long-v3uc-stem8": ("hybrid-v3", "small", {**V3UC, "stem_blocks": 8, "decoder_hidden": 96}, 12_000),
     "long-liif": ("liif", "tiny", LIIF_E64X8, 22_000),
