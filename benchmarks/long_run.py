@@ -275,6 +275,25 @@ LONG: dict[str, tuple[str, str, dict, int]] = {
 LONG_COMMON = dict(PILOT_COMMON, warmup=500, val_every=1_000, save_every=500)
 RECIPES.update(LONG)
 
+# The known fine-tunes (the models issue, item 3), each from the last weights of a finished run, as
+# the shipped default's steps 4 and 5 (weights/README.md) on the long runs' sampler: 2,000 steps on
+# 48×48 inputs (`-p48`), then from those five more on 48×48 inputs at ×1–×4 with RGB permute and/or
+# flip-and-turn consistency, each a fresh AdamW with 50 warm-up steps and a cosine to 0.05 of its
+# peak. The five are then averaged weight by weight, in this order:
+#     hinr average long_runs/long-liif-{rgb,cons,cr14,cr15,cr16} -o default.safetensors
+# name → (the run it starts from, TrainConfig overrides, steps)
+FINETUNES: dict[str, tuple[str, dict, int]] = {}
+for _parent in LONG:
+    _five = dict(input_size=48, hr_size=192, lr=2e-4)
+    FINETUNES.update({
+        f"{_parent}-p48": (_parent, dict(input_size=48, hr_size=384, lr=3e-4, seed=12), 2_000),
+        f"{_parent}-rgb": (f"{_parent}-p48", dict(_five, seed=13, rgb_permute=True), 2_000),
+        f"{_parent}-cons": (f"{_parent}-p48", dict(_five, seed=13, consistency=1.0), 2_000),
+        **{f"{_parent}-cr{seed}": (f"{_parent}-p48", dict(_five, seed=seed, rgb_permute=True, consistency=1.0),
+                                   2_000) for seed in (14, 15, 16)},
+    })
+FINETUNE_COMMON = dict(LONG_COMMON, warmup=50, val_every=500, save_every=250)
+
 # Equal terms are equal CPU time, each with a whole cosine: a hybrid step costs about twice a liif
 # step (the BiMamba scan on the CPU), so 24k hybrid steps take about the 6 CPU-hours of 50k liif
 # steps. (The hybrid run began with a 50k horizon and was shortened to 24k at step 3000; the
@@ -299,6 +318,19 @@ def status(run: Path) -> dict:
             "heldout_psnr": [(r["step"], round(r["val_psnr"], 3)) for r in metrics][-5:]}
 
 
+def finished_weights(run: Path) -> Path:
+    """The last weights of ``run``, which must have reached its recipe's last step (a fine-tune
+    starts from a finished cosine, not from weights that are still moving)."""
+    from hinr.store.checkpoint import WEIGHTS_NAME
+
+    steps = FINETUNES[run.name][2] if run.name in FINETUNES else RECIPES[run.name][3]
+    done = status(run)["step"]
+    if done < steps:
+        sys.exit(f"{run.name} is at step {done} of {steps}: finish it first "
+                 f"(python benchmarks/long_run.py {run.name})")
+    return run / WEIGHTS_NAME
+
+
 def run(name: str, threads: int, runs: Path = RUNS) -> None:
     import torch
 
@@ -310,15 +342,20 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
     from hinr.train.trainer import Trainer
 
     torch.set_num_threads(threads)
-    arch, size, overrides, steps = RECIPES[name]
     out = runs / name
     resume = (out / STATE_NAME).is_file()
+    steps = FINETUNES[name][2] if name in FINETUNES else RECIPES[name][3]
     if resume:
         cfg = TrainConfig.load(out / "train_config.json")
         if not Path(cfg.data).is_dir():  # a fresh machine with another layout: the same photos here
             cfg.data = str(DATA)
         cfg.steps = steps  # the recipe's horizon is the one that counts (see RECIPES)
+    elif name in FINETUNES:
+        parent, overrides, _ = FINETUNES[name]
+        cfg = TrainConfig(data=str(DATA), init_from=str(finished_weights(runs / parent)), steps=steps,
+                          **{**FINETUNE_COMMON, **overrides})
     else:
+        arch, size, overrides, _ = RECIPES[name]
         common = PILOT_COMMON if name in PILOTS else LONG_COMMON if name in LONG else COMMON
         cfg = TrainConfig(data=str(DATA), arch=arch, preset=size, model_overrides=overrides,
                           steps=steps, **common)
@@ -347,7 +384,7 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("name", choices=sorted(RECIPES))
+    parser.add_argument("name", choices=sorted([*RECIPES, *FINETUNES]))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--status", action="store_true", help="print where the run stands and exit")
     parser.add_argument("--runs", type=Path, default=RUNS, help="the folder of run folders")
