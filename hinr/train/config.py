@@ -99,7 +99,7 @@ class TrainConfig:
                              "(1 = their own pixels; 0.5 = at most half size, where a JPEG photo's "
                              "own compression artefacts are gone).")
     input_size: int = option(INPUT_SIZE, "With --hr-size and a model that encodes any size (liif, "
-                             "the hybrids; an even side for those): the side of the training input "
+                             "hybrid-v2, hybrid-v3; a multiple of their patch): the side of the training input "
                              "(LIIF trains on 48; the scales then reach --hr-size / this).")
     val_fraction: float = 0.1  # of the training images held out for validation (folders)
     val_every: int = option(200, "Validate every N steps.", shown=True)
