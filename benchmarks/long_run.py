@@ -322,12 +322,17 @@ def status(run: Path) -> dict:
             "heldout_psnr": [(r["step"], round(r["val_psnr"], 3)) for r in metrics][-5:]}
 
 
+def horizon(name: str) -> int:
+    """The steps of a recipe or a fine-tune stage."""
+    return FINETUNES[name][2] if name in FINETUNES else RECIPES[name][3]
+
+
 def finished_weights(run: Path) -> Path:
     """The last weights of ``run``, which must have reached its recipe's last step (a fine-tune
     starts from a finished cosine, not from weights that are still moving)."""
     from hinr.store.checkpoint import WEIGHTS_NAME
 
-    steps = FINETUNES[run.name][2] if run.name in FINETUNES else RECIPES[run.name][3]
+    steps = horizon(run.name)
     done = status(run)["step"]
     if done < steps:
         sys.exit(f"{run.name} is at step {done} of {steps}: finish it first "
@@ -348,7 +353,7 @@ def run(name: str, threads: int, runs: Path = RUNS) -> None:
     torch.set_num_threads(threads)
     out = runs / name
     resume = (out / STATE_NAME).is_file()
-    steps = FINETUNES[name][2] if name in FINETUNES else RECIPES[name][3]
+    steps = horizon(name)
     if resume:
         cfg = TrainConfig.load(out / "train_config.json")
         if not Path(cfg.data).is_dir():  # a fresh machine with another layout: the same photos here
