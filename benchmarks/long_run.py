@@ -279,23 +279,26 @@ LONG: dict[str, tuple[str, str, dict, int]] = {
 LONG_COMMON = dict(PILOT_COMMON, warmup=500, val_every=1_000, save_every=500)
 RECIPES.update(LONG)
 
+
 # The known fine-tunes (the models issue, item 3), each from the last weights of a finished run, as
 # the shipped default's steps 4 and 5 (weights/README.md) on the long runs' sampler: 2,000 steps on
 # 48×48 inputs (`-p48`), then from those five more on 48×48 inputs at ×1–×4 with RGB permute and/or
 # flip-and-turn consistency, each a fresh AdamW with 50 warm-up steps and a cosine to 0.05 of its
 # peak. The five are then averaged weight by weight, in this order:
 #     hinr average long_runs/long-liif-{rgb,cons,cr14,cr15,cr16} -o default.safetensors
-# name → (the run it starts from, TrainConfig overrides, steps)
-FINETUNES: dict[str, tuple[str, dict, int]] = {}
-for _parent in LONG:
-    _five = dict(input_size=48, hr_size=192, lr=2e-4)
-    FINETUNES.update({
-        f"{_parent}-p48": (_parent, dict(input_size=48, hr_size=384, lr=3e-4, seed=12), 2_000),
-        f"{_parent}-rgb": (f"{_parent}-p48", dict(_five, seed=13, rgb_permute=True), 2_000),
-        f"{_parent}-cons": (f"{_parent}-p48", dict(_five, seed=13, consistency=1.0), 2_000),
-        **{f"{_parent}-cr{seed}": (f"{_parent}-p48", dict(_five, seed=seed, rgb_permute=True, consistency=1.0),
-                                   2_000) for seed in (14, 15, 16)},
-    })
+def finetunes(parent: str) -> dict[str, tuple[str, dict, int]]:
+    """name → (the run it starts from, TrainConfig overrides, steps), for the stages of ``parent``."""
+    five = dict(input_size=48, hr_size=192, lr=2e-4)
+    return {
+        f"{parent}-p48": (parent, dict(input_size=48, hr_size=384, lr=3e-4, seed=12), 2_000),
+        f"{parent}-rgb": (f"{parent}-p48", dict(five, seed=13, rgb_permute=True), 2_000),
+        f"{parent}-cons": (f"{parent}-p48", dict(five, seed=13, consistency=1.0), 2_000),
+        **{f"{parent}-cr{seed}": (f"{parent}-p48", dict(five, seed=seed, rgb_permute=True, consistency=1.0), 2_000)
+           for seed in (14, 15, 16)},
+    }
+
+
+FINETUNES = {name: stage for parent in LONG for name, stage in finetunes(parent).items()}
 FINETUNE_COMMON = dict(LONG_COMMON, warmup=50, val_every=500, save_every=250)
 
 # Equal terms are equal CPU time, each with a whole cosine: a hybrid step costs about twice a liif
