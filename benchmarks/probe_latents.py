@@ -7,7 +7,8 @@ inputs of `select` crops (`hinr eval --crops 8`'s, the first crop of each photo)
 - ``far_over_near``: for latents on a square grid, how much the latents far from a changed 4×4
   input corner move, over how much the latents at that corner move (0: strictly local; near 1:
   every latent sees the whole picture alike, and a local read-out finds no local detail in them).
-- ``residual_rms``: RMS of the ×4 render minus PIL's bicubic of the same input (0: bicubic).
+- ``residual_rms``: RMS of the ×4 render minus the bicubic base the models add to (PIL's bicubic,
+  in float) of the same input (0: the render is bicubic).
 
     OMP_NUM_THREADS=1 python benchmarks/probe_latents.py long_runs/pilot-scent default   # ~5 s a model
 """
@@ -18,10 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from einops import rearrange
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,18 +38,10 @@ def inputs(photos: Path) -> torch.Tensor:
     return torch.stack([image_to_tensor(s.low) for s in samples])
 
 
-def bicubic(images: torch.Tensor, scale: int) -> torch.Tensor:
-    """PIL's bicubic of 8-bit images (N, 3, S, S) → (N, 3, S·scale, S·scale)."""
-    out = []
-    for image in images:
-        pixels = (rearrange(image, "c h w -> h w c").numpy() * 255).round().astype(np.uint8)
-        big = Image.fromarray(pixels).resize((image.shape[-1] * scale,) * 2, Image.BICUBIC)
-        out.append(rearrange(torch.from_numpy(np.asarray(big, dtype=np.float32) / 255), "h w c -> c h w"))
-    return torch.stack(out)
-
-
 def probe(model, images: torch.Tensor) -> dict[str, float | None]:
     """images (N, 3, 32, 32) → the three figures of this module's docstring."""
+    from hinr.inference.upscale import resize_bicubic
+
     with torch.inference_mode():
         latents = model.encode(images)
         tokens = latents.tokens  # (N, M, D)
@@ -65,7 +56,8 @@ def probe(model, images: torch.Tensor) -> dict[str, float | None]:
             edge = max(1, side // 16)  # the latents over the changed corner
             far_over_near = float(grid[side // 2:, side // 2:].mean() / grid[:edge, :edge].mean())
         render = model.render(latents, 128, 128).clamp(0, 1)
-        residual = (render - bicubic(images, 4)).pow(2).mean().sqrt()
+        base = torch.stack([resize_bicubic(image, 128, 128) for image in images])
+        residual = (render - base).pow(2).mean().sqrt()
     return {"image_share": float(share), "far_over_near": far_over_near, "residual_rms": float(residual)}
 
 
