@@ -67,11 +67,13 @@ def main() -> None:
         for run in args.runs:
             scores = cache[f"{run}@{step}"]
             means = [f"{sum(scores[str(k)].values()) / len(scores[str(k)]):.3f}" for k in SCALES]
-            deltas = []
-            for k in SCALES:
-                diffs = [scores[str(k)][n] - ref[str(k)][n] for n in ref[str(k)]]
-                low, high = bootstrap(diffs)
-                deltas.append("—" if run == reference else f"{sum(diffs) / len(diffs):+.3f} [{low:+.3f}, {high:+.3f}]")
+            deltas = ["—"] * len(SCALES)  # the reference against itself
+            if run != reference:
+                deltas = []
+                for k in SCALES:
+                    diffs = [scores[str(k)][n] - ref[str(k)][n] for n in ref[str(k)]]
+                    low, high = bootstrap(diffs)
+                    deltas.append(f"{sum(diffs) / len(diffs):+.3f} [{low:+.3f}, {high:+.3f}]")
             lines.append(f"| {run} | {step} | {' | '.join(means)} | {' | '.join(deltas)} |")
     crops = len(cache[f"{reference}@{steps[0]}"]["4"])
     md = (f"{machine('cpu')}\n\nThe long runs' snapshots on the `select` photos ({crops} crops, RGB PSNR dB), "
