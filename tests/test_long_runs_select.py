@@ -42,19 +42,31 @@ def _main(monkeypatch, *argv: str) -> None:
     script.main()
 
 
+def _rows(table: str) -> list[list[str]]:
+    """run, step and the first delta of each row of each table, by table."""
+    tables = table.split("last step")
+    return [[row.split(" | ")[:2] + [row.split(" | ")[5]] for row in part.splitlines() if row.startswith("| a |")
+             or row.startswith("| b |")] for part in tables]
+
+
 def test_the_shared_steps_are_paired_against_the_first_run_and_scored_once(tmp_path, monkeypatch):
     photos, runs, out = _photos(tmp_path / "photos"), tmp_path / "runs", tmp_path / "table.md"
     _run(runs, "a", [100, 200], seed=0)
     _run(runs, "b", [200, 300], seed=1)
     args = ["a", "b", "--root", str(runs), "--data", str(photos), "--out", str(out)]
     _main(monkeypatch, *args)
-    rows = [line for line in out.read_text().splitlines() if line.startswith("| a |") or line.startswith("| b |")]
-    assert [row.split(" | ")[:2] for row in rows] == [["| a", "200"], ["| b", "200"]]  # 100, 300: not shared
-    assert rows[0].count("—") == 3 and "[" in rows[1]
-    # a second call reads the cache: nothing is scored again
+    shared, ends = _rows(out.read_text())
+    assert [row[:2] for row in shared] == [["| a", "200"], ["| b", "200"]]  # 100, 300: not shared
+    assert shared[0][2] == "—" and "[" in shared[1][2]
+    assert [row[:2] for row in ends] == [["| a", "200"], ["| b", "300"]]  # each run's last, b against a's last
+    assert ends[0][2] == "—" and "[" in ends[1][2] and ends[1][2] != shared[1][2]
+    # a second call reads the cache: nothing is scored again, even with the snapshots gone
     monkeypatch.setattr(script, "select_scores", lambda *a, **k: pytest.fail("scored twice"))
+    for step in (200, 300):
+        (runs / "b" / "snapshots" / f"step-{step}.safetensors").unlink()
+    before = out.read_text()
     _main(monkeypatch, *args)
-    assert out.with_suffix(".scores.json").is_file()
+    assert out.read_text() == before
 
 
 def test_runs_without_a_shared_step_are_refused(tmp_path, monkeypatch):
