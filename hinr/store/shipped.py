@@ -58,7 +58,7 @@ class Shipped:
 
 SHIPPED = {
     "default": Shipped(WEIGHTS_NAME, "clean inputs: PNG, screenshots, renders, high-quality JPEG",
-                       31.31, 28.02, 3.5),
+                       31.57, 28.22, 3.5),
     "jpeg": Shipped("jpeg.safetensors", "JPEG and lossy WebP files (picked for them unless told)",
                     None, None, 3.5),
     "hybrid": Shipped("hybrid.safetensors", "the hybrid design (BiMamba + SCENT), for comparison",
