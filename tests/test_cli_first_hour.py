@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from cli_helpers import REPO, files, photo, run, tiny_weights
+from hinr.store.shipped import SHIPPED
 
 
 @pytest.fixture(scope="module")
@@ -201,8 +202,19 @@ def test_models_lists_the_shipped_weights_first(capsys, monkeypatch):
     shipped, _, architectures = out.partition("architectures and presets")
     for name in ("default", "jpeg", "hybrid"):
         assert f"│ {name}" in shipped
-    assert "M │" in shipped and "31.57 / 28.22" in shipped  # size and the standard-table figure
+    default = SHIPPED["default"]
+    figure = f"{default.set5_x4:.2f} / {default.set14_x4:.2f}"
+    assert "M │" in shipped and figure in shipped  # size and the standard-table figure
     assert "hybrid-v3" in architectures
+
+
+def test_readme_states_the_shipped_figures():
+    """The README's weights table gives the Set5 / Set14 ×4 figures the code ships with."""
+    readme = (REPO / "README.md").read_text()
+    for name, shipped in SHIPPED.items():
+        if shipped.set5_x4 is not None:
+            row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
+            assert f"{shipped.set5_x4:.2f} / {shipped.set14_x4:.2f} dB" in row, row
 
 
 @pytest.mark.parametrize("command", ["", "upscale", "encode", "render", "models", "average", "serve",
