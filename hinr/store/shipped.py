@@ -67,12 +67,12 @@ SHIPPED = {
 
 
 # A JPEG input saved below these qualities is upscaled with the 'jpeg' weights, by its chroma
-# subsampling; at or above them the default serves it as well or better. Measured on the photos
-# held out from training (weights/README.md, "Which inputs get it"): with 4:2:0 colour (what
-# phones, cameras and the web write) the 'jpeg' weights lead up to quality 95 and the default at 100;
-# the crossover is at about 91 for 4:2:2 and 84 for full-resolution colour; greyscale is taken as
-# 4:4:4, other subsamplings as 4:2:0.
-JPEG_WEIGHTS_BELOW = {"4:2:0": 100, "other": 100, "4:2:2": 92, "4:4:4": 85, "grey": 85}
+# subsampling; at or above them the default serves it as well or better. Measured on the `select`
+# photos (weights/README.md, "Which inputs get it"): with 4:2:0 colour (what phones, cameras and the
+# web write) the 'jpeg' weights lead up to quality 95 and the default at 100; the crossover is
+# between 92 and 94 for 4:2:2 and between 85 and 88 for full-resolution colour; greyscale is taken
+# as 4:4:4, other subsamplings as 4:2:0.
+JPEG_WEIGHTS_BELOW = {"4:2:0": 100, "other": 100, "4:2:2": 94, "4:4:4": 88, "grey": 88}
 
 
 def weights_for_input(coding: Coding | None) -> str:
