@@ -6,7 +6,8 @@ speed-up over the baseline and the largest difference from the fp32 reference re
 levels (of 255). The variants run in ``--rounds`` interleaved rounds and each keeps its best
 round (the median of ``--repeats`` renders): on a shared VM whose speed drifts by tens of per cent
 over minutes, one pass in a fixed order ranked the variants by when they ran. The fast paths are
-the attention read-out's, so the model is the shipped hybrid (``--weights hybrid``) by default
+the attention read-out's, so the model is the hybrid-v2 shipped as ``hybrid`` until the v3 replaced it
+(``tests/data/previous_weights/hybrid-fb7f4ac8.safetensors``) by default
 (``--model small`` etc.: a random-weight preset with its options: residual, locality,
 cell_input, local_pixels=4).
 
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import machine, parse_args, run_worker  # noqa: E402
 
+PREVIOUS_HYBRID = ROOT / "tests" / "data" / "previous_weights" / "hybrid-fb7f4ac8.safetensors"
 OPTIONS = dict(residual=True, locality=True, cell_input=True, local_pixels=4)
 CHUNKS = (2048, 4096, 8192, 65536)
 
@@ -99,7 +101,6 @@ def worker(spec: dict) -> dict:
     import hinr
     from hinr.store.checkpoint import load_model
     from hinr.inference.upscale import render_latents
-    from hinr.store.shipped import resolve_weights
 
     torch.set_num_threads(spec["threads"])
     name = spec["variant"]
@@ -111,7 +112,7 @@ def worker(spec: dict) -> dict:
         _fused_feedforward()
     torch.manual_seed(0)
     if spec["model"] == "shipped":
-        model = load_model(resolve_weights("hybrid")).eval()
+        model = load_model(PREVIOUS_HYBRID).eval()
     else:
         model = hinr.HINR(hinr.preset(spec["model"], **OPTIONS)).eval()
         with torch.no_grad():
@@ -145,7 +146,7 @@ def worker(spec: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="shipped", help="shipped (the hybrid weights), or a preset "
+    parser.add_argument("--model", default="shipped", help="shipped (the hybrid-v2 weights shipped before), or a preset "
                         "(tiny/small/base) with random weights and their options")
     parser.add_argument("--res", type=int, default=256, help="square render side")
     parser.add_argument("--repeats", type=int, default=5, help="renders per round (median kept)")

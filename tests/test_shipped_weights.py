@@ -1,5 +1,5 @@
 """The shipped weights by name: `default`, `jpeg` and `hybrid` load from anywhere, a local path of
-the same name wins; `default` and `jpeg` are `liif` models, `hybrid` is the hybrid design (v2)."""
+the same name wins; `default` and `jpeg` are `liif` models, `hybrid` is the hybrid design (v3)."""
 
 import os
 
@@ -17,7 +17,7 @@ def test_named_shipped_weights_load_from_any_folder(tmp_path, monkeypatch):
     default, jpeg = hinr.load_model(), hinr.load_model("jpeg")
     assert weights_fingerprint(hinr.load_model("default")) == weights_fingerprint(default)
     hybrid = hinr.load_model("hybrid")
-    assert default.config.arch == jpeg.config.arch == "liif" and hybrid.config.arch == "hybrid-v2"
+    assert default.config.arch == jpeg.config.arch == "liif" and hybrid.config.arch == "hybrid-v3"
     assert weights_fingerprint(default) != weights_fingerprint(jpeg)
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():

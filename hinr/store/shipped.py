@@ -46,8 +46,9 @@ _HF_SPEC = re.compile(r"^(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<rev>[^:]+))?(?::(?P<fi
 class Shipped:
     """One set of weights that ships with hinr: the one table of their names (``--weights NAME``,
     ``hinr models``, the page, which asks the server). The figures are measured, with the commands
-    in docs/results.md: Set5 / Set14 ×4 luma PSNR (``hinr eval --benchmark``), and seconds for a
-    480×270 → 1920×1080 upscale on 2 CPU cores (``benchmarks/bench_photos.py``)."""
+    in docs/results.md: Set5 / Set14 ×4 luma PSNR (``hinr eval --benchmark``), and seconds for
+    ``hinr upscale`` of a 480×270 photo to 1920×1080 on 2 CPU cores, the whole command, all three
+    in one run on one machine (a 2-core Intel Xeon with AMX; import torch alone: 1.4 s there)."""
 
     file: str
     use: str
@@ -58,11 +59,11 @@ class Shipped:
 
 SHIPPED = {
     "default": Shipped(WEIGHTS_NAME, "clean inputs: PNG, screenshots, renders, high-quality JPEG",
-                       31.57, 28.22, 3.5),
+                       31.57, 28.22, 4.5),
     "jpeg": Shipped("jpeg.safetensors", "JPEG and lossy WebP files (picked for them unless told)",
-                    None, None, 3.5),
+                    None, None, 4.6),
     "hybrid": Shipped("hybrid.safetensors", "the hybrid design (BiMamba + SCENT), for comparison",
-                      31.29, 28.02, 9.7),
+                      31.46, 28.14, 7.0),
 }
 
 
