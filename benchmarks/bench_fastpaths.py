@@ -111,7 +111,7 @@ def worker(spec: dict) -> dict:
     if name == "ff-fused":
         _fused_feedforward()
     torch.manual_seed(0)
-    if spec["model"] == "shipped":
+    if spec["model"] == "hybrid-v2":
         model = load_model(PREVIOUS_HYBRID).eval()
     else:
         model = hinr.HINR(hinr.preset(spec["model"], **OPTIONS)).eval()
@@ -146,7 +146,7 @@ def worker(spec: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="shipped", help="shipped (the hybrid-v2 weights shipped before), or a preset "
+    parser.add_argument("--model", default="hybrid-v2", help="hybrid-v2 (the weights shipped as hybrid before the v3), or a preset "
                         "(tiny/small/base) with random weights and their options")
     parser.add_argument("--res", type=int, default=256, help="square render side")
     parser.add_argument("--repeats", type=int, default=5, help="renders per round (median kept)")
