@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .fused import geglu, linear_geglu
 
 
 class GEGLU(nn.Module):
     """Gated GELU: split the last dim in two halves, value · gelu(gate)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        value, gate = x.chunk(2, dim=-1)
-        return value * F.gelu(gate)
+        """x (..., 2n) → (..., n)."""
+        return geglu(x)
 
 
 class FeedForward(nn.Module):
@@ -25,8 +26,10 @@ class FeedForward(nn.Module):
             nn.Linear(dim, hidden * 2), GEGLU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., dim) → (..., dim)."""
-        return self.net(x)
+        """x (..., dim) → (..., dim); the first layer and the GEGLU as one fused op at inference
+        (``hinr.layers.fused``)."""
+        first, _, dropout, last = self.net
+        return last(dropout(linear_geglu(x, first)))
 
 
 class MLP(nn.Module):

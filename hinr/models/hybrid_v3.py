@@ -54,6 +54,7 @@ from torch import nn
 from ..config import INPUT_SIZE, Architecture, ModelConfig, register_architecture
 from ..layers.computed import computed, on_meta
 from ..layers.feedforward import GEGLU
+from ..layers.fused import linear_add_gelu, linear_geglu
 from .edsr_encoder import ResBlock
 from .latents import Latents
 from .mamba_encoder import BiMambaBlock
@@ -420,16 +421,16 @@ class LocalAttentionDecoder(nn.Module):
                     logits = logits + self._key_position(query, weight[:self.inner],
                                                          features.view(b, q, cells, -1))
                     weight, bias = weight[self.inner:], bias[self.inner:]
-                position = F.linear(features, weight, bias)  # (N, k², H·d)
-            v = F.gelu(v + position)  # (N, k², H·d)
+                v = linear_add_gelu(features, weight, bias, v)  # gelu(v + position), (N, k², H·d)
             for layer in self.value_layers:
                 v = F.gelu(layer(v))
-        logits = logits / math.sqrt(self.dim_head)  # (N, k², H)
+        # each cell's weight: its softmax weight times its area, renormalised, i.e. the softmax of
+        # logits / √d − slope · distance² + log(area) (−inf where the area is 0; the nearest cell's
+        # is ≥ 1/4, so some logit is finite), (N, k², H)
         distance = offset.reshape(b * q, cells, 2).pow(2).sum(-1, keepdim=True)
-        logits = logits - F.softplus(self.distance_slope.float()) * distance
-        weight = torch.exp(logits - logits.amax(dim=1, keepdim=True)) * area.reshape(b * q, cells, 1)
-        # the nearest cell's taper is ≥ 1/4, so the sum is 0 only if exp() underflows for all
-        weight = weight / weight.sum(dim=1, keepdim=True).clamp_min(1e-30)
+        logits = torch.addcmul(area.reshape(b * q, cells, 1).log(), F.softplus(self.distance_slope.float()),
+                               distance, value=-1.0).add_(logits, alpha=1.0 / math.sqrt(self.dim_head))
+        weight = torch.softmax(logits, dim=1)
         attended = (weight.unsqueeze(-1) * v.view(b * q, cells, self.heads, -1)).sum(1).view(b, q, self.inner)
         x = x0 + self.to_out(attended.to(x0.dtype))
         if self.to_modulated is not None:
@@ -437,7 +438,7 @@ class LocalAttentionDecoder(nn.Module):
                 phase = (2.0 * math.pi) * (t @ self.value_frequencies.float())
                 waves = torch.cat([phase.sin(), phase.cos()], dim=-1)  # (B, Q, 2·(inner // 2))
             x = x + self.to_modulated((attended[..., :waves.shape[-1]] * waves).to(x0.dtype))
-        x = x + self.ff(self.ff_norm(x))
+        x = x + self.ff[2](linear_geglu(self.ff_norm(x), self.ff[0]))  # ff, its GEGLU fused
         return self.to_rgb(self.out_norm(x + x0)).float()  # SCENT's skip: the encoding added back
 
 
