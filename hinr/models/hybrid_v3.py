@@ -294,6 +294,7 @@ class LocalAttentionDecoder(nn.Module):
         # per head, how fast attention falls with the distance to a corner (softplus of it)
         self.distance_slope = nn.Parameter(torch.zeros(heads))
         self.ff_norm = nn.LayerNorm(dim)
+        # (forward runs ff[0] and the GEGLU as one fused op at inference, then ff[2])
         self.ff = nn.Sequential(nn.Linear(dim, 2 * hidden), GEGLU(), nn.Linear(hidden, dim))
         self.out_norm = nn.LayerNorm(dim)
         self.to_rgb = nn.Linear(dim, 3)
