@@ -6,6 +6,8 @@ which is every validation in the recipes).
     python benchmarks/plot_long_runs.py                       # → benchmarks/long_runs.png + .md
     python benchmarks/plot_long_runs.py --reference 30.93     # a dashed line: the previous default
     python benchmarks/plot_long_runs.py long-v3uc-stem8 long-liif --out benchmarks/long_runs_photos.png
+    python benchmarks/plot_long_runs.py long-v3uc-stem8 long-liif long-v3uc-stem8-more long-liif-more \
+        --out benchmarks/long_runs_photos.png     # the warm restarts drawn on from their runs' ends
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from long_run import RUNS, read_jsonl  # noqa: E402  (benchmarks/ is the script's folder)
+from long_run import CONTINUATIONS, RUNS, read_jsonl  # noqa: E402  (benchmarks/ is the script's folder)
 
 COLOURS = [(40, 90, 200), (200, 60, 40), (40, 150, 60), (140, 60, 170)]
 
@@ -27,17 +29,29 @@ def precisions(run: Path) -> dict[int, str]:
     """step → the precision the 1,000 steps up to it trained in ('bf16' where not logged: every
     checkpoint before session 8; an AVX2-only CPU continues in fp32, and a CPU minute there is
     worth about a fifth of one on the bf16 CPU, see long_run.py)."""
-    return {r["step"]: r.get("precision", "bf16") for r in read_jsonl(run / "cpu.jsonl")}
+    step0, _ = start(run)
+    return {step0 + r["step"]: r.get("precision", "bf16") for r in read_jsonl(run / "cpu.jsonl")}
+
+
+def start(run: Path) -> tuple[int, float]:
+    """(steps, CPU minutes) the run starts from: a continuation (``CONTINUATIONS``) goes on from
+    where the run it continues ended, so its curve extends that run's; any other run from (0, 0)."""
+    if run.name not in CONTINUATIONS:
+        return 0, 0.0
+    last = read_jsonl(run.parent / CONTINUATIONS[run.name][0] / "cpu.jsonl")[-1]
+    return last["step"], last["cpu_s"] / 60
 
 
 def curve(run: Path) -> list[tuple[int, float, float]]:
-    """(step, CPU minutes, held-out PSNR) at every validation whose CPU time was logged."""
+    """(step, CPU minutes, held-out PSNR) at every validation whose CPU time was logged, counted
+    from the start of the run it continues, if any (``start``)."""
+    step0, minutes0 = start(run)
     cpu = {r["step"]: r["cpu_s"] / 60 for r in read_jsonl(run / "cpu.jsonl")}
     best: dict[int, float] = {}
     for r in read_jsonl(run / "metrics.jsonl"):
         if "val_psnr" in r and r["step"] in cpu:
             best[r["step"]] = r["val_psnr"]  # a resumed run logs a step again: the last one counts
-    return [(s, cpu[s], p) for s, p in sorted(best.items())]
+    return [(step0 + s, minutes0 + cpu[s], p) for s, p in sorted(best.items())]
 
 
 def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], series: dict[str, list],
