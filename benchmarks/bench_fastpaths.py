@@ -66,8 +66,8 @@ def _no_kv_cache() -> None:
     from hinr.models.hinr import HINR
 
     decode = HINR.decode
-    HINR.decode = lambda self, latents, coords, cell=None, *, context=None: decode(
-        self, latents, coords, cell)
+    HINR.decode = lambda self, latents, coords, cell=None, *, context=None, base=None: decode(
+        self, latents, coords, cell, base=base)
 
 
 def _fused_feedforward() -> None:
