@@ -7,7 +7,8 @@ element-wise work goes through fp32), and oneDNN applies the ReLU inside the mat
 kernel ``torch.compile`` itself emits on CPU). A GEGLU feed-forward's first layer is two such calls,
 the gate's matmul with its GELU, then the value's with the product by the gate: 3× faster than
 linear → chunk → gelu → multiply on (15,360 × 48 → 2 × 96) rows, in fp32 and in bf16 (2-core AMD
-EPYC), as the whole of that element-wise work never goes out to memory. Everywhere else (training,
+EPYC), as the whole of that element-wise work never goes out to memory; with oneDNN, MKL and ATen
+held to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``, as on a CPU without AVX-512) still 1.3–1.4× in fp32. Everywhere else (training,
 other devices, a torch without oneDNN, and the ReLU in fp32) it is the plain layer and activation,
 and tests check that both agree.
 """
