@@ -8,9 +8,9 @@ kernel ``torch.compile`` itself emits on CPU). A GEGLU feed-forward's first laye
 the gate's matmul with its GELU, then the value's with the product by the gate: 3× faster than
 linear → chunk → gelu → multiply on (15,360 × 48 → 2 × 96) rows, in fp32 and in bf16 (2-core AMD
 EPYC), as the whole of that element-wise work never goes out to memory; with oneDNN, MKL and ATen
-held to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``, as on a CPU without AVX-512) still 1.3–1.4× in fp32. Everywhere else (training,
-other devices, a torch without oneDNN, and the ReLU in fp32) it is the plain layer and activation,
-and tests check that both agree.
+held to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``, as on a CPU without AVX-512) still 1.3–1.4× in fp32.
+Everywhere else (training, other devices, a torch without oneDNN, and the ReLU in fp32) it is the
+plain layer and activation, and tests check that both agree.
 """
 
 from __future__ import annotations
@@ -20,18 +20,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+# oneDNN with the fused op; fp32 inner products need nothing more (used for GEGLU, where fusing
+# saves the most)
+FUSED_FP32 = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
 def _fused_available() -> bool:
-    """oneDNN with the fused op, on a CPU with native bf16 (without it, e.g. an AVX2-only CPU,
+    """The fused op in bf16: a CPU with native bf16 as well (without it, e.g. an AVX2-only CPU,
     oneDNN has no bf16 inner product and the call fails)."""
     from ..precision import native_bf16
 
-    return (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-            and native_bf16("cpu"))
+    return FUSED_FP32 and native_bf16("cpu")
 
 
 FUSED = _fused_available()
-# fp32 oneDNN inner products need no native bf16 (used for GEGLU, where fusing saves the most)
-FUSED_FP32 = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
 def _fusable(x: torch.Tensor, layer: nn.Linear, dtype: torch.dtype, *, fp32: bool) -> bool:
