@@ -9,7 +9,8 @@ over minutes, one pass in a fixed order ranked the variants by when they ran. Th
 the attention read-out's, so the model is the hybrid-v2 shipped as ``hybrid`` until the v3 replaced it
 (``tests/data/previous_weights/hybrid-fb7f4ac8.safetensors``) by default
 (``--model small`` etc.: a random-weight preset with its options: residual, locality,
-cell_input, local_pixels=4).
+cell_input, local_pixels=4). Every variant keeps the library's fused GEGLU at inference
+(``hinr.layers.fused``, since session 31), so ``baseline`` is the rest of rendering as it was.
 
 Variants (each changes one thing from the row it names):
 

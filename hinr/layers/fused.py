@@ -36,17 +36,17 @@ def _fused_available() -> bool:
 FUSED = _fused_available()
 
 
-def _fusable(x: torch.Tensor, layer: nn.Linear, dtype: torch.dtype, *, fp32: bool) -> bool:
-    """Whether to run ``layer`` on x through oneDNN in ``dtype``: a CPU tensor outside autograd,
-    bf16 on a CPU with native bf16 (and fp32 where ``fp32``)."""
+def _fusable(dtype: torch.dtype, *tensors: torch.Tensor, fp32: bool) -> bool:
+    """Whether to run an op on ``tensors`` through oneDNN in ``dtype``: CPU tensors outside
+    autograd, bf16 on a CPU with native bf16 (and fp32 where ``fp32``)."""
     kinds = ((torch.bfloat16,) if FUSED else ()) + ((torch.float32,) if fp32 and FUSED_FP32 else ())
-    return (dtype in kinds and x.device.type == "cpu" and layer.bias is not None
-            and not (torch.is_grad_enabled() and (x.requires_grad or layer.weight.requires_grad)))
+    return (dtype in kinds and all(t.device.type == "cpu" for t in tensors)
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
 
 
 def linear_relu(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     """x (..., in) → relu(layer(x)) (..., out), in x's dtype under bf16 autocast."""
-    if x.ndim == 2 and _fusable(x, layer, x.dtype, fp32=False):
+    if x.ndim == 2 and layer.bias is not None and _fusable(x.dtype, x, layer.weight, fp32=False):
         return torch.ops.mkldnn._linear_pointwise(x, layer.weight.to(x.dtype), layer.bias.to(x.dtype),
                                                   "relu", [None], "")
     return torch.relu_(layer(x))
@@ -57,7 +57,7 @@ def linear_geglu(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     layer's outputs and the gate the second (``hinr.layers.feedforward.GEGLU``), in the dtype
     layer(x) would have (under CPU autocast, its dtype)."""
     dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
-    if _fusable(x, layer, dtype, fp32=True):
+    if layer.bias is not None and _fusable(dtype, x, layer.weight, fp32=True):
         hidden = layer.out_features // 2
         weight, bias = layer.weight.to(dtype), layer.bias.to(dtype)
         rows = x.reshape(-1, x.shape[-1]).to(dtype)
@@ -72,9 +72,7 @@ def linear_add_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     """gelu(x @ weightᵀ + bias + other): x (..., in), weight (out, in), bias (out,), other (..., out)
     → (..., out), in fp32. Outside autograd on the CPU the sum is one oneDNN call (the matmul adds
     ``other`` as it writes) and the GELU runs in place: no (..., out) temporaries."""
-    if (FUSED_FP32 and x.device.type == "cpu" and x.dtype == other.dtype == torch.float32
-            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
-                                                  or other.requires_grad))):
+    if x.dtype == other.dtype == torch.float32 and _fusable(torch.float32, x, weight, bias, other, fp32=True):
         rows = torch.ops.mkldnn._linear_pointwise.binary(
             x.reshape(-1, x.shape[-1]), other.reshape(-1, other.shape[-1]), weight, bias, "add")
         return torch.ops.aten.gelu_(rows).view(other.shape)
